@@ -1,0 +1,96 @@
+"""Layer base class: build() infers shapes, forward()/backward() sit together."""
+import numpy as np
+
+
+class LayerError(ValueError):
+    """A layer cannot be built with the given settings or input shape."""
+
+
+class Layer:
+    #: extra receptive-field effect (kernel, stride) for summary(); None = unchanged
+    rf = None
+
+    def __init__(self):
+        self.params = {}     # name -> array, weight before bias (PyTorch order)
+        self.grads = {}      # name -> array, same keys
+        self.buffers = {}    # non-trainable state saved with the model (BN stats)
+        self.input_shape = None
+        self.output_shape = None
+        self.index = None
+        self.notes = []      # shown by summary(): e.g. unused border pixels
+        self.B = None        # backend module, set by build()
+        self._cache = {}
+
+    # --- identity ---------------------------------------------------------
+    @property
+    def type(self):
+        return type(self).__name__
+
+    @property
+    def label(self):
+        return f"layer {self.index} ({self.type})" if self.index is not None else self.type
+
+    def config(self):
+        """Constructor arguments: {'type': ..., **kwargs} round-trips through JSON."""
+        return {"type": self.type}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{self.type}({args})"
+
+    # --- lifecycle ----------------------------------------------------------
+    def build(self, input_shape, rng, dtype, backend, hint=None):
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.B = backend
+        self.dtype = np.dtype(dtype)
+        self.notes = []
+        self.output_shape = tuple(self._build(self.input_shape, rng, hint))
+        if any(s <= 0 for s in self.output_shape):
+            raise LayerError(f"{self.label}: output shape {self.output_shape} is empty "
+                             f"for input {self.input_shape}")
+        return self.output_shape
+
+    def _build(self, shape, rng, hint):
+        return shape
+
+    def forward(self, x, train=False):
+        """Shape-preserving layers without work return x unchanged."""
+        return x
+
+    def backward(self, gy, need_gx=True):
+        return gy
+
+    # --- helpers ------------------------------------------------------------
+    def param_count(self):
+        return int(sum(np.prod(p.shape) for p in self.params.values()))
+
+    def zero_grads(self):
+        for k, p in self.params.items():
+            self.grads[k] = None
+
+    def _fail(self, msg):
+        raise LayerError(f"{self.label}: {msg}")
+
+    def _need(self, shape, ndim, what):
+        if len(shape) != ndim:
+            self._fail(f"expects {what}, got input shape {shape}")
+
+
+def pair(v, name):
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise LayerError(f"{name} must be an int or a pair, got {v!r}")
+        a, b = int(v[0]), int(v[1])
+    else:
+        a = b = int(v)
+    return a, b
+
+
+def unpair(t):
+    return t[0] if t[0] == t[1] else list(t)
+
+
+def positive_int(v, name, layer, minimum=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise LayerError(f"{layer}: {name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)

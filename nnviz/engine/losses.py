@@ -1,0 +1,83 @@
+"""Losses: forward(pred, target) -> float, backward() -> d loss / d pred (mean reduction)."""
+import numpy as np
+
+from . import backend as _backend
+
+
+class LossError(ValueError):
+    pass
+
+
+class Loss:
+    name = ""
+
+    def __init__(self):
+        self._grad = None
+
+    def backward(self):
+        return self._grad
+
+    def config(self):
+        return {"type": type(self).__name__}
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Cross-entropy of softmax(logits) against integer labels, stable via log-sum-exp."""
+    name = "softmax_xent"
+
+    def forward(self, logits, labels):
+        labels = np.asarray(labels)
+        if logits.ndim != 2:
+            raise LossError(f"SoftmaxCrossEntropy: expects logits (batch, classes), got {logits.shape}")
+        k = logits.shape[1]
+        if labels.ndim != 1 or labels.shape[0] != logits.shape[0]:
+            raise LossError(f"SoftmaxCrossEntropy: expects {logits.shape[0]} integer labels, "
+                            f"got shape {labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise LossError(f"SoftmaxCrossEntropy: labels must be in [0, {k}), got "
+                            f"[{labels.min()}, {labels.max()}]: the model's last layer has {k} "
+                            f"outputs")
+        value, self._grad = _backend.get().softmax_xent(logits, labels.astype(np.int64, copy=False))
+        return value
+
+
+def _float_targets(pred, target):
+    target = np.asarray(target)
+    if target.ndim == 1 and np.issubdtype(target.dtype, np.integer):
+        if pred.ndim == 2 and pred.shape[1] > 1:   # class labels -> one-hot
+            t = np.zeros(pred.shape, dtype=pred.dtype)
+            t[np.arange(len(target)), target] = 1
+            return t
+        target = target.reshape(pred.shape)
+    if target.shape != pred.shape:
+        target = target.reshape(pred.shape)
+    return target.astype(pred.dtype, copy=False)
+
+
+class MSE(Loss):
+    name = "mse"
+
+    def forward(self, pred, target):
+        value, self._grad = _backend.get().mse(pred, _float_targets(pred, target))
+        return value
+
+
+class BCEWithLogits(Loss):
+    """Binary cross-entropy taking logits (sigmoid folded in for stability)."""
+    name = "bce"
+
+    def forward(self, logits, target):
+        value, self._grad = _backend.get().bce_with_logits(logits, _float_targets(logits, target))
+        return value
+
+
+LOSSES = {"softmax_xent": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+          "SoftmaxCrossEntropy": SoftmaxCrossEntropy, "mse": MSE, "MSE": MSE,
+          "bce": BCEWithLogits, "BCE": BCEWithLogits, "BCEWithLogits": BCEWithLogits}
+
+
+def get_loss(name):
+    try:
+        return LOSSES[name]()
+    except KeyError:
+        raise LossError(f"unknown loss {name!r}: expected softmax_xent, mse or bce") from None

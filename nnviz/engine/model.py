@@ -1,0 +1,190 @@
+"""Sequential model: a list of layers built from an input shape."""
+import numpy as np
+
+from . import backend as _backend
+from .layers import Layer, LayerError, Residual
+from .layers.residual import build_chain
+
+_DROPOUT_STREAM = 1_000_003  # seed offset: dropout masks draw from their own stream
+
+
+def _walk(layers):
+    for layer in layers:
+        yield layer
+        yield from _walk(getattr(layer, "children", ()))
+
+
+class Sequential:
+    def __init__(self, layers, input_shape, seed=0, name="model", dtype=np.float32):
+        if not isinstance(layers, (list, tuple)) or not layers:
+            raise LayerError("Sequential: needs a non-empty list of layers")
+        for i, l in enumerate(layers):
+            if not isinstance(l, Layer):
+                raise LayerError(f"layer {i}: {l!r} is not a layer")
+        try:
+            self.input_shape = tuple(int(s) for s in input_shape)
+        except (TypeError, ValueError):
+            raise LayerError(f"input_shape must be a list of positive integers, got {input_shape!r}") from None
+        if not self.input_shape or any(s <= 0 for s in self.input_shape):
+            raise LayerError(f"input_shape must be a list of positive integers, got {input_shape!r}")
+        self.layers = list(layers)
+        self.seed = int(seed)
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        self.B = _backend.get()
+        for i, l in enumerate(self.layers):
+            l.index = i
+        self.output_shape = build_chain(self.layers, self.input_shape,
+                                        lambda l: np.random.default_rng([self.seed, l.index]),
+                                        self.dtype, self.B)
+        self.rng = np.random.default_rng([self.seed, _DROPOUT_STREAM])
+        for l in _walk(self.layers):
+            if hasattr(l, "rng"):
+                l.rng = self.rng
+        self._forward_hooks = []
+        self._backward_hooks = []
+
+    # --- running ------------------------------------------------------------
+    def _check_input(self, x):
+        x = self.B.asarray(x, self.dtype)
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise LayerError(f"{self.name}: input has shape {tuple(x.shape[1:])} per sample, "
+                             f"the model expects {self.input_shape}")
+        return x
+
+    def forward(self, x, train=False):
+        x = self._check_input(x)
+        for layer in self.layers:
+            x = layer.forward(x, train)
+            for hook in self._forward_hooks:
+                hook(layer, x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad, need_input_grad=True):
+        """Backpropagate d loss / d output; returns d loss / d input."""
+        last = len(self.layers) - 1
+        for i in range(last, -1, -1):
+            layer = self.layers[i]
+            grad = layer.backward(grad, need_gx=need_input_grad or i > 0)
+            for hook in self._backward_hooks:
+                hook(layer)
+        return grad
+
+    def predict_logits(self, x, batch_size=4096):
+        x = self._check_input(x)
+        outs = [self.B.to_host(self.forward(x[i:i + batch_size]))
+                for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
+
+    def predict_proba(self, x, batch_size=4096):
+        z = self.predict_logits(x, batch_size)
+        if z.ndim == 2 and z.shape[1] == 1:       # one logit: binary model
+            p = 1 / (1 + np.exp(-z))
+            return np.concatenate([1 - p, p], axis=1)
+        m = z.max(axis=1, keepdims=True)
+        e = np.exp(z - m)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, x, batch_size=4096):
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    # --- parameters ----------------------------------------------------------
+    def named_parameters(self):
+        return [(f"{l.index}.{k}", p) for l in _walk(self.layers) for k, p in l.params.items()]
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def gradients(self):
+        return [l.grads.get(k) for l in _walk(self.layers) for k in l.params]
+
+    def named_buffers(self):
+        return [(f"{l.index}.{k}", b) for l in _walk(self.layers) for k, b in l.buffers.items()]
+
+    def param_count(self):
+        return sum(l.param_count() for l in self.layers)
+
+    def state(self):
+        """Host copies of every parameter and buffer, e.g. the last good weights."""
+        return {n: self.B.to_host(a).copy()
+                for n, a in self.named_parameters() + self.named_buffers()}
+
+    def load_state(self, state):
+        for n, a in self.named_parameters() + self.named_buffers():
+            if n not in state:
+                raise LayerError(f"{self.name}: state has no array {n!r}")
+            src = np.asarray(state[n])
+            if src.shape != a.shape:
+                raise LayerError(f"{self.name}: {n} has shape {src.shape}, expected {a.shape}")
+            a[...] = self.B.asarray(src, a.dtype)
+
+    # --- hooks ---------------------------------------------------------------
+    def add_forward_hook(self, fn):
+        """fn(layer, output) after every top-level layer; returns a remover."""
+        self._forward_hooks.append(fn)
+        return lambda: self._forward_hooks.remove(fn)
+
+    def add_backward_hook(self, fn):
+        """fn(layer) after a layer's backward, when its grads are set."""
+        self._backward_hooks.append(fn)
+        return lambda: self._backward_hooks.remove(fn)
+
+    def activations(self, x):
+        """[(label, output copy)] for the input and every layer, in eval mode."""
+        outs = [("input", np.array(self._check_input(x), copy=True))]
+        remove = self.add_forward_hook(
+            lambda layer, y: outs.append((f"{layer.index} {layer.type}", np.array(self.B.to_host(y)))))
+        try:
+            self.forward(x, train=False)
+        finally:
+            remove()
+        return outs
+
+    def gradient_norms(self):
+        """{parameter name: L2 norm of its latest gradient}."""
+        names = [n for n, _ in self.named_parameters()]
+        return {n: (float(np.sqrt(self.B.sq_norm(g))) if g is not None else 0.0)
+                for n, g in zip(names, self.gradients())}
+
+    # --- description ----------------------------------------------------------
+    def summary(self):
+        """One row per top-level layer: shape, parameters, receptive field, notes."""
+        rows, rf, jump = [], 1, 1
+        full = False
+        for l in self.layers:
+            if l.rf is not None and not full:
+                (k, _), (s, _) = l.rf
+                rf += (k - 1) * jump
+                jump *= s
+            elif isinstance(l, Residual):
+                for c in _walk(l.layers):
+                    if c.rf is not None and not full:
+                        (k, _), (s, _) = c.rf
+                        rf += (k - 1) * jump
+                        jump *= s
+            if l.type == "Dense" and len(self.input_shape) == 3:
+                full = True
+            rows.append({"index": l.index, "type": l.type, "config": l.config(),
+                         "output_shape": list(l.output_shape), "params": l.param_count(),
+                         "receptive_field": "full" if full else (
+                             rf if len(self.input_shape) == 3 else None),
+                         "notes": list(l.notes)})
+        return rows
+
+    def summary_text(self):
+        lines = [f"{self.name}: input {self.input_shape}, {self.param_count():,} parameters",
+                 f"{'#':>3}  {'layer':<16}{'output':<16}{'params':>10}  {'RF':>5}  notes"]
+        for r in self.summary():
+            rf = "" if r["receptive_field"] is None else str(r["receptive_field"])
+            lines.append(f"{r['index']:>3}  {r['type']:<16}{str(tuple(r['output_shape'])):<16}"
+                         f"{r['params']:>10,}  {rf:>5}  {'; '.join(r['notes'])}")
+        return "\n".join(lines)
+
+    def to_spec(self):
+        return {"name": self.name, "input_shape": list(self.input_shape),
+                "layers": [l.config() for l in self.layers]}
+
+    def __repr__(self):
+        return f"Sequential({self.name!r}, input_shape={self.input_shape}, {len(self.layers)} layers)"

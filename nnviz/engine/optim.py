@@ -1,0 +1,137 @@
+"""SGD (momentum, Nesterov) and Adam with PyTorch's update rules.
+
+Weight decay (L2) and L1 are added to the gradient, for every parameter, as
+torch.optim does with weight_decay; `l1` adds l1 * sign(p).
+"""
+import numpy as np
+
+from . import backend as _backend
+
+
+class OptimizerError(ValueError):
+    pass
+
+
+def _check(name, value, lo=0.0, strict=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise OptimizerError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < lo or (strict and v == lo):
+        op = ">" if strict else ">="
+        raise OptimizerError(f"{name} must be a finite number {op} {lo}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    def __init__(self, params, lr, weight_decay=0.0, l1=0.0):
+        self.params = list(params)
+        self.lr = lr
+        self.weight_decay = _check("weight_decay", weight_decay)
+        self.l1 = _check("l1", l1)
+        self.t = 0
+
+    @property
+    def lr(self):
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _check("learning rate", value, strict=True)
+
+    def config(self):
+        return {"type": type(self).__name__, "lr": self.lr, "weight_decay": self.weight_decay,
+                "l1": self.l1}
+
+    def step(self, grads):
+        grads = list(grads)
+        if len(grads) != len(self.params):
+            raise OptimizerError(f"{len(grads)} gradients for {len(self.params)} parameters")
+        self.t += 1
+        self._update(grads)
+
+    # state: the step counter and one or two arrays per parameter
+    def state_dict(self):
+        B = _backend.get()
+        return {"config": self.config(), "t": self.t,
+                "slots": {k: [B.to_host(a).copy() for a in v] for k, v in self._slots().items()}}
+
+    def load_state_dict(self, state):
+        B = _backend.get()
+        self.t = int(state["t"])
+        for k, arrays in state["slots"].items():
+            mine = self._slots()[k]
+            if len(arrays) != len(mine):
+                raise OptimizerError(f"optimizer state {k!r} has {len(arrays)} arrays, "
+                                     f"model has {len(mine)} parameters")
+            for i, a in enumerate(arrays):
+                if tuple(a.shape) != tuple(mine[i].shape):
+                    raise OptimizerError(f"optimizer state {k}[{i}] has shape {a.shape}, "
+                                         f"parameter has {mine[i].shape}")
+                mine[i][...] = B.asarray(a, mine[i].dtype)
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0):
+        super().__init__(params, lr, weight_decay, l1)
+        self.momentum = _check("momentum", momentum)
+        if self.momentum >= 1:
+            raise OptimizerError(f"momentum must be < 1, got {momentum!r}")
+        self.nesterov = bool(nesterov)
+        B = _backend.get()
+        self.velocity = [B.zeros(p.shape, p.dtype) for p in self.params]
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _slots(self):
+        return {"velocity": self.velocity}
+
+    def _update(self, grads):
+        B = _backend.get()
+        for p, g, v in zip(self.params, grads, self.velocity):
+            B.sgd_update(p, g, v, self.lr, self.momentum, self.nesterov, self.weight_decay,
+                         self.l1, self.t == 1)
+
+
+class Adam(Optimizer):
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0):
+        super().__init__(params, lr, weight_decay, l1)
+        self.betas = (_check("beta1", betas[0]), _check("beta2", betas[1]))
+        self.eps = _check("eps", eps, strict=True)
+        B = _backend.get()
+        self.m = [B.zeros(p.shape, p.dtype) for p in self.params]
+        self.v = [B.zeros(p.shape, p.dtype) for p in self.params]
+
+    def config(self):
+        return {**super().config(), "betas": list(self.betas), "eps": self.eps}
+
+    def _slots(self):
+        return {"m": self.m, "v": self.v}
+
+    def _update(self, grads):
+        B = _backend.get()
+        b1, b2 = self.betas
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            B.adam_update(p, g, m, v, self.lr, b1, b2, self.eps, self.weight_decay, self.l1, self.t)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name, params, **kw):
+    cls = OPTIMIZERS.get(str(name).lower())
+    if cls is None:
+        raise OptimizerError(f"unknown optimizer {name!r}: expected sgd or adam")
+    if cls is Adam:
+        kw.pop("momentum", None)
+        kw.pop("nesterov", None)
+    return cls(params, **kw)
+
+
+def optimizer_from_config(config, params):
+    config = dict(config)
+    kind = config.pop("type", "SGD").lower()
+    if "betas" in config:
+        config["betas"] = tuple(config["betas"])
+    return make_optimizer(kind, params, **config)

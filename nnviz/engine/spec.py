@@ -1,0 +1,103 @@
+"""Models as JSON: {"name", "input_shape", "layers": [{"type": ClassName, **kwargs}]}."""
+import copy
+import inspect
+import json
+from pathlib import Path
+
+from .layers import LAYER_TYPES, LayerError
+from .model import Sequential
+
+
+class SpecError(LayerError):
+    """A model description is malformed; the message names the file/layer."""
+
+
+def resources_dir():
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def presets_dir():
+    return resources_dir() / "presets"
+
+
+def preset_names():
+    return sorted(p.stem for p in presets_dir().glob("*.json"))
+
+
+def layer_from_config(cfg, where):
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise SpecError(f"{where}: each layer must be an object with a 'type', got {cfg!r}")
+    kind = cfg["type"]
+    cls = LAYER_TYPES.get(kind)
+    if cls is None:
+        raise SpecError(f"{where}: unknown layer type {kind!r}; known: {', '.join(LAYER_TYPES)}")
+    kwargs = {k: v for k, v in cfg.items() if k != "type"}
+    if kind == "Residual":
+        inner = kwargs.get("layers")
+        if not isinstance(inner, list):
+            raise SpecError(f"{where} (Residual): needs a 'layers' list")
+        kwargs["layers"] = [layer_from_config(c, f"{where}.{i}") for i, c in enumerate(inner)]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    extra = set(kwargs) - allowed
+    if extra:
+        raise SpecError(f"{where} ({kind}): unknown parameter(s) {sorted(extra)}; "
+                        f"allowed: {sorted(allowed)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise SpecError(f"{where} ({kind}): {e}") from None
+    except LayerError as e:
+        raise SpecError(f"{where}: {e}") from None
+
+
+def model_from_spec(spec, seed=0, **kw):
+    if not isinstance(spec, dict):
+        raise SpecError(f"a model spec must be a JSON object, got {type(spec).__name__}")
+    for key in ("input_shape", "layers"):
+        if key not in spec:
+            raise SpecError(f"model spec {spec.get('name', '')!r} has no {key!r}")
+    if not isinstance(spec["layers"], list) or not spec["layers"]:
+        raise SpecError("model spec: 'layers' must be a non-empty list")
+    layers = [layer_from_config(c, f"layer {i}") for i, c in enumerate(spec["layers"])]
+    return Sequential(layers, spec["input_shape"], seed=seed, name=spec.get("name", "model"), **kw)
+
+
+def read_spec(name_or_path):
+    """A preset name (resources/presets/NAME.json) or a path to a JSON file."""
+    p = Path(name_or_path)
+    if p.suffix.lower() != ".json" or not p.exists():
+        cand = presets_dir() / f"{name_or_path}.json"
+        if cand.exists():
+            p = cand
+        elif p.suffix.lower() == ".json":
+            raise SpecError(f"{name_or_path}: no such model file")
+        else:
+            raise SpecError(f"unknown preset {name_or_path!r}; presets: {', '.join(preset_names())}")
+    try:
+        spec = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{p}: cannot read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    if not isinstance(spec, dict):
+        raise SpecError(f"{p}: a model spec must be a JSON object")
+    spec.setdefault("name", p.stem)
+    return spec
+
+
+def adapt_spec(spec, input_shape=None, num_classes=None):
+    """Fit a spec to a dataset: its input shape, and the last Dense to its classes."""
+    spec = copy.deepcopy(spec)
+    if input_shape is not None:
+        spec["input_shape"] = list(input_shape)
+    if num_classes is not None:
+        for cfg in reversed(spec["layers"]):
+            if cfg.get("type") == "Dense":
+                if cfg.get("out_features") != 1:  # keep single-logit binary models
+                    cfg["out_features"] = int(num_classes)
+                break
+    return spec
+
+
+def load_preset(name, seed=0, input_shape=None, num_classes=None, **kw):
+    return model_from_spec(adapt_spec(read_spec(name), input_shape, num_classes), seed=seed, **kw)
