@@ -1,0 +1,304 @@
+"""Command line: `nnviz` opens the app; train / eval / info / datasets / bench run headless."""
+import argparse
+import json
+import sys
+import time
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+
+class CliError(Exception):
+    pass
+
+
+def _user_errors():
+    """Exceptions that are the user's input, reported as one line (no traceback)."""
+    from .engine import LayerError, LossError, OptimizerError
+    from .engine.backend import BackendError
+    from .train import TrainerError
+    errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError,
+            FileNotFoundError, IsADirectoryError, PermissionError]
+    try:
+        from .data import DatasetError
+        errs.append(DatasetError)
+    except ImportError:
+        pass
+    try:
+        from .io import ModelFormatError
+        errs.append(ModelFormatError)
+    except ImportError:
+        pass
+    return tuple(errs)
+
+
+def _positive(kind):
+    def parse(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {s!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        return v
+    return parse
+
+
+def _nonneg(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
+    return v
+
+
+def _add_data_args(p, required=False):
+    p.add_argument("--data", required=required, default=None if required else "shapes",
+                   help="dataset name (shapes, color-shapes, circle, xor, gauss, spiral, moons, "
+                        "mnist, fashion-mnist, cifar10) or a path to an .h5 file / image folder "
+                        "(default: shapes)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding downloaded datasets (default: $NNVIZ_DATA_DIR or the "
+                        "user data folder)")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="nnviz", description="Build, train and watch neural networks learn.")
+    from . import __version__
+    p.add_argument("--version", action="version", version=f"nnviz {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    t = sub.add_parser("train", help="train a model headless")
+    t.add_argument("--model", default=None,
+                   help="preset (mlp0, mlp1, mlp2, lenet5, lab7-cnn) or a model .json file "
+                        "(default: picked for the data)")
+    _add_data_args(t)
+    t.add_argument("--epochs", type=_positive(int), default=2)
+    t.add_argument("--batch-size", type=_positive(int), default=None)
+    t.add_argument("--lr", type=_positive(float), default=None)
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default=None)
+    t.add_argument("--momentum", type=_nonneg, default=None)
+    t.add_argument("--nesterov", action="store_true")
+    t.add_argument("--weight-decay", type=_nonneg, default=0.0, help="L2 penalty")
+    t.add_argument("--l1", type=_nonneg, default=0.0, help="L1 penalty")
+    t.add_argument("--loss", choices=["softmax_xent", "mse", "bce"], default="softmax_xent")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=_positive(int), default=None,
+                   help="use only the first N training samples (quick runs)")
+    t.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--out", default=None, help="save the trained model to this .h5 file")
+    t.add_argument("--resume", default=None, help="continue training a saved .h5 model")
+    t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+
+    e = sub.add_parser("eval", help="evaluate a saved model on a dataset")
+    e.add_argument("model")
+    _add_data_args(e, required=False)
+    e.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
+    e.add_argument("--json", action="store_true")
+
+    i = sub.add_parser("info", help="describe a saved model or preset")
+    i.add_argument("model")
+    i.add_argument("--json", action="store_true")
+
+    try:
+        from .data.cli import add_datasets_parser
+        add_datasets_parser(sub)
+    except ImportError:
+        pass
+
+    b = sub.add_parser("bench", help="measure training speed (beside PyTorch when installed)")
+    b.add_argument("--quick", action="store_true", help="fewer repeats")
+    b.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="cpu")
+    b.add_argument("--only", default=None, help="comma-separated benchmark names")
+    b.add_argument("--no-torch", action="store_true")
+    b.add_argument("--json", action="store_true")
+
+    g = sub.add_parser("gui", help="open the desktop app (the default)")
+    g.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
+    return p
+
+
+# ---- train --------------------------------------------------------------------
+_DEFAULTS = {  # per kind of data: a model and hyper-parameters that work
+    "image": dict(batch_size=64, lr=0.05, optimizer="sgd", momentum=0.9),
+    "points": dict(batch_size=16, lr=0.01, optimizer="adam", momentum=0.0),
+}
+
+
+def _default_model(dataset):
+    shape = tuple(dataset.input_shape)
+    if len(shape) == 1:
+        return "mlp2"
+    return "lab7-cnn" if shape[0] == 3 else "lenet5"
+
+
+def _load_data(args):
+    from .data import load_dataset
+    return load_dataset(args.data, data_dir=args.data_dir)
+
+
+class _Progress:
+    def __init__(self, enabled, total_steps):
+        self.enabled, self.total = enabled, total_steps
+        self.last = 0.0
+
+    def __call__(self, trainer, loss, acc):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if now - self.last < 0.1 and trainer.pos:
+            return
+        self.last = now
+        spe = trainer.steps_per_epoch
+        done = trainer.pos / len(trainer.dataset.y_train)
+        bar = "#" * int(done * 30)
+        sys.stderr.write(f"\repoch {trainer.epoch + 1} [{bar:<30}] step {trainer.steps} "
+                         f"loss {loss:.4f} acc {acc:.3f} "
+                         f"{trainer.samples / max(trainer.seconds, 1e-9):,.0f} samples/s   ")
+        sys.stderr.flush()
+
+
+def cmd_train(args):
+    from .engine import backend, load_preset, model_from_spec, read_spec, adapt_spec
+    from .train import Trainer, TrainingDiverged
+    backend.use(args.backend)
+    data = _load_data(args)
+    if args.limit:
+        data = data.subset(n_train=args.limit)
+    kind = "points" if len(data.input_shape) == 1 else "image"
+    hp = dict(_DEFAULTS[kind])
+    for k in ("batch_size", "lr", "optimizer", "momentum"):
+        if getattr(args, k) is not None:
+            hp[k] = getattr(args, k)
+    if hp["optimizer"] == "adam" and args.momentum is None:
+        hp["momentum"] = 0.0
+    meta = {}
+    if args.resume:
+        from .io import load_model
+        loaded = load_model(args.resume)
+        model, meta = loaded.model, loaded.meta
+        trainer = Trainer(model, data, loss=args.loss, seed=args.seed, batch_size=hp["batch_size"],
+                          optimizer=hp["optimizer"], lr=hp["lr"], momentum=hp["momentum"])
+        if meta.get("training"):
+            trainer.load_state_dict(meta["training"])
+    else:
+        name = args.model or _default_model(data)
+        spec = read_spec(name)
+        if name.lower().endswith(".json"):
+            if tuple(spec.get("input_shape", ())) != tuple(data.input_shape):
+                raise CliError(f"{name}: model input_shape {tuple(spec.get('input_shape', ()))} "
+                               f"does not match dataset {data.name!r} inputs {tuple(data.input_shape)}")
+        spec = adapt_spec(spec, data.input_shape, data.num_classes)
+        model = model_from_spec(spec, seed=args.seed)
+        trainer = Trainer(model, data, loss=args.loss, optimizer=hp["optimizer"], lr=hp["lr"],
+                          momentum=hp["momentum"], nesterov=args.nesterov,
+                          weight_decay=args.weight_decay, l1=args.l1,
+                          batch_size=hp["batch_size"], seed=args.seed)
+    show = sys.stderr.isatty() and not args.json
+    if show or not args.json:
+        print(f"training {model.name} ({model.param_count():,} parameters) on {data.name} "
+              f"{tuple(data.input_shape)}: {len(data.y_train):,} train / {len(data.y_test):,} test, "
+              f"backend {model.B.name}", file=sys.stderr if args.json else sys.stdout)
+    progress = _Progress(show, trainer.steps_per_epoch * args.epochs)
+
+    def on_epoch(tr, row):
+        if show:
+            sys.stderr.write("\n")
+        if not args.json:
+            print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc "
+                  f"{row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} acc "
+                  f"{row['test_accuracy']:.4f} | {tr.samples / max(tr.seconds, 1e-9):,.0f} samples/s")
+
+    try:
+        summary = trainer.fit(args.epochs, on_step=progress, on_epoch=on_epoch)
+    except TrainingDiverged as exc:
+        if show:
+            sys.stderr.write("\n")
+        good = trainer.restore_last_good()
+        msg = f"nnviz: {exc}"
+        if args.out:
+            _save(args.out, trainer, data)
+            msg += f"; saved the last good weights (step {good}) to {args.out}"
+        print(msg, file=sys.stderr)
+        return EXIT_DIVERGED
+    if args.out:
+        _save(args.out, trainer, data)
+        if not args.json:
+            print(f"saved {args.out}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _save(path, trainer, data):
+    from .io import save_model
+    save_model(path, trainer.model, trainer=trainer, dataset=data)
+
+
+# ---- eval / info ----------------------------------------------------------------
+def cmd_eval(args):
+    from .engine import backend
+    from .io import load_model
+    from .train import Trainer
+    backend.use(args.backend)
+    loaded = load_model(args.model)
+    ds_name = args.data or loaded.meta.get("dataset", {}).get("name") or "shapes"
+    args.data = ds_name
+    data = _load_data(args)
+    loss = (loaded.meta.get("training") or {}).get("config", {}).get("loss", "softmax_xent")
+    trainer = Trainer(loaded.model, data, loss=loss, batch_size=1)
+    t0 = time.perf_counter()
+    test_loss, test_acc = trainer.evaluate("test")
+    out = {"model": args.model, "data": data.name, "test_loss": test_loss,
+           "test_accuracy": test_acc, "samples": int(len(data.y_test)),
+           "seconds": round(time.perf_counter() - t0, 3), "backend": loaded.model.B.name}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{args.model} on {data.name}: test loss {test_loss:.4f}, accuracy {test_acc:.4f} "
+              f"({len(data.y_test):,} samples)")
+    return 0
+
+
+def cmd_info(args):
+    from .io import describe_model
+    info = describe_model(args.model)
+    if args.json:
+        print(json.dumps(info, default=str))
+    else:
+        print(info["text"])
+    return 0
+
+
+def cmd_bench(args):
+    from .bench import run_bench
+    return run_bench(args)
+
+
+def cmd_gui(args):
+    try:
+        from .gui.app import run_app
+    except ImportError as e:
+        raise CliError(f"the desktop app cannot start: {e}") from None
+    return run_app(backend=getattr(args, "backend", "auto"))
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cmds = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "bench": cmd_bench,
+            "gui": cmd_gui, None: cmd_gui}
+    if args.command == "datasets":
+        from .data.cli import run_datasets
+        return run_datasets(args)
+    try:
+        return cmds[args.command](args)
+    except _user_errors() as e:
+        msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror}"
+        print(f"nnviz: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("nnviz: interrupted", file=sys.stderr)
+        return 130

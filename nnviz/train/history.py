@@ -1,0 +1,66 @@
+"""Training history, bounded in memory: per-step series are decimated when long."""
+import numpy as np
+
+STEP_KEYS = ("step", "loss", "accuracy")
+EPOCH_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+              "seconds")
+
+
+class History:
+    def __init__(self, max_points=20000):
+        self.max_points = int(max_points)
+        self.stride = 1          # each stored step point averages `stride` steps
+        self._acc = {k: [] for k in STEP_KEYS}
+        self.steps = {k: [] for k in STEP_KEYS}
+        self.epochs = {k: [] for k in EPOCH_KEYS}
+
+    def add_step(self, step, loss, accuracy):
+        a = self._acc
+        a["step"].append(step)
+        a["loss"].append(loss)
+        a["accuracy"].append(accuracy)
+        if len(a["step"]) >= self.stride:
+            self.steps["step"].append(a["step"][-1])
+            self.steps["loss"].append(float(np.mean(a["loss"])))
+            self.steps["accuracy"].append(float(np.mean(a["accuracy"])))
+            for v in a.values():
+                v.clear()
+            if len(self.steps["step"]) > self.max_points:
+                self._halve()
+
+    def _halve(self):
+        # average neighbouring points: memory stays bounded, the curve's shape stays
+        n = len(self.steps["step"]) // 2 * 2
+        for k in STEP_KEYS:
+            v = np.asarray(self.steps[k][:n], dtype=float)
+            tail = self.steps[k][n:]
+            if k == "step":
+                merged = v[1::2]
+            else:
+                merged = (v[0::2] + v[1::2]) / 2
+            self.steps[k] = [int(x) if k == "step" else float(x) for x in merged] + tail
+        self.stride *= 2
+
+    def add_epoch(self, **row):
+        for k in EPOCH_KEYS:
+            self.epochs[k].append(row.get(k, float("nan")))
+
+    def to_dict(self):
+        return {"max_points": self.max_points, "stride": self.stride,
+                "steps": {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64)
+                          for k, v in self.steps.items()},
+                "epochs": {k: np.asarray(v, dtype=np.int64 if k in ("epoch", "step") else np.float64)
+                           for k, v in self.epochs.items()}}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls(int(d.get("max_points", 20000)))
+        h.stride = int(d.get("stride", 1))
+        for k in STEP_KEYS:
+            h.steps[k] = np.asarray(d["steps"][k]).tolist()
+        for k in EPOCH_KEYS:
+            h.epochs[k] = np.asarray(d["epochs"].get(k, [])).tolist()
+        return h
+
+    def copy(self):
+        return History.from_dict(self.to_dict())
