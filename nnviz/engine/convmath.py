@@ -1,0 +1,226 @@
+"""Convolution-lab arithmetic, computed by the engine's own layers (Qt-free).
+
+Every number the convolution lab shows comes from here, and every feature map
+here comes from an engine ``Conv2D`` / ``MaxPool2D`` / ``AvgPool2D`` run through
+``Sequential.forward`` -- the same im2col and pooling kernels that train the
+networks. The only arithmetic done outside the engine is the textbook output
+size formula, the parameter count and the written-out dot product, and the
+tests check the dot product against the engine output cell by cell.
+
+Conventions (as in the engine and PyTorch): ``Conv2D`` computes a
+*cross-correlation*; the kernel is not flipped. ``flip=True`` flips the kernel
+in both axes first, which turns the same layer into a true convolution.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .layers import AvgPool2D, Conv2D, LayerError, MaxPool2D
+from .model import Sequential
+
+__all__ = [
+    "conv2d", "conv2d_multi", "pool2d", "output_size", "param_count", "padded",
+    "dot_product_terms", "format_dot", "format_number", "apply_to_image", "flipped",
+    "size_explanation", "pool_window", "conv_layer_summary", "LayerError",
+]
+
+
+def _grid(a, what):
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D array, got shape {a.shape}")
+    return a
+
+
+def flipped(kernel):
+    """The kernel rotated by 180 degrees (flipped along both axes)."""
+    return np.ascontiguousarray(_grid(kernel, "kernel")[::-1, ::-1])
+
+
+def _forward(model, x):
+    y = model.forward(x[None])
+    return np.array(model.B.to_host(y), dtype=np.float64)[0]
+
+
+def conv2d(grid, kernel, stride=1, padding=0, flip=False):
+    """One-channel 2-D convolution of `grid` with `kernel` by an engine Conv2D layer.
+
+    `flip=False` is the cross-correlation that deep-learning libraries compute;
+    `flip=True` flips the kernel first (mathematical convolution). Raises
+    ``LayerError`` (the engine's message) when the kernel does not fit.
+    """
+    x = _grid(grid, "input grid")
+    k = _grid(kernel, "kernel")
+    if flip:
+        k = flipped(k)
+    layer = Conv2D(1, tuple(k.shape), stride=int(stride), padding=int(padding), bias=False)
+    model = Sequential([layer], input_shape=(1,) + x.shape, dtype=np.float64, name="convlab")
+    w = layer.params["weight"]
+    w[...] = model.B.asarray(k.reshape(w.shape), w.dtype)
+    return _forward(model, x[None])[0]
+
+
+def conv2d_multi(image, weights, stride=1, padding=0):
+    """Feature maps of a bank of filters (out, in, kh, kw) on `image` by an engine Conv2D.
+
+    `image` is (H, W) or (C, H, W). A grey image is repeated over the filters'
+    input channels; a colour image with a different channel count is averaged
+    to grey first. Returns (out, H', W').
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 4:
+        raise ValueError(f"weights must be (out, in, kh, kw), got shape {w.shape}")
+    x = np.asarray(image, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"image must be (H, W) or (C, H, W), got shape {x.shape}")
+    cin = w.shape[1]
+    if x.shape[0] != cin:
+        x = np.repeat(x.mean(axis=0, keepdims=True), cin, axis=0)
+    layer = Conv2D(w.shape[0], (w.shape[2], w.shape[3]), stride=int(stride),
+                   padding=int(padding), bias=False)
+    model = Sequential([layer], input_shape=x.shape, dtype=np.float64, name="convlab")
+    p = layer.params["weight"]
+    p[...] = model.B.asarray(w, p.dtype)
+    return _forward(model, np.ascontiguousarray(x))
+
+
+def pool2d(grid, k, stride=None, mode="max"):
+    """Max or average pooling of `grid` by the engine's MaxPool2D / AvgPool2D."""
+    x = _grid(grid, "input grid")
+    cls = {"max": MaxPool2D, "avg": AvgPool2D, "average": AvgPool2D}.get(str(mode).lower())
+    if cls is None:
+        raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+    layer = cls(int(k), int(stride) if stride is not None else None)
+    model = Sequential([layer], input_shape=(1,) + x.shape, dtype=np.float64, name="convlab")
+    return _forward(model, x[None])[0]
+
+
+def output_size(n, f, p, s):
+    """The output size formula (N - F + 2P) / S + 1.
+
+    Returns ``(value, floor, fits, unused)``: the exact value, the size the
+    engine uses (it floors), whether the windows tile the padded input exactly,
+    and how many rows/columns at the end of the padded input no window covers.
+    A kernel larger than the padded input gives floor 0 and fits False.
+    """
+    n, f, p, s = int(n), int(f), int(p), int(s)
+    if s < 1:
+        raise ValueError(f"stride must be >= 1, got {s}")
+    span = n - f + 2 * p
+    value = span / s + 1
+    if span < 0:
+        return value, 0, False, n + 2 * p
+    rest = span % s
+    return value, span // s + 1, rest == 0, rest
+
+
+def param_count(in_ch, out_ch, k):
+    """Weights and biases of a Conv2D layer with square k x k kernels: (k*k*in + 1) * out."""
+    return (int(k) * int(k) * int(in_ch) + 1) * int(out_ch)
+
+
+def padded(grid, padding):
+    """The input surrounded by `padding` rows/columns of zeros (as the engine pads)."""
+    return np.pad(_grid(grid, "input grid"), int(padding), mode="constant")
+
+
+def dot_product_terms(grid, kernel, stride, padding, row, col, flip=False):
+    """The products summed into output cell (row, col).
+
+    Returns ``([(input_value, weight), ...], total)`` in row-major kernel order,
+    the input values read from the zero-padded input under the window.
+    """
+    k = _grid(kernel, "kernel")
+    if flip:
+        k = flipped(k)
+    xp = padded(grid, padding)
+    kh, kw = k.shape
+    r0, c0 = int(row) * int(stride), int(col) * int(stride)
+    if r0 < 0 or c0 < 0 or r0 + kh > xp.shape[0] or c0 + kw > xp.shape[1]:
+        raise IndexError(f"output cell ({row}, {col}) has no window inside the padded input")
+    win = xp[r0:r0 + kh, c0:c0 + kw]
+    terms = [(float(win[i, j]), float(k[i, j])) for i in range(kh) for j in range(kw)]
+    total = float(sum(a * b for a, b in terms))
+    return terms, total
+
+
+def format_number(v, digits=2):
+    """Compact number text with a real minus sign: 3, −1, 0.25, 3.75."""
+    v = float(v)
+    if not math.isfinite(v):
+        return str(v)
+    if abs(v - round(v)) < 1e-9:
+        s = str(int(round(v)))
+    else:
+        s = f"{v:.{digits}f}".rstrip("0").rstrip(".")
+        if s in ("-0", ""):
+            s = "0"
+    return s.replace("-", "\u2212")
+
+
+def _factor(v):
+    s = format_number(v)
+    return f"({s})" if s.startswith("\u2212") else s
+
+
+def format_dot(terms, total=None):
+    """'3·1 + 0·0 + 1·(−1) + … = −5' for [(input, weight), ...]."""
+    terms = list(terms)
+    if total is None:
+        total = sum(a * b for a, b in terms)
+    body = " + ".join(f"{_factor(a)}\u00b7{_factor(b)}" for a, b in terms) or "0"
+    return f"{body} = {format_number(total)}"
+
+
+def apply_to_image(image2d, kernel, stride=1, padding=0, flip=False):
+    """The kernel applied to a grey image by the engine's Conv2D (a feature map)."""
+    return conv2d(image2d, kernel, stride=stride, padding=padding, flip=flip)
+
+
+def size_explanation(n, f, p, s):
+    """Formula text and, when the stride does not fit, the warning about what the engine does."""
+    value, floor, fits, unused = output_size(n, f, p, s)
+    formula = (f"(N \u2212 F + 2P) / S + 1 = ({n} \u2212 {f} + 2\u00b7{p}) / {s} + 1 = "
+               f"{format_number(value)}")
+    if floor <= 0:
+        return formula, (f"The {f}\u00d7{f} kernel is larger than the padded "
+                         f"{n + 2 * p}\u00d7{n + 2 * p} input: the engine refuses this layer.")
+    if fits:
+        return f"{formula} \u2192 {floor}", ""
+    which = ("the last row and the last column" if unused == 1
+             else f"the last {unused} rows and the last {unused} columns")
+    return (f"{formula} \u2192 {floor}",
+            f"\u26a0 Stride {s} does not fit: {format_number(value)} is not a whole number. "
+            f"The engine floors it to {floor}\u00d7{floor}: {which} of the padded "
+            f"{n + 2 * p}\u00d7{n + 2 * p} input are never covered by a window and are "
+            f"ignored.")
+
+
+def pool_window(grid, k, stride, row, col):
+    """The input values pooled into output cell (row, col), row-major."""
+    x = _grid(grid, "input grid")
+    k, s = int(k), int(stride)
+    r0, c0 = int(row) * s, int(col) * s
+    if r0 < 0 or c0 < 0 or r0 + k > x.shape[0] or c0 + k > x.shape[1]:
+        raise IndexError(f"pooling output cell ({row}, {col}) has no window inside the input")
+    return [float(v) for v in x[r0:r0 + k, c0:c0 + k].ravel()]
+
+
+def conv_layer_summary(in_ch, out_ch, k, stride=1, padding=0, height=32, width=32):
+    """Output shape and parameter count of Conv2D(out_ch, k, stride, padding) on (in_ch, H, W).
+
+    Both come from building the engine layer; ``formula`` is (k*k*in + 1)*out for
+    comparison. Raises ``LayerError`` with the engine's message when it cannot be built.
+    """
+    layer = Conv2D(int(out_ch), int(k), stride=int(stride), padding=int(padding))
+    model = Sequential([layer], input_shape=(int(in_ch), int(height), int(width)),
+                       dtype=np.float32, name="convlab")
+    c, oh, ow = model.output_shape
+    return {"output_shape": (int(oh), int(ow), int(c)), "params": int(model.param_count()),
+            "weights": int(layer.params["weight"].size),
+            "biases": int(layer.params["bias"].size),
+            "formula": param_count(in_ch, out_ch, k), "notes": list(layer.notes)}

@@ -1,0 +1,120 @@
+"""Convolution-lab arithmetic: every number comes from the engine's own layers."""
+import numpy as np
+import pytest
+
+from nnviz.engine import convmath as cm
+
+X = [[3, 0, 1, 2, 7, 4], [1, 5, 8, 9, 3, 1], [2, 7, 2, 5, 1, 3],
+     [0, 1, 3, 1, 7, 8], [4, 2, 1, 6, 2, 8], [2, 4, 5, 2, 3, 9]]
+VERTICAL = [[1, 0, -1]] * 3
+EXPECTED = [[-5, -4, 0, 8], [-10, -2, 2, 3], [0, -2, -4, -7], [-3, -2, -3, -16]]
+POOL = [[1, 3, 2, 1], [2, 9, 1, 1], [1, 3, 2, 3], [5, 6, 1, 2]]
+
+
+def test_worked_example_cross_correlation():
+    y = cm.conv2d(X, VERTICAL)
+    np.testing.assert_array_equal(y, EXPECTED)
+    np.testing.assert_array_equal(cm.apply_to_image(np.array(X, float), VERTICAL), EXPECTED)
+
+
+def test_conv2d_uses_engine_conv_layer(monkeypatch):
+    from nnviz.engine.layers import conv
+    calls = []
+    orig = conv.Conv2D.forward
+
+    def spy(self, x, train=False):
+        calls.append(x.shape)
+        return orig(self, x, train)
+
+    monkeypatch.setattr(conv.Conv2D, "forward", spy)
+    cm.conv2d(X, VERTICAL, stride=2, padding=1)
+    assert calls == [(1, 1, 6, 6)]
+
+
+def test_pooling_example():
+    np.testing.assert_array_equal(cm.pool2d(POOL, 2, 2, "max"), [[9, 2], [6, 3]])
+    np.testing.assert_allclose(cm.pool2d(POOL, 2, 2, "avg"), [[3.75, 1.25], [3.75, 2]])
+    assert cm.pool_window(POOL, 2, 2, 0, 0) == [1, 3, 2, 9]
+    with pytest.raises(ValueError):
+        cm.pool2d(POOL, 2, 2, "median")
+
+
+def test_output_size_stride_that_does_not_fit():
+    value, floor, fits, unused = cm.output_size(7, 3, 0, 3)
+    assert value == pytest.approx(2.3333, abs=1e-3)
+    assert (floor, fits, unused) == (2, False, 1)
+    assert cm.output_size(6, 3, 0, 1) == (4.0, 4, True, 0)
+    assert cm.output_size(32, 5, 2, 1)[:3] == (32.0, 32, True)
+    # the engine agrees: it floors to 2x2 ...
+    grid = np.arange(49.0).reshape(7, 7)
+    y = cm.conv2d(grid, np.ones((3, 3)), stride=3)
+    assert y.shape == (2, 2)
+    # ... and the last row and column are ignored: changing them changes nothing
+    g2 = grid.copy()
+    g2[6, :] = 1000
+    g2[:, 6] = -1000
+    np.testing.assert_array_equal(cm.conv2d(g2, np.ones((3, 3)), stride=3), y)
+    formula, warning = cm.size_explanation(7, 3, 0, 3)
+    assert "(7 \u2212 3 + 2\u00b70) / 3 + 1 = 2.33 \u2192 2" in formula
+    assert "does not fit" in warning and "last row" in warning and "ignored" in warning
+    assert cm.size_explanation(6, 3, 0, 1)[1] == ""
+
+
+def test_parameter_counts():
+    assert cm.param_count(3, 10, 5) == 760
+    a = cm.conv_layer_summary(3, 10, 5, stride=1, padding=2, height=32, width=32)
+    assert a["output_shape"] == (32, 32, 10) and a["params"] == 760 == a["formula"]
+    b = cm.conv_layer_summary(3, 10, 5, stride=1, padding=2, height=128, width=128)
+    assert b["output_shape"] == (128, 128, 10) and b["params"] == 760
+    assert (a["weights"], a["biases"]) == (750, 10)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 1), (3, 0), (2, 2)])
+@pytest.mark.parametrize("flip", [False, True])
+def test_dot_product_terms_match_engine_every_cell(stride, padding, flip):
+    kernel = np.array([[1, 2, -1], [0, 3, -2], [4, -1, 1]], float)
+    y = cm.conv2d(X, kernel, stride, padding, flip=flip)
+    for r in range(y.shape[0]):
+        for c in range(y.shape[1]):
+            terms, total = cm.dot_product_terms(X, kernel, stride, padding, r, c, flip=flip)
+            assert len(terms) == 9
+            assert total == pytest.approx(y[r, c])
+
+
+def test_format_dot_worked_cell():
+    terms, total = cm.dot_product_terms(X, VERTICAL, 1, 0, 0, 0)
+    assert total == -5
+    assert cm.format_dot(terms, total) == (
+        "3\u00b71 + 0\u00b70 + 1\u00b7(\u22121) + 1\u00b71 + 5\u00b70 + 8\u00b7(\u22121) + "
+        "2\u00b71 + 7\u00b70 + 2\u00b7(\u22121) = \u22125")
+    assert cm.format_number(3.75) == "3.75" and cm.format_number(-2.0) == "\u22122"
+
+
+def test_padding_window_reads_zeros():
+    terms, total = cm.dot_product_terms(X, VERTICAL, 1, 1, 0, 0)
+    assert [a for a, _ in terms][:4] == [0, 0, 0, 0]
+    assert total == pytest.approx(cm.conv2d(X, VERTICAL, 1, 1)[0, 0])
+
+
+def test_flip_is_convolution():
+    k = np.array([[1, 2, 0], [0, -1, 3], [5, 0, -2]], float)
+    conv = cm.conv2d(X, k, flip=True)
+    np.testing.assert_array_equal(conv, cm.conv2d(X, k[::-1, ::-1]))
+    assert not np.array_equal(conv, cm.conv2d(X, k))
+    sym = np.array(cm.flipped([[0, 1, 0], [1, -4, 1], [0, 1, 0]]))
+    np.testing.assert_array_equal(cm.conv2d(X, sym, flip=True), cm.conv2d(X, sym))
+
+
+def test_kernel_too_large_is_refused_by_engine():
+    with pytest.raises(cm.LayerError):
+        cm.conv2d(np.ones((3, 3)), np.ones((5, 5)))
+    value, floor, fits, unused = cm.output_size(3, 5, 0, 1)
+    assert floor == 0 and not fits
+    assert "larger" in cm.size_explanation(3, 5, 0, 1)[1]
+
+
+def test_conv2d_multi_matches_single_channel():
+    w = np.stack([np.array(VERTICAL, float), np.array(VERTICAL, float).T])[:, None]
+    maps = cm.conv2d_multi(np.array(X, float), w)
+    np.testing.assert_array_equal(maps[0], EXPECTED)
+    np.testing.assert_array_equal(maps[1], cm.conv2d(X, np.array(VERTICAL, float).T))
