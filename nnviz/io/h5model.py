@@ -1,0 +1,424 @@
+"""Save and load nnviz models as HDF5 files in the legacy Keras layout (docs/model-format.md)."""
+import copy
+import datetime
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import keras as K
+from .errors import ModelFormatError
+from .tree import (TreeError, as_text, get_text_attr, read_array, read_tree, set_text_attr,
+                   write_array, write_tree, MAX_ATTR_BYTES)
+
+FORMAT_VERSION = 1
+H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    meta: dict = field(default_factory=dict)
+    path: Path = None
+
+    def __repr__(self):
+        return f"LoadedModel({self.model!r}, path={str(self.path)!r})"
+
+
+# ---- layout helpers ------------------------------------------------------------------------
+def _layout(model):
+    """Keras entries plus {nnviz state name: (keras layer name, weight name, to, from)}."""
+    entries = K.convert(model.layers, K.Namer())
+    where = {}
+    for e in entries:
+        for layer, key, wname, to, frm in K.all_weights(e):
+            where[f"{layer.index}.{key}"] = (e.name, wname, to, frm)
+    return entries, where
+
+
+def _names(strings):
+    return np.array([s.encode("utf-8") for s in strings], dtype="S") if strings \
+        else np.zeros((0,), dtype="S1")
+
+
+def _json_attr(obj, name, value, as_bytes=False):
+    text = json.dumps(value, allow_nan=True)
+    if as_bytes and len(text.encode("utf-8")) <= MAX_ATTR_BYTES:
+        obj.attrs[name] = text.encode("utf-8")     # Keras writes its JSON attributes as bytes
+    else:
+        set_text_attr(obj, name, text)
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _dataset_info(dataset):
+    if dataset is None:
+        return {"name": None, "input_shape": None, "class_names": None, "normalization": None}
+    shape = getattr(dataset, "input_shape", None)
+    names = getattr(dataset, "class_names", None)
+    return {"name": getattr(dataset, "name", None),
+            "input_shape": None if shape is None else [int(s) for s in shape],
+            "class_names": None if names is None else [str(c) for c in names],
+            "normalization": _plain(getattr(dataset, "normalization", None))}
+
+
+def _umask_mode():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
+# ---- save ----------------------------------------------------------------------------------
+def save_model(path, model, trainer=None, dataset=None, extra=None):
+    """Write `model` (and the trainer's state, dataset facts, `extra`) to `path` atomically.
+
+    The file is written beside the target and moved over it only when complete, so a
+    failure (exception, full disk, crash) leaves any existing file untouched.
+    """
+    import h5py
+    path = Path(os.fspath(path)).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if dataset is None and trainer is not None:
+        dataset = getattr(trainer, "dataset", None)
+    state = trainer.state_dict() if trainer is not None else None
+    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        os.close(fd)
+        with h5py.File(tmp, "w") as f:
+            _write(f, model, state, dataset, extra)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:   # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def _write(f, model, state, dataset, extra):
+    from .. import __version__
+    entries, where = _layout(model)
+    host = model.state()
+    backend = model.B.name
+
+    # --- the Keras part ---
+    _json_attr(f, "model_config", K.model_config(model, entries), as_bytes=True)
+    f.attrs["keras_version"] = K.KERAS_VERSION
+    f.attrs["backend"] = "nnviz"
+    mw = f.create_group("model_weights")
+    mw.attrs["keras_version"] = K.KERAS_VERSION
+    mw.attrs["backend"] = "nnviz"
+    layer_names = []
+    for e in entries:
+        for kl in e.keras_layers:
+            name = kl["config"]["name"]
+            layer_names.append(name)
+            g = mw.create_group(name)
+            weights = list(K.all_weights(e)) if name == e.name else []
+            g.attrs["weight_names"] = _names([w[2] for w in weights])
+            for layer, key, wname, to, _ in weights:
+                write_array(g, wname, to(host[f"{layer.index}.{key}"]))
+    mw.attrs["layer_names"] = _names(layer_names)
+
+    # --- nnviz's own part ---
+    g = f.create_group("nnviz")
+    g.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    g.attrs["nnviz_version"] = str(__version__)
+    g.attrs["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    g.attrs["backend"] = backend
+    g.attrs["seed"] = np.int64(model.seed)
+    g.attrs["dtype"] = str(model.dtype)
+    _json_attr(g, "model_spec", model.to_spec())
+    _json_attr(g, "dropout_rng", _plain(model.rng.bit_generator.state))
+    dg = g.create_group("dataset")
+    for k, v in _dataset_info(dataset).items():
+        _json_attr(dg, k, v)
+    if extra is not None:
+        write_tree(g.create_group("extra"), extra)
+
+    if state is None:
+        return
+    state = dict(state)
+    history = state.pop("history", None)
+    if history is not None:
+        write_tree(g.create_group("history"), history)
+    opt = state.get("optimizer")
+    params = [n for n, _ in model.named_parameters()]
+    if isinstance(opt, dict) and isinstance(opt.get("slots"), dict) and all(
+            isinstance(v, (list, tuple)) and len(v) == len(params) for v in opt["slots"].values()):
+        kind = str((opt.get("config") or {}).get("type", "SGD"))
+        ow = f.create_group("optimizer_weights")
+        names = [f"{kind}/iter:0"]
+        ow.create_dataset(names[0], data=np.int64(opt.get("t", 0)))
+        paths = {}
+        for key, arrays in opt["slots"].items():
+            paths[key] = []
+            for pname, a in zip(params, arrays):
+                _, wname, to, _ = where[pname]
+                p = f"{kind}/{wname[:-2]}/{K.SLOT_NAMES.get(key, key)}:0"
+                write_array(ow, p, to(np.asarray(a)))
+                paths[key].append(p)
+                names.append(p)
+        ow.attrs["weight_names"] = _names(names)
+        _json_attr(g, "optimizer_slots", paths)
+        state["optimizer"] = {k: v for k, v in opt.items() if k != "slots"}
+    write_tree(g.create_group("training"), state)
+    cfg = state.get("config") or {}
+    if isinstance(cfg, dict):
+        _json_attr(f, "training_config", _plain(K.training_config(cfg)), as_bytes=True)
+
+
+# ---- load ----------------------------------------------------------------------------------
+class _Fail(Exception):
+    pass
+
+
+def load_model(path):
+    """Read a file written by save_model; every failure is a ModelFormatError."""
+    import h5py
+    shown = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
+    try:
+        p = Path(shown).expanduser()
+        if not p.exists():
+            raise ModelFormatError(shown, "no such file")
+        if p.is_dir():
+            raise ModelFormatError(shown, "is a folder, not a model file")
+        size = p.stat().st_size
+        try:
+            f = h5py.File(p, "r")
+        except (OSError, ValueError) as e:
+            raise ModelFormatError(shown, f"not a readable HDF5 file ({_short(e)})") from None
+        with f:
+            model, meta = _read(f, budget=2 * size + (1 << 20))
+    except ModelFormatError:
+        raise
+    except (_Fail, TreeError) as e:
+        raise ModelFormatError(shown, str(e)) from None
+    except (KeyError, ValueError, OSError, json.JSONDecodeError) as e:
+        raise ModelFormatError(shown, f"damaged or not an nnviz model file: {_short(e)}") from None
+    except (TypeError, AttributeError, IndexError, RuntimeError, OverflowError, MemoryError,
+            LookupError, ArithmeticError, AssertionError) as e:
+        # h5py and numpy answer some corruptions with these; treat them all as a bad file
+        raise ModelFormatError(shown, f"damaged file ({type(e).__name__}: {_short(e)})") from None
+    return LoadedModel(model=model, meta=meta, path=p)
+
+
+def _short(e, n=300):
+    s = str(e).strip() or type(e).__name__
+    s = " ".join(s.split())
+    return s if len(s) <= n else s[:n] + "..."
+
+
+def _group(parent, name):
+    import h5py
+    if name not in parent:
+        raise _Fail(f"has no {parent.name.rstrip('/')}/{name} group"
+                    + (" (not saved by nnviz?)" if name == "nnviz" else ""))
+    g = parent.get(name)
+    if not isinstance(g, h5py.Group):
+        raise _Fail(f"{g.name} is not a group")
+    return g
+
+
+def _json(obj, name, required=True):
+    text = get_text_attr(obj, name, required=False)
+    if text is None:
+        if required:
+            raise _Fail(f"{obj.name} has no attribute {name!r}")
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _Fail(f"{obj.name} attribute {name!r} is not valid JSON: {e}") from None
+
+
+def _int_attr(obj, name):
+    if name not in obj.attrs:
+        raise _Fail(f"{obj.name} has no attribute {name!r}")
+    v = np.asarray(obj.attrs[name])
+    if v.shape != () or v.dtype.kind not in "iu":
+        raise _Fail(f"{obj.name} attribute {name!r} should be an integer")
+    return int(v)
+
+
+def _read(f, budget):
+    from ..engine import LayerError, model_from_spec
+    g = _group(f, "nnviz")
+    version = _int_attr(g, "format_version")
+    if version > FORMAT_VERSION:
+        raise _Fail(f"written by a newer nnviz (format version {version}); this nnviz reads "
+                    f"format {FORMAT_VERSION}: update nnviz")
+    if version < 1:
+        raise _Fail(f"unknown format version {version}")
+    meta = {"format_version": version,
+            "nnviz_version": get_text_attr(g, "nnviz_version", required=False),
+            "created": get_text_attr(g, "created", required=False),
+            "backend": get_text_attr(g, "backend", required=False)}
+
+    # the Keras view must be there and parse, though the spec is what we build from
+    cfg = _json(f, "model_config")
+    if not isinstance(cfg, dict) or cfg.get("class_name") != "Sequential":
+        raise _Fail("model_config is not a Keras Sequential model")
+    spec = _json(g, "model_spec")
+    seed = _int_attr(g, "seed")
+    dtype = get_text_attr(g, "dtype", required=False) or "float32"
+    if dtype not in ("float32", "float64"):
+        raise _Fail(f"unsupported dtype {dtype!r}")
+    try:
+        model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
+    except LayerError as e:
+        raise _Fail(f"model_spec: {e}") from None
+
+    # weights, from the Keras groups
+    entries, where = _layout(model)
+    mw = _group(f, "model_weights")
+    want = [kl["config"]["name"] for e in entries for kl in e.keras_layers]
+    got = _name_list(mw, "layer_names")
+    if got != want:
+        raise _Fail(f"model_weights layer_names {got} do not match the model's layers {want}")
+    expected = model.state()
+    state = {}
+    for e in entries:
+        lg = _group(mw, e.name)
+        weights = list(K.all_weights(e))
+        names = _name_list(lg, "weight_names")
+        if names != [w[2] for w in weights]:
+            raise _Fail(f"{lg.name} weight_names {names} do not match the model "
+                        f"({[w[2] for w in weights]})")
+        for layer, key, wname, to, frm in weights:
+            sname = f"{layer.index}.{key}"
+            kshape = to(expected[sname]).shape
+            if wname not in lg:
+                raise _Fail(f"has no weight {lg.name}/{wname}")
+            arr = read_array(lg[wname], budget, kshape, f"weight {lg.name}/{wname}")
+            state[sname] = frm(arr)
+    model.load_state(state)
+    rng_state = _json(g, "dropout_rng", required=False)
+    if rng_state is not None:
+        _set_rng(model, rng_state, "dropout_rng")
+
+    meta["seed"] = seed
+    meta["model_spec"] = spec
+    ds = _group(g, "dataset") if "dataset" in g else None
+    meta["dataset"] = {k: (_json(ds, k, required=False) if ds is not None else None)
+                       for k in ("name", "input_shape", "class_names", "normalization")}
+    meta["history"] = read_tree(_group(g, "history"), budget) if "history" in g else None
+    meta["extra"] = read_tree(_group(g, "extra"), budget) if "extra" in g else None
+    meta["training"] = None
+    if "training" in g:
+        training = read_tree(_group(g, "training"), budget)
+        slots = _json(g, "optimizer_slots", required=False)
+        if slots is not None:
+            training["optimizer"] = dict(training.get("optimizer") or {})
+            training["optimizer"]["slots"] = _read_slots(f, model, where, slots, budget)
+        if meta["history"] is not None:
+            training["history"] = copy.deepcopy(meta["history"])
+        _check_training(model, training)
+        meta["training"] = training
+    meta["keras_version"] = get_text_attr(f, "keras_version", required=False)
+    return model, meta
+
+
+def _name_list(obj, name):
+    if name not in obj.attrs:
+        raise _Fail(f"{obj.name} has no attribute {name!r}")
+    v = np.asarray(obj.attrs[name])
+    if v.ndim != 1:
+        raise _Fail(f"{obj.name} attribute {name!r} should be a list of names")
+    if v.size == 0:
+        return []
+    if v.dtype.kind not in "SOU":
+        raise _Fail(f"{obj.name} attribute {name!r} should be a list of names")
+    return [as_text(x, f"{obj.name} {name}") for x in v]
+
+
+def _set_rng(model, st, what):
+    if not isinstance(st, dict):
+        raise _Fail(f"{what} is not a generator state")
+    try:
+        model.rng.bit_generator.state = st
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise _Fail(f"{what} is not a valid generator state: {_short(e)}") from None
+
+
+def _read_slots(f, model, where, slots, budget):
+    ow = _group(f, "optimizer_weights")
+    params = model.named_parameters()
+    if not isinstance(slots, dict):
+        raise _Fail("nnviz/optimizer_slots should map slot names to lists of paths")
+    out = {}
+    for key, paths in slots.items():
+        if not isinstance(paths, list) or len(paths) != len(params):
+            raise _Fail(f"optimizer slot {key!r} lists {len(paths) if isinstance(paths, list) else '?'} "
+                        f"arrays for {len(params)} parameters")
+        arrays = []
+        for (pname, p), path in zip(params, paths):
+            if not isinstance(path, str) or path not in ow:
+                raise _Fail(f"optimizer_weights has no {path!r}")
+            _, _, to, frm = where[pname]
+            kshape = to(model.B.to_host(p)).shape
+            arrays.append(frm(read_array(ow[path], budget, kshape, f"optimizer_weights/{path}")))
+        out[key] = arrays
+    return out
+
+
+def _check_training(model, st):
+    """Dry-run what Trainer.load_state_dict does, so a damaged state fails here, not later."""
+    from ..engine import get_loss, optimizer_from_config
+    from ..train.history import History
+    try:
+        cfg = st["config"]
+        get_loss(cfg["loss"])
+        for where, k, lo in ((cfg, "batch_size", 1), (cfg, "seed", None), (st, "epoch", 0),
+                             (st, "pos", 0), (st, "steps", 0), (st, "samples", 0)):
+            v = where[k]
+            if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+                raise ValueError(f"{k} should be an integer" + ("" if lo is None else f" >= {lo}")
+                                 + f", found {v!r}")
+        if isinstance(st["seconds"], bool) or not isinstance(st["seconds"], (int, float)):
+            raise ValueError(f"seconds should be a number, found {st['seconds']!r}")
+        opt = optimizer_from_config(cfg["optimizer"], model.parameters())
+        opt.load_state_dict(st["optimizer"])
+        probe = np.random.default_rng()
+        probe.bit_generator.state = st["dropout_rng"]
+        if "history" not in st:
+            raise _Fail("has a training state but no nnviz/history")
+        History.from_dict(st["history"])
+    except _Fail:
+        raise
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as e:
+        raise _Fail(f"the training state is damaged ({type(e).__name__}: {_short(e)})") from None
