@@ -25,7 +25,8 @@ class Sequential:
             self.input_shape = tuple(int(s) for s in input_shape)
         except (TypeError, ValueError):
             raise LayerError(f"input_shape must be a list of positive integers, got {input_shape!r}") from None
-        if not self.input_shape or any(s <= 0 for s in self.input_shape):
+        if (not self.input_shape or any(s <= 0 for s in self.input_shape)
+                or list(self.input_shape) != list(input_shape)):  # int() truncated 2.5 or split "12"
             raise LayerError(f"input_shape must be a list of positive integers, got {input_shape!r}")
         self.layers = list(layers)
         self.seed = int(seed)

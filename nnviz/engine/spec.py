@@ -44,10 +44,10 @@ def layer_from_config(cfg, where):
                         f"allowed: {sorted(allowed)}")
     try:
         return cls(**kwargs)
-    except TypeError as e:
-        raise SpecError(f"{where} ({kind}): {e}") from None
     except LayerError as e:
         raise SpecError(f"{where}: {e}") from None
+    except (TypeError, ValueError) as e:  # e.g. float("x") for a string Dropout p
+        raise SpecError(f"{where} ({kind}): {e}") from None
 
 
 def model_from_spec(spec, seed=0, **kw):

@@ -80,10 +80,13 @@ def pair(v, name):
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
             raise LayerError(f"{name} must be an int or a pair, got {v!r}")
-        a, b = int(v[0]), int(v[1])
+        a, b = v
     else:
-        a = b = int(v)
-    return a, b
+        a = b = v
+    for x in (a, b):  # int() would truncate 2.5 to 2 and fail on "abc" with a bare ValueError
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise LayerError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return int(a), int(b)
 
 
 def unpair(t):
