@@ -1,0 +1,276 @@
+"""Qt-free numerics for the CNN inspector: image tiling, colour maps, the worker-side
+snapshot function, confusion matrices, canvas downsampling and a small fallback dataset."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+# ---------------------------------------------------------------- colour maps
+# viridis, sampled at 9 points and interpolated (no pyqtgraph needed here)
+_VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
+                     [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], float)
+_GREY = np.array([[0, 0, 0], [255, 255, 255]], float)
+_DIVERGING = np.array([[33, 102, 172], [103, 169, 207], [209, 229, 240], [247, 247, 247],
+                       [253, 219, 199], [239, 138, 98], [178, 24, 43]], float)
+_INFERNO = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
+                     [245, 125, 21], [250, 193, 39], [252, 255, 164]], float)
+
+
+def _lut(stops):
+    t = np.linspace(0, 1, len(stops))
+    u = np.linspace(0, 1, 256)
+    return np.stack([np.interp(u, t, stops[:, c]) for c in range(3)], 1).round().astype(np.uint8)
+
+
+COLORMAPS = {"viridis": _lut(_VIRIDIS), "grey": _lut(_GREY), "inferno": _lut(_INFERNO),
+             "diverging": _lut(_DIVERGING)}
+
+
+def to_uint8(a, lo=None, hi=None):
+    """Scale an array linearly to 0..255 (lo/hi default to its min/max)."""
+    a = np.asarray(a, np.float32)
+    if a.size == 0:
+        return np.zeros(a.shape, np.uint8)
+    finite = np.isfinite(a)
+    if not finite.all():
+        a = np.where(finite, a, 0.0)
+    lo = float(a.min()) if lo is None else float(lo)
+    hi = float(a.max()) if hi is None else float(hi)
+    if hi - lo < 1e-12:
+        return np.full(a.shape, 127 if hi != 0 else 0, np.uint8)
+    return np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+
+
+def colorize(a, cmap="viridis", lo=None, hi=None):
+    """(H, W) float -> (H, W, 3) uint8 through a colour map."""
+    return COLORMAPS[cmap][to_uint8(a, lo, hi)]
+
+
+def map_tiles(act, cmap="viridis", per_map=True):
+    """Activations (C, H, W) -> list of C RGB tiles; per-map or per-layer scaling."""
+    act = np.asarray(act, np.float32)
+    if per_map:
+        return [colorize(m, cmap) for m in act]
+    lo, hi = float(np.nanmin(act)), float(np.nanmax(act))
+    return [colorize(m, cmap, lo, hi) for m in act]
+
+
+def image_for_display(x, normalization=None):
+    """One input (C, H, W) -> (H, W) or (H, W, 3) uint8, undoing the normalisation when known."""
+    x = np.asarray(x, np.float32)
+    if normalization and "mean" in normalization and "std" in normalization:
+        m = np.asarray(normalization["mean"], np.float32).reshape(-1, 1, 1)
+        s = np.asarray(normalization["std"], np.float32).reshape(-1, 1, 1)
+        if m.shape[0] in (1, x.shape[0]):
+            img = np.clip(x * s + m, 0, 1)
+            u = (img * 255).round().astype(np.uint8)
+            return u[0] if x.shape[0] == 1 else np.ascontiguousarray(u[:3].transpose(1, 2, 0))
+    if x.shape[0] == 3:
+        return np.ascontiguousarray(to_uint8(x).transpose(1, 2, 0))
+    return to_uint8(x[0])
+
+
+def filter_tiles(weight, layer_index=0, rgb=True):
+    """Conv weights (out, in, kh, kw) -> (tiles, ncols).
+
+    With 3 input channels and rgb=True each filter is one RGB composite, each filter
+    normalised to its own min..max.  Otherwise a grid: one row per filter, one column
+    per input channel, a diverging colour map symmetric about 0 for the whole layer.
+    """
+    w = np.asarray(weight, np.float32)
+    out_c, in_c = w.shape[:2]
+    if in_c == 3 and rgb:
+        tiles = []
+        for f in w:
+            lo, hi = float(f.min()), float(f.max())
+            tiles.append(np.ascontiguousarray(to_uint8(f, lo, hi).transpose(1, 2, 0)))
+        return tiles, min(out_c, 16)
+    lim = float(np.abs(w).max()) or 1.0
+    tiles = [colorize(w[o, i], "diverging", -lim, lim) for o in range(out_c) for i in range(in_c)]
+    return tiles, (in_c if in_c > 1 else min(16, max(3, int(np.ceil(np.sqrt(2 * out_c))))))
+
+
+def tile_grid_shape(n, ncols):
+    ncols = max(1, min(int(ncols), n))
+    return -(-n // ncols), ncols
+
+
+# ---------------------------------------------------------------- canvas input
+def downsample(img, out_hw):
+    """Area-average an (H, W) image to out_hw; H, W need not be multiples."""
+    img = np.asarray(img, np.float32)
+    h, w = img.shape
+    oh, ow = out_hw
+    if h % oh == 0 and w % ow == 0:
+        return img.reshape(oh, h // oh, ow, w // ow).mean(axis=(1, 3))
+    rows = np.linspace(0, h, oh + 1).astype(int)
+    cols = np.linspace(0, w, ow + 1).astype(int)
+    out = np.add.reduceat(np.add.reduceat(img, rows[:-1], axis=0), cols[:-1], axis=1)
+    area = np.outer(np.diff(rows), np.diff(cols))
+    return out / np.maximum(area, 1)
+
+
+def canvas_to_input(gray_u8, input_shape, normalization=None):
+    """A white-on-black canvas (H, W) uint8 -> one normalised model input (1, h, w)."""
+    c, h, w = input_shape
+    small = downsample(np.asarray(gray_u8, np.float32) / 255.0, (h, w))
+    if normalization and "mean" in normalization:
+        m = float(np.asarray(normalization["mean"]).ravel()[0])
+        s = float(np.asarray(normalization["std"]).ravel()[0]) or 1.0
+        small = (small - m) / s
+    return np.repeat(small[None], c, axis=0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- model helpers
+def softmax(z):
+    z = np.asarray(z, np.float64).ravel()
+    if z.size == 1:
+        p = 1 / (1 + np.exp(-z[0]))
+        return np.array([1 - p, p])
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def inspect_input(model, x):
+    """Forward ONE input (C, H, W): activations of 3-D layers and class probabilities."""
+    acts = model.activations(np.asarray(x, np.float32)[None])
+    maps = [(label, a[0].copy()) for label, a in acts[1:] if a.ndim == 4]
+    probs = softmax(acts[-1][1][0])
+    return {"maps": maps, "input": np.asarray(x, np.float32).copy(), "probs": probs}
+
+
+def conv_weights(model):
+    """[(name, weight copy)] of every Conv2D (nested ones too), in order."""
+    out = []
+    for name, p in model.named_parameters():
+        if name.endswith(".weight") and getattr(p, "ndim", 0) == 4:
+            out.append((name, np.array(model.B.to_host(p), copy=True)))
+    return out
+
+
+def confusion_matrix(y_true, y_pred, k):
+    m = np.zeros((k, k), np.int64)
+    np.add.at(m, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return m
+
+
+def confusion_subset(n, cap=2000, seed=0):
+    """Indices of the test samples used for the confusion matrix (all, or `cap` of them)."""
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+
+
+class SnapshotMaker:
+    """The snapshot_fn run in the worker thread.  Returns copies only.
+
+    `get_input()` returns (x, token) for the inspected input (read from a reference the UI
+    thread swaps atomically); the gradient-norm history lives in this closure, bounded.
+    """
+
+    def __init__(self, dataset, get_input, conf_cap=2000, max_history=400):
+        self.get_input = get_input
+        self.max_history = int(max_history)
+        self.conf_idx = confusion_subset(len(dataset.y_test), conf_cap)
+        self.conf_x = dataset.x_test[self.conf_idx]
+        self.conf_y = dataset.y_test[self.conf_idx]
+        self.n_test = len(dataset.y_test)
+        self.num_classes = dataset.num_classes
+        self.lock = threading.Lock()
+        self._conf_epoch = None
+        self._conf = None
+        self.grad_steps = []
+        self.grad_hist = {}
+        self._last_grad_step = None
+        self.t0 = time.perf_counter()
+
+    def confusion(self, model):
+        if len(self.conf_y) == 0:
+            return {"matrix": np.zeros((self.num_classes, self.num_classes), np.int64),
+                    "pred": np.zeros(0, np.int64), "index": self.conf_idx.copy(), "n_total": 0}
+        pred = model.predict(self.conf_x, batch_size=512)
+        return {"matrix": confusion_matrix(self.conf_y, pred, self.num_classes),
+                "pred": pred.astype(np.int64), "index": self.conf_idx.copy(),
+                "y": self.conf_y.copy(), "n_total": self.n_test}
+
+    def record_gradients(self, trainer):
+        if trainer.steps == self._last_grad_step or trainer.steps == 0:
+            return
+        self._last_grad_step = trainer.steps
+        norms = trainer.model.gradient_norms()
+        self.grad_steps.append(trainer.steps)
+        for k, v in norms.items():
+            if k.endswith(".weight"):
+                self.grad_hist.setdefault(k, []).append(v)
+        if len(self.grad_steps) > self.max_history:      # decimate: keep every other point
+            self.grad_steps = self.grad_steps[1::2]
+            self.grad_hist = {k: v[1::2] for k, v in self.grad_hist.items()}
+
+    def __call__(self, trainer, with_confusion=None):
+        with self.lock:
+            model = trainer.model
+            x, token = self.get_input()
+            snap = {"step": trainer.steps, "epoch": trainer.epoch,
+                    "seconds": float(trainer.seconds), "samples": int(trainer.samples),
+                    "wall": time.perf_counter() - self.t0}
+            if x is not None and tuple(np.shape(x)) == tuple(model.input_shape):
+                snap["inspect"] = inspect_input(model, x)
+                snap["inspect"]["token"] = token
+            snap["filters"] = conv_weights(model)
+            self.record_gradients(trainer)
+            snap["grad_steps"] = np.asarray(self.grad_steps, np.int64)
+            snap["grad_norms"] = {k: np.asarray(v, np.float64) for k, v in self.grad_hist.items()}
+            h = trainer.history
+            snap["history"] = {"steps": {k: np.asarray(v, np.float64) for k, v in h.steps.items()},
+                               "epochs": {k: np.asarray(v, np.float64)
+                                          for k, v in h.epochs.items()}}
+            need = with_confusion if with_confusion is not None else (
+                self._conf_epoch != trainer.epoch)
+            if need:
+                self._conf = self.confusion(model)
+                self._conf["epoch"] = trainer.epoch
+                self._conf_epoch = trainer.epoch
+                snap["confusion"] = self._conf
+            return snap
+
+
+# ---------------------------------------------------------------- fallback data
+def synthetic_dataset(name="synthetic", input_shape=(1, 28, 28), num_classes=10, n_train=600,
+                      n_test=200, seed=0):
+    """A small learnable image set (oriented bars and blobs) for tests and as a fallback
+    when no dataset can be loaded.  Returns an nnviz.data Dataset."""
+    from nnviz.data.dataset import Dataset
+    c, h, w = input_shape
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy = (yy - h / 2) / (h / 2)
+    xx = (xx - w / 2) / (w / 2)
+
+    def make(n):
+        y = rng.integers(0, num_classes, n)
+        ang = np.pi * y / num_classes + rng.normal(0, 0.08, n)
+        off = rng.normal(0, 0.15, (n, 2))
+        d = np.abs((xx[None] - off[:, :1, None]) * np.sin(ang)[:, None, None]
+                   - (yy[None] - off[:, 1:, None]) * np.cos(ang)[:, None, None])
+        img = np.exp(-(d / 0.12) ** 2)
+        img = img * (((xx[None] - off[:, :1, None]) ** 2 + (yy[None] - off[:, 1:, None]) ** 2)
+                     < 0.7).astype(np.float32)
+        img += rng.normal(0, 0.05, img.shape)
+        x = np.repeat(img[:, None], c, axis=1).astype(np.float32)
+        if c == 3:
+            tint = np.stack([(y % 2) * 0.6 + 0.4, ((y + 1) % 2) * 0.6 + 0.4,
+                             np.full(n, 0.5)], 1)
+            x *= tint[:, :, None, None].astype(np.float32)
+        return x, y
+
+    xtr, ytr = make(n_train)
+    xte, yte = make(n_test)
+    mean = [float(xtr[:, i].mean()) for i in range(c)]
+    std = [float(xtr[:, i].std()) or 1.0 for i in range(c)]
+    m = np.asarray(mean, np.float32).reshape(1, c, 1, 1)
+    s = np.asarray(std, np.float32).reshape(1, c, 1, 1)
+    return Dataset(name=name, x_train=(xtr - m) / s, y_train=ytr, x_test=(xte - m) / s,
+                   y_test=yte, class_names=[f"class {i}" for i in range(num_classes)],
+                   normalization={"mean": mean, "std": std}, source="synthetic")
