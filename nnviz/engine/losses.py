@@ -11,8 +11,9 @@ class LossError(ValueError):
 class Loss:
     name = ""
 
-    def __init__(self):
+    def __init__(self, backend=None):
         self._grad = None
+        self.B = backend  # None: the active backend
 
     def backward(self):
         return self._grad
@@ -37,7 +38,7 @@ class SoftmaxCrossEntropy(Loss):
             raise LossError(f"SoftmaxCrossEntropy: labels must be in [0, {k}), got "
                             f"[{labels.min()}, {labels.max()}]: the model's last layer has {k} "
                             f"outputs")
-        value, self._grad = _backend.get().softmax_xent(logits, labels.astype(np.int64, copy=False))
+        value, self._grad = (self.B or _backend.get()).softmax_xent(logits, labels.astype(np.int64, copy=False))
         return value
 
 
@@ -58,7 +59,7 @@ class MSE(Loss):
     name = "mse"
 
     def forward(self, pred, target):
-        value, self._grad = _backend.get().mse(pred, _float_targets(pred, target))
+        value, self._grad = (self.B or _backend.get()).mse(pred, _float_targets(pred, target))
         return value
 
 
@@ -67,7 +68,7 @@ class BCEWithLogits(Loss):
     name = "bce"
 
     def forward(self, logits, target):
-        value, self._grad = _backend.get().bce_with_logits(logits, _float_targets(logits, target))
+        value, self._grad = (self.B or _backend.get()).bce_with_logits(logits, _float_targets(logits, target))
         return value
 
 
@@ -76,8 +77,8 @@ LOSSES = {"softmax_xent": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntr
           "bce": BCEWithLogits, "BCE": BCEWithLogits, "BCEWithLogits": BCEWithLogits}
 
 
-def get_loss(name):
+def get_loss(name, backend=None):
     try:
-        return LOSSES[name]()
+        return LOSSES[name](backend)
     except KeyError:
         raise LossError(f"unknown loss {name!r}: expected softmax_xent, mse or bce") from None

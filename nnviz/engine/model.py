@@ -134,7 +134,7 @@ class Sequential:
 
     def activations(self, x):
         """[(label, output copy)] for the input and every layer, in eval mode."""
-        outs = [("input", np.array(self._check_input(x), copy=True))]
+        outs = [("input", np.array(self.B.to_host(self._check_input(x)), copy=True))]
         remove = self.add_forward_hook(
             lambda layer, y: outs.append((f"{layer.index} {layer.type}", np.array(self.B.to_host(y)))))
         try:

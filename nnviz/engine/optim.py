@@ -24,7 +24,9 @@ def _check(name, value, lo=0.0, strict=False):
 
 
 class Optimizer:
-    def __init__(self, params, lr, weight_decay=0.0, l1=0.0):
+    def __init__(self, params, lr, weight_decay=0.0, l1=0.0, backend=None):
+        # the backend the parameters live on (the model's), not whichever is active now
+        self.B = backend or _backend.get()
         self.params = list(params)
         self.lr = lr
         self.weight_decay = _check("weight_decay", weight_decay)
@@ -52,12 +54,12 @@ class Optimizer:
 
     # state: the step counter and one or two arrays per parameter
     def state_dict(self):
-        B = _backend.get()
+        B = self.B
         return {"config": self.config(), "t": self.t,
                 "slots": {k: [B.to_host(a).copy() for a in v] for k, v in self._slots().items()}}
 
     def load_state_dict(self, state):
-        B = _backend.get()
+        B = self.B
         self.t = int(state["t"])
         for k, arrays in state["slots"].items():
             mine = self._slots()[k]
@@ -72,13 +74,14 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0):
-        super().__init__(params, lr, weight_decay, l1)
+    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0,
+                 backend=None):
+        super().__init__(params, lr, weight_decay, l1, backend)
         self.momentum = _check("momentum", momentum)
         if self.momentum >= 1:
             raise OptimizerError(f"momentum must be < 1, got {momentum!r}")
         self.nesterov = bool(nesterov)
-        B = _backend.get()
+        B = self.B
         self.velocity = [B.zeros(p.shape, p.dtype) for p in self.params]
 
     def config(self):
@@ -88,18 +91,19 @@ class SGD(Optimizer):
         return {"velocity": self.velocity}
 
     def _update(self, grads):
-        B = _backend.get()
+        B = self.B
         for p, g, v in zip(self.params, grads, self.velocity):
             B.sgd_update(p, g, v, self.lr, self.momentum, self.nesterov, self.weight_decay,
                          self.l1, self.t == 1)
 
 
 class Adam(Optimizer):
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0):
-        super().__init__(params, lr, weight_decay, l1)
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0,
+                 backend=None):
+        super().__init__(params, lr, weight_decay, l1, backend)
         self.betas = (_check("beta1", betas[0]), _check("beta2", betas[1]))
         self.eps = _check("eps", eps, strict=True)
-        B = _backend.get()
+        B = self.B
         self.m = [B.zeros(p.shape, p.dtype) for p in self.params]
         self.v = [B.zeros(p.shape, p.dtype) for p in self.params]
 
@@ -110,7 +114,7 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
     def _update(self, grads):
-        B = _backend.get()
+        B = self.B
         b1, b2 = self.betas
         for p, g, m, v in zip(self.params, grads, self.m, self.v):
             B.adam_update(p, g, m, v, self.lr, b1, b2, self.eps, self.weight_decay, self.l1, self.t)
@@ -129,8 +133,9 @@ def make_optimizer(name, params, **kw):
     return cls(params, **kw)
 
 
-def optimizer_from_config(config, params):
+def optimizer_from_config(config, params, backend=None):
     config = dict(config)
+    config["backend"] = backend
     kind = config.pop("type", "SGD").lower()
     if "betas" in config:
         config["betas"] = tuple(config["betas"])

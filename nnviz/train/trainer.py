@@ -40,9 +40,10 @@ class Trainer:
                                f"{tuple(dataset.input_shape)}, model {model.name!r} expects "
                                f"{tuple(model.input_shape)}")
         self.loss_name = loss
-        self.loss = get_loss(loss)
+        self.loss = get_loss(loss, model.B)
         self.optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
-                                        nesterov=nesterov, weight_decay=weight_decay, l1=l1)
+                                        nesterov=nesterov, weight_decay=weight_decay, l1=l1,
+                                        backend=model.B)
         self.batch_size = batch_size
         self.seed = int(seed)
         self.epoch = 0      # epochs completed
@@ -80,7 +81,7 @@ class Trainer:
 
     def set_optimizer(self, name, **kw):
         kw.setdefault("lr", self.lr)
-        self.optimizer = make_optimizer(name, self.model.parameters(), **kw)
+        self.optimizer = make_optimizer(name, self.model.parameters(), backend=self.model.B, **kw)
 
     @property
     def steps_per_epoch(self):
@@ -204,10 +205,10 @@ class Trainer:
     def load_state_dict(self, state):
         cfg = state["config"]
         self.loss_name = cfg["loss"]
-        self.loss = get_loss(self.loss_name)
+        self.loss = get_loss(self.loss_name, self.model.B)
         self.batch_size = int(cfg["batch_size"])
         self.seed = int(cfg["seed"])
-        self.optimizer = optimizer_from_config(cfg["optimizer"], self.model.parameters())
+        self.optimizer = optimizer_from_config(cfg["optimizer"], self.model.parameters(), self.model.B)
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.pos, self.steps = int(state["epoch"]), int(state["pos"]), int(state["steps"])
         self.seconds, self.samples = float(state["seconds"]), int(state["samples"])

@@ -1,14 +1,16 @@
-"""He and Xavier initialisation. `auto` looks at the activation that follows."""
+"""He and Xavier initialisation. `auto` looks at the activation that follows:
+He before ReLU-like units (they zero half their input), Xavier otherwise,
+including the logits layer, as Keras does."""
 import numpy as np
 
 from .base import LayerError
 
-_SATURATING = {"Tanh", "Sigmoid"}
+_RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 
 
 def choose(init, hint, label):
     if init == "auto":
-        return "xavier" if hint in _SATURATING else "he"
+        return "he" if hint in _RECTIFIERS else "xavier"
     if init not in ("he", "xavier"):
         raise LayerError(f"{label}: init must be 'auto', 'he' or 'xavier', got {init!r}")
     return init
