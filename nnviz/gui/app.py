@@ -1,0 +1,77 @@
+"""Application start: style, backend, kernel warm-up (with a splash), main window."""
+import logging
+import os
+import sys
+
+log = logging.getLogger("nnviz")
+
+
+def warm_up(progress=None):
+    """Compile the Numba kernels once: a tiny forward/backward of an MLP and a CNN."""
+    import numpy as np
+
+    from nnviz.engine import get_loss, model_from_spec
+    steps = [
+        {"name": "warm-mlp", "input_shape": [2],
+         "layers": [{"type": "Dense", "out_features": 4}, {"type": "Tanh"},
+                    {"type": "Dense", "out_features": 4}, {"type": "ReLU"},
+                    {"type": "Dense", "out_features": 2}]},
+        {"name": "warm-cnn", "input_shape": [1, 8, 8],
+         "layers": [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": 1},
+                    {"type": "ReLU"}, {"type": "MaxPool2D", "kernel_size": 2},
+                    {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]},
+    ]
+    loss = get_loss("softmax_xent")
+    for i, spec in enumerate(steps):
+        if progress:
+            progress(f"Compiling kernels (first start only)… {spec['name']}", i, len(steps))
+        try:
+            m = model_from_spec(spec)
+            x = np.random.default_rng(0).normal(size=(4, *spec["input_shape"])).astype(np.float32)
+            out = m.forward(x, train=True)
+            loss.forward(out, np.array([0, 1, 0, 1]))
+            m.backward(loss.backward(), need_input_grad=True)
+        except Exception as exc:   # warming up is an optimisation, never fatal
+            log.warning("kernel warm-up of %s failed: %s", spec["name"], exc)
+    if progress:
+        progress("Ready", len(steps), len(steps))
+
+
+def run_app(backend="auto", argv=None):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QFont, QPixmap
+    from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+
+    from nnviz.engine import backend as B
+
+    from . import _qtfix  # noqa: F401
+    from .style import apply_style
+    app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
+    app.setApplicationName("nnviz")
+    apply_style(app)
+    try:
+        B.use(backend)
+    except B.BackendError as exc:
+        QMessageBox.warning(None, "nnviz backend", f"{exc}\n\nFalling back to the CPU.")
+        B.use("cpu")
+    pm = QPixmap(560, 180)
+    pm.fill(QColor(8, 119, 189))
+    splash = QSplashScreen(pm)
+    f = QFont(app.font())
+    f.setPointSize(14)
+    splash.setFont(f)
+
+    def progress(msg, i, n):
+        splash.showMessage(f"nnviz\n\n{msg}", Qt.AlignCenter, Qt.white)
+        app.processEvents()
+    splash.show()
+    app.processEvents()
+    warm_up(progress)
+    from .mainwindow import MainWindow
+    win = MainWindow()
+    if os.environ.get("NNVIZ_MAXIMIZED"):
+        win.showMaximized()
+    else:
+        win.show()
+    splash.finish(win)
+    return app.exec()

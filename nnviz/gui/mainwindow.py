@@ -1,0 +1,296 @@
+"""The main window: workspaces in tabs, menus, status bar, open/save, close handling."""
+import logging
+import time
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget,
+                               QWidget)
+
+from .dialogs import ask_save_discard, versions_text
+
+log = logging.getLogger("nnviz")
+
+
+def _workspace_classes():
+    """(class, tab title) for every workspace that can be imported."""
+    out = []
+    from .playground import PlaygroundWorkspace
+    out.append(PlaygroundWorkspace)
+    try:
+        from nnviz.gui.inspector import InspectorWorkspace
+        out.append(InspectorWorkspace)
+    except ImportError as exc:
+        log.warning("CNN inspector tab skipped: %s", exc)
+    try:
+        from nnviz.gui.convlab import ConvLabWorkspace
+        out.append(ConvLabWorkspace)
+    except ImportError as exc:
+        log.warning("Convolution lab tab skipped: %s", exc)
+    return out
+
+
+class MainWindow(QMainWindow):
+    confirm_close = True      # tests set False to skip the Save/Discard/Cancel prompt
+
+    def __init__(self, parent=None, backend_name=None, device=None):
+        super().__init__(parent)
+        from nnviz.engine import backend
+        B = backend.get()
+        self.backend_name = backend_name or B.name
+        try:
+            self.device = device or B.device_name()
+        except Exception:
+            self.device = device or "?"
+        self.setWindowTitle("nnviz - watch neural networks learn")
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.workspaces = []
+        self.model_path = None
+        for cls in _workspace_classes():
+            try:
+                ws = cls(parent=self)
+            except Exception as exc:   # a broken tab must not take the app down
+                log.exception("workspace %s failed to start", getattr(cls, "__name__", cls))
+                QTimer.singleShot(0, lambda e=exc, c=cls: self.statusBar().showMessage(
+                    f"{getattr(c, 'title', c.__name__)} could not start: {e}", 10000))
+                continue
+            self.add_workspace(ws)
+        self._build_menus()
+        self._build_status()
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.resize(1400, 900)
+        self._tab_changed(self.tabs.currentIndex())
+
+    # ---- workspaces ---------------------------------------------------------------------
+    def add_workspace(self, ws):
+        self.workspaces.append(ws)
+        self.tabs.addTab(ws, getattr(ws, "title", type(ws).__name__))
+        sig = getattr(ws, "status", None)
+        if sig is not None and hasattr(sig, "connect"):
+            sig.connect(lambda d, ws=ws: self._on_status(ws, d))
+
+    def workspace(self, title):
+        for ws in self.workspaces:
+            if getattr(ws, "title", "") == title:
+                return ws
+        return None
+
+    @property
+    def current(self):
+        return self.tabs.currentWidget()
+
+    @property
+    def playground(self):
+        return self.workspace("Playground")
+
+    # ---- menus ------------------------------------------------------------------------------
+    def _action(self, menu, text, slot, shortcuts=()):
+        a = QAction(text, self)
+        if shortcuts:
+            a.setShortcuts([QKeySequence(s) for s in shortcuts])
+            a.setShortcutContext(Qt.WindowShortcut)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self):
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "&New", self.new, [QKeySequence.New])
+        self._action(f, "&Open model…", self.open_model, [QKeySequence.Open])
+        self._action(f, "&Save model", self.save_model, [QKeySequence.Save])
+        self._action(f, "Save model &as…", self.save_model_as, [QKeySequence.SaveAs])
+        f.addSeparator()
+        self._action(f, "&Export view as PNG…", self.export_png, ["Ctrl+E"])
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, [QKeySequence.Quit])
+        t = mb.addMenu("&Training")
+        self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"])
+        self._action(t, "Step", self.step, ["S", "Ctrl+Right"])
+        self._action(t, "Reset", self.reset, ["R", "Ctrl+R"])
+        h = mb.addMenu("&Help")
+        self._action(h, "&About nnviz", self.about)
+
+    def _build_status(self):
+        sb = self.statusBar()
+        self.backend_label = QLabel(f"backend: {self.backend_name} ({self.device})")
+        self.speed_label = QLabel("")
+        self.epoch_label = QLabel("")
+        self.elapsed_label = QLabel("")
+        sb.addPermanentWidget(self.speed_label)
+        sb.addPermanentWidget(self.epoch_label)
+        sb.addPermanentWidget(self.elapsed_label)
+        sb.addWidget(self.backend_label)
+
+    def _on_status(self, ws, d):
+        if ws is not self.current:
+            return
+        sps = d.get("steps_per_s")
+        self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "paused")
+        self.epoch_label.setText(f"epoch {d.get('epoch', 0):,}  step {d.get('step', 0):,}")
+        el = float(d.get("elapsed", 0) or 0)
+        self.elapsed_label.setText(f"elapsed {int(el) // 60}:{int(el) % 60:02d}")
+
+    def _tab_changed(self, _):
+        self.speed_label.setText("")
+        self.epoch_label.setText("")
+        self.elapsed_label.setText("")
+
+    # ---- training shortcuts (forwarded to the current tab) ------------------------------------
+    def _forward(self, name):
+        fn = getattr(self.current, name, None)
+        if callable(fn):
+            fn()
+
+    def start_pause(self):
+        self._forward("start_pause")
+
+    def step(self):
+        self._forward("step")
+
+    def reset(self):
+        self._forward("reset")
+
+    # ---- files --------------------------------------------------------------------------------
+    def new(self):
+        self.model_path = None
+        self._forward("reset")
+
+    def _error(self, title, exc):
+        log.warning("%s: %s", title, exc)
+        QMessageBox.warning(self, title, str(exc) or type(exc).__name__)
+
+    def open_model(self, path=None):
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
+                                                  "nnviz models (*.h5 *.hdf5);;All files (*)")
+        if not path:
+            return False
+        try:
+            from nnviz.io import load_model
+            loaded = load_model(path)
+        except Exception as exc:
+            self._error("Cannot open model", exc)
+            return False
+        order = [self.current] + [w for w in self.workspaces if w is not self.current]
+        for ws in order:
+            try:
+                ok = ws.open_loaded(loaded)
+            except Exception as exc:
+                self._error("Cannot open model", exc)
+                return False
+            if ok:
+                self.tabs.setCurrentWidget(ws)
+                self.model_path = path
+                self.statusBar().showMessage(f"opened {path}", 5000)
+                return True
+        self._error("Cannot open model", ValueError(
+            f"{path}: no workspace can show this model"))
+        return False
+
+    def save_model(self, path=None):
+        path = path or self.model_path
+        if not path:
+            return self.save_model_as()
+        return self._save(path)
+
+    def save_model_as(self, path=None):
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.h5",
+                                                  "nnviz models (*.h5)")
+        if not path:
+            return False
+        return self._save(path)
+
+    def _save(self, path, ws=None):
+        ws = ws or self.current
+        ctrl = getattr(ws, "controller", None)
+
+        def save(_trainer):
+            payload = ws.save_payload()
+            if payload is None:
+                raise ValueError(f"{getattr(ws, 'title', 'this tab')} has no model to save")
+            model, trainer, dataset = payload
+            from nnviz.io import save_model
+            save_model(path, model, trainer=trainer, dataset=dataset)
+        try:
+            if ctrl is not None:
+                ctrl.run_locked(save)
+            else:
+                save(None)
+        except Exception as exc:
+            self._error("Cannot save model", exc)
+            return False
+        self.model_path = path
+        mark = getattr(ws, "mark_saved", None)
+        if callable(mark):
+            mark()
+        self.statusBar().showMessage(f"saved {path}", 5000)
+        return True
+
+    def export_png(self, path=None):
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export view as PNG", "nnviz.png",
+                                                  "PNG images (*.png)")
+        if not path:
+            return False
+        ok = self.current.grab().save(path, "PNG")
+        if not ok:
+            self._error("Cannot export", OSError(f"{path}: could not write the image"))
+        return ok
+
+    def about(self):
+        QMessageBox.about(self, "About nnviz", versions_text(self.backend_name, self.device))
+
+    # ---- closing ------------------------------------------------------------------------------
+    def dirty_workspaces(self):
+        out = []
+        for ws in self.workspaces:
+            try:
+                if ws.is_dirty():
+                    out.append(ws)
+            except Exception:
+                log.exception("is_dirty failed")
+        return out
+
+    def ask_close(self, dirty):
+        """Save / Discard / Cancel; returns True to go on closing."""
+        for ws in dirty:
+            ans = ask_save_discard(self, getattr(ws, "title", "A workspace"))
+            if ans == QMessageBox.Cancel:
+                return False
+            if ans == QMessageBox.Save:
+                path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.h5",
+                                                      "nnviz models (*.h5)")
+                if not path or not self._save(path, ws):
+                    return False
+        return True
+
+    def shutdown(self):
+        t0 = time.perf_counter()
+        ok = True
+        for ws in self.workspaces:
+            try:
+                r = ws.shutdown()
+                ok = ok and r is not False
+            except Exception:
+                log.exception("shutdown of %s failed", getattr(ws, "title", ws))
+                ok = False
+        log.info("workers stopped in %.0f ms", 1000 * (time.perf_counter() - t0))
+        return ok
+
+    def closeEvent(self, ev):
+        if self.confirm_close:
+            dirty = self.dirty_workspaces()
+            if dirty:
+                for ws in dirty:   # pause while the question is open
+                    c = getattr(ws, "controller", None)
+                    if c is not None:
+                        c.pause()
+                if not self.ask_close(dirty):
+                    ev.ignore()
+                    return
+        self.shutdown()
+        ev.accept()

@@ -1,0 +1,718 @@
+"""The Playground workspace: a TensorFlow-Playground-like page on the nnviz engine."""
+import logging
+import math
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+
+from ..curves import CurvesWidget, smooth
+from ..dialogs import ErrorBanner
+from ..style import DEPTH_COLORS
+from ..worker import TrainingController
+from .boundary import BoundaryPlot
+from .features import FEATURES, feature_map, ordered
+from .network import NetworkView
+from .session import (ACTIVATIONS, NEURON_RES, GroupTrainer, Run, Settings, diverging,
+                      grid_points, make_group_snapshot_fn, make_snapshot_fn, trainers_of)
+from .toydata import MULTICLASS, TOY_NAMES, make_toy
+
+log = logging.getLogger("nnviz")
+
+LR_CHOICES = ["0.00001", "0.0001", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "10"]
+REG_RATES = ["0", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "10"]
+MAX_LAYERS = 6
+
+
+def _hms(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+
+class PlaygroundWorkspace(QWidget):
+    title = "Playground"
+    status = Signal(dict)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.settings = Settings()
+        self.opts = {"discretize": False}
+        self.raw = None
+        self.run = None
+        self.group = None
+        self.last_snapshot = None
+        self.last_compare = None
+        self.selected = (None, None)
+        self._dirty = False
+        self._building = False
+        self._slow_t = 0.0
+        self.single = TrainingController(self, max_fps=25)
+        # Compare depths: ONE worker steps the three trainers round-robin (GroupTrainer).
+        # Three threads would fight over the GIL and the 2 cores with the UI thread, and
+        # round-robin keeps the three nets at exactly the same step count, which is what a
+        # fair side-by-side comparison needs.
+        self.compare = TrainingController(self, max_fps=15)
+        for c in (self.single, self.compare):
+            c.diverged.connect(self._on_error)
+            c.failed.connect(self._on_error)
+            c.state_changed.connect(self._on_state)
+        self.single.snapshot.connect(self._on_snapshot)
+        self.compare.snapshot.connect(self._on_compare_snapshot)
+        self._build_ui()
+        self.regenerate()
+
+    # ---- workspace protocol ----------------------------------------------------------
+    @property
+    def controller(self):
+        return self.compare if self.in_compare else self.single
+
+    @property
+    def in_compare(self):
+        return self.stack.currentIndex() == 1
+
+    @property
+    def trainer(self):
+        return self.run.trainer if self.run is not None else None
+
+    def shutdown(self):
+        ok1 = self.single.stop(1000)
+        ok2 = self.compare.stop(1000)
+        return ok1 and ok2
+
+    def is_dirty(self):
+        return bool(self._dirty and self.run is not None and self.run.trainer.steps > 0)
+
+    def mark_saved(self):
+        self._dirty = False
+
+    def save_payload(self):
+        if self.run is None:
+            return None
+        return self.run.model, self.run.trainer, self.run.data
+
+    def start_pause(self):
+        self.controller.toggle()
+
+    def step(self):
+        self.controller.step()
+        self._dirty = True
+
+    def reset(self):
+        if self.in_compare:
+            self.start_compare()
+        else:
+            self.rebuild()
+
+    def open_loaded(self, loaded):
+        model = getattr(loaded, "model", None)
+        if model is None or len(model.input_shape) != 1:
+            return False
+        types = [l.type for l in model.layers]
+        if any(t not in ("Dense",) + tuple(a for a in ACTIVATIONS.values() if a) for t in types):
+            return False
+        n_in = model.input_shape[0]
+        keys = {2: ["x1", "x2"], 7: [k for k, _ in FEATURES]}.get(n_in)
+        if keys is None:
+            return False
+        meta = getattr(loaded, "meta", {}) or {}
+        ds = (meta.get("dataset") or {}).get("name")
+        acts = [t for t in types if t != "Dense"]
+        s = self.settings
+        s.features = keys
+        s.hidden = [l.out_features for l in model.layers if l.type == "Dense"][:-1]
+        s.activation = acts[0] if acts else "Linear"
+        if ds in TOY_NAMES:
+            s.dataset = ds
+        s.classes = model.output_shape[0] if s.dataset in MULTICLASS else 2
+        self._sync_controls()
+        self.raw = self._make_raw()
+        self.rebuild(model=model, training=meta.get("training"))
+        return True
+
+    # ---- UI -----------------------------------------------------------------------------
+    def _build_ui(self):
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        root.setSpacing(6)
+        # top bar
+        top = QHBoxLayout()
+        self.play_button = QPushButton("▶  Train")
+        self.play_button.setObjectName("play")
+        self.play_button.setCheckable(True)
+        self.play_button.clicked.connect(self._play_clicked)
+        self.step_button = QPushButton("Step")
+        self.step_button.clicked.connect(self.step)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.clicked.connect(self.reset)
+        self.epoch_label = QLabel("Epoch 0")
+        self.epoch_label.setObjectName("metric")
+        self.step_label = QLabel("Step 0")
+        self.step_label.setObjectName("metric")
+        self.speed_label = QLabel("")
+        self.compare_button = QPushButton("Compare depths (0 / 1 / 2 hidden)")
+        self.compare_button.clicked.connect(self.start_compare)
+        self.back_button = QPushButton("◀  Back to one network")
+        self.back_button.clicked.connect(self.leave_compare)
+        self.back_button.hide()
+        for w in (self.play_button, self.step_button, self.reset_button):
+            top.addWidget(w)
+        top.addSpacing(20)
+        top.addWidget(self.epoch_label)
+        top.addSpacing(16)
+        top.addWidget(self.step_label)
+        top.addSpacing(16)
+        top.addWidget(self.speed_label)
+        top.addStretch(1)
+        top.addWidget(self.compare_button)
+        top.addWidget(self.back_button)
+        root.addLayout(top)
+        self.banner = ErrorBanner(self)
+        root.addWidget(self.banner)
+
+        body = QHBoxLayout()
+        body.setSpacing(8)
+        root.addLayout(body, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(300)
+        panel = QWidget()
+        scroll.setWidget(panel)
+        pl = QVBoxLayout(panel)
+        pl.setContentsMargins(2, 2, 8, 2)
+        pl.addWidget(self._data_group())
+        pl.addWidget(self._features_group())
+        pl.addWidget(self._training_group())
+        pl.addWidget(self._view_group())
+        pl.addStretch(1)
+        body.addWidget(scroll)
+
+        self.stack = QStackedWidget()
+        body.addWidget(self.stack, 1)
+        # single page
+        single = QWidget()
+        sl = QGridLayout(single)
+        sl.setContentsMargins(0, 0, 0, 0)
+        netbox = QGroupBox("Network")
+        nl = QVBoxLayout(netbox)
+        nl.addLayout(self._layers_row())
+        self.neuron_row = QHBoxLayout()
+        self.neuron_spins = []
+        for i in range(MAX_LAYERS):
+            sp = QSpinBox()
+            sp.setRange(1, 16)
+            sp.setValue(4)
+            sp.setToolTip(f"neurons in hidden layer {i + 1}")
+            sp.valueChanged.connect(self._arch_changed)
+            self.neuron_spins.append(sp)
+            self.neuron_row.addWidget(sp)
+        self.neuron_row.addStretch(1)
+        nrow = QHBoxLayout()
+        nrow.addWidget(QLabel("Neurons:"))
+        nrow.addLayout(self.neuron_row, 1)
+        nl.addLayout(nrow)
+        self.network = NetworkView()
+        self.network.node_clicked.connect(self._node_clicked)
+        nl.addWidget(self.network, 1)
+        zoom = QHBoxLayout()
+        self.zoom_image = QLabel()
+        self.zoom_image.setFixedSize(150, 150)
+        self.zoom_image.setScaledContents(True)
+        self.zoom_caption = QLabel("Click a neuron to enlarge it")
+        self.zoom_caption.setWordWrap(True)
+        zoom.addWidget(self.zoom_image)
+        zoom.addWidget(self.zoom_caption, 1)
+        nl.addLayout(zoom)
+        outbox = QGroupBox("Output: decision boundary")
+        ol = QVBoxLayout(outbox)
+        self.boundary = BoundaryPlot()
+        self.boundary.setMinimumSize(340, 340)
+        ol.addWidget(self.boundary, 1)
+        self.curves = CurvesWidget()
+        self.curves.setMinimumHeight(220)
+        self.curves.x_axis_changed.connect(lambda _: self._redraw_curves())
+        sl.addWidget(netbox, 0, 0)
+        sl.addWidget(outbox, 0, 1)
+        sl.addWidget(self.curves, 1, 0, 1, 2)
+        sl.setColumnStretch(0, 5)
+        sl.setColumnStretch(1, 4)
+        sl.setRowStretch(0, 3)
+        sl.setRowStretch(1, 2)
+        self.stack.addWidget(single)
+        # compare page
+        comp = QWidget()
+        cl = QVBoxLayout(comp)
+        cl.setContentsMargins(0, 0, 0, 0)
+        self.compare_info = QLabel("")
+        self.compare_info.setWordWrap(True)
+        cl.addWidget(self.compare_info)
+        row = QHBoxLayout()
+        self.compare_plots = []
+        for k in range(3):
+            bp = BoundaryPlot(title=f"{k} hidden layer{'s' if k != 1 else ''}", point_size=6)
+            bp.setMinimumSize(260, 260)
+            self.compare_plots.append(bp)
+            row.addWidget(bp, 1)
+        cl.addLayout(row, 3)
+        self.compare_curves = CurvesWidget(title_loss="Training loss (solid) / test loss (dashed)",
+                                           title_accuracy="Test accuracy")
+        self.compare_curves.setMinimumHeight(220)
+        self.compare_curves.x_axis_changed.connect(lambda _: self._redraw_compare_curves())
+        cl.addWidget(self.compare_curves, 2)
+        self.stack.addWidget(comp)
+
+    def _data_group(self):
+        g = QGroupBox("Data")
+        f = QFormLayout(g)
+        self.dataset_combo = QComboBox()
+        self.dataset_combo.addItems(TOY_NAMES)
+        self.dataset_combo.setCurrentText(self.settings.dataset)
+        self.noise_spin = QDoubleSpinBox()
+        self.noise_spin.setRange(0, 0.5)
+        self.noise_spin.setSingleStep(0.05)
+        self.noise_spin.setValue(self.settings.noise)
+        self.points_spin = QSpinBox()
+        self.points_spin.setRange(50, 5000)
+        self.points_spin.setSingleStep(50)
+        self.points_spin.setValue(self.settings.n_points)
+        self.ratio_spin = QSpinBox()
+        self.ratio_spin.setRange(10, 90)
+        self.ratio_spin.setSuffix(" % train")
+        self.ratio_spin.setValue(int(round(100 * (1 - self.settings.test_fraction))))
+        self.classes_spin = QSpinBox()
+        self.classes_spin.setRange(2, 6)
+        self.classes_spin.setValue(self.settings.classes)
+        self.regen_button = QPushButton("Regenerate")
+        self.regen_button.clicked.connect(lambda: self.regenerate(new_seed=True))
+        for w in (self.dataset_combo,):
+            w.currentTextChanged.connect(lambda _: self.regenerate())
+        for w in (self.noise_spin, self.points_spin, self.ratio_spin, self.classes_spin):
+            w.editingFinished.connect(self.regenerate)
+            w.valueChanged.connect(self._data_value_changed)
+        f.addRow("Dataset", self.dataset_combo)
+        f.addRow("Noise", self.noise_spin)
+        f.addRow("Points", self.points_spin)
+        f.addRow("Split", self.ratio_spin)
+        f.addRow("Classes", self.classes_spin)
+        f.addRow(self.regen_button)
+        return g
+
+    def _features_group(self):
+        g = QGroupBox("Input features")
+        gl = QGridLayout(g)
+        self.feature_boxes = {}
+        for i, (key, label) in enumerate(FEATURES):
+            cb = QCheckBox(label)
+            cb.setChecked(key in self.settings.features)
+            cb.toggled.connect(self._arch_changed)
+            self.feature_boxes[key] = cb
+            gl.addWidget(cb, i // 2, i % 2)
+        return g
+
+    def _layers_row(self):
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Hidden layers:"))
+        self.layer_buttons = []
+        for n in (0, 1, 2):
+            b = QPushButton(str(n))
+            b.setFixedWidth(40)
+            b.clicked.connect(lambda _=False, n=n: self.set_hidden_layers(n))
+            self.layer_buttons.append(b)
+            row.addWidget(b)
+        self.layers_spin = QSpinBox()
+        self.layers_spin.setRange(0, MAX_LAYERS)
+        self.layers_spin.setValue(len(self.settings.hidden))
+        self.layers_spin.valueChanged.connect(self._arch_changed)
+        row.addWidget(self.layers_spin)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Activation:"))
+        self.act_combo = QComboBox()
+        self.act_combo.addItems(list(ACTIVATIONS))
+        self.act_combo.setCurrentText(self.settings.activation)
+        self.act_combo.currentTextChanged.connect(self._arch_changed)
+        row.addWidget(self.act_combo)
+        row.addStretch(1)
+        return row
+
+    def _training_group(self):
+        g = QGroupBox("Training")
+        f = QFormLayout(g)
+        self.lr_combo = QComboBox()
+        self.lr_combo.setEditable(True)
+        self.lr_combo.addItems(LR_CHOICES)
+        self.lr_combo.setCurrentText(f"{self.settings.lr:g}")
+        self.lr_combo.currentTextChanged.connect(self._lr_text)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 1000)
+        self.batch_spin.setValue(self.settings.batch_size)
+        self.batch_spin.valueChanged.connect(self.set_batch_size)
+        self.opt_combo = QComboBox()
+        self.opt_combo.addItems(["SGD", "Adam"])
+        self.opt_combo.setCurrentText("Adam" if self.settings.optimizer == "adam" else "SGD")
+        self.opt_combo.currentTextChanged.connect(self._opt_changed)
+        self.reg_combo = QComboBox()
+        self.reg_combo.addItems(["None", "L1", "L2"])
+        self.reg_combo.currentTextChanged.connect(self._opt_changed)
+        self.reg_rate_combo = QComboBox()
+        self.reg_rate_combo.addItems(REG_RATES)
+        self.reg_rate_combo.setCurrentText(f"{self.settings.reg_rate:g}")
+        self.reg_rate_combo.currentTextChanged.connect(self._opt_changed)
+        f.addRow("Learning rate", self.lr_combo)
+        f.addRow("Batch size", self.batch_spin)
+        f.addRow("Optimizer", self.opt_combo)
+        f.addRow("Regularisation", self.reg_combo)
+        f.addRow("Reg. rate", self.reg_rate_combo)
+        return g
+
+    def _view_group(self):
+        g = QGroupBox("View")
+        v = QVBoxLayout(g)
+        self.discretize_box = QCheckBox("Discretize output")
+        self.discretize_box.toggled.connect(self.set_discretize)
+        self.test_box = QCheckBox("Show test data")
+        self.test_box.setChecked(True)
+        self.test_box.toggled.connect(self._show_test)
+        v.addWidget(self.discretize_box)
+        v.addWidget(self.test_box)
+        hint = QLabel("Train points: white edge\nTest points: black edge")
+        hint.setStyleSheet("color:#555")
+        v.addWidget(hint)
+        return g
+
+    def _sync_controls(self):
+        s = self.settings
+        self._building = True
+        try:
+            self.dataset_combo.setCurrentText(s.dataset)
+            self.classes_spin.setValue(s.classes)
+            self.layers_spin.setValue(len(s.hidden))
+            for sp, n in zip(self.neuron_spins, s.hidden):
+                sp.setValue(n)
+            self.act_combo.setCurrentText(s.activation)
+            for k, cb in self.feature_boxes.items():
+                cb.setChecked(k in s.features)
+        finally:
+            self._building = False
+        self._update_neuron_spins()
+
+    def _update_neuron_spins(self):
+        n = self.layers_spin.value()
+        for i, sp in enumerate(self.neuron_spins):
+            sp.setVisible(i < n)
+        for b, k in zip(self.layer_buttons, (0, 1, 2)):
+            b.setCheckable(True)
+            b.setChecked(k == n)
+
+    # ---- settings -> model -----------------------------------------------------------------
+    def _read_settings(self):
+        s = self.settings
+        s.dataset = self.dataset_combo.currentText()
+        s.noise = self.noise_spin.value()
+        s.n_points = self.points_spin.value()
+        s.test_fraction = 1 - self.ratio_spin.value() / 100
+        s.classes = self.classes_spin.value() if s.dataset in MULTICLASS else 2
+        s.hidden = [sp.value() for sp in self.neuron_spins[:self.layers_spin.value()]]
+        s.activation = self.act_combo.currentText()
+        s.features = [k for k, cb in self.feature_boxes.items() if cb.isChecked()]
+        s.optimizer = self.opt_combo.currentText().lower()
+        s.reg = self.reg_combo.currentText()
+        try:
+            s.reg_rate = float(self.reg_rate_combo.currentText())
+        except ValueError:
+            pass
+        s.batch_size = self.batch_spin.value()
+        self.classes_spin.setEnabled(s.dataset in MULTICLASS)
+        return s
+
+    def _make_raw(self):
+        s = self.settings
+        return make_toy(s.dataset, n=s.n_points, noise=s.noise, seed=s.seed,
+                        test_fraction=s.test_fraction, classes=s.classes)
+
+    def _data_value_changed(self, *_):
+        if not (self.noise_spin.hasFocus() or self.points_spin.hasFocus()
+                or self.ratio_spin.hasFocus() or self.classes_spin.hasFocus()):
+            self.regenerate()
+
+    def regenerate(self, new_seed=False):
+        if self._building:
+            return
+        if new_seed:
+            self.settings.seed += 1
+        self._read_settings()
+        try:
+            self.raw = self._make_raw()
+        except Exception as exc:
+            self.banner.show_message(f"Could not make the data: {exc}")
+            return
+        if self.in_compare:
+            self.start_compare()
+        self.rebuild()
+
+    def _arch_changed(self, *_):
+        if self._building:
+            return
+        self._update_neuron_spins()
+        if not any(cb.isChecked() for cb in self.feature_boxes.values()):
+            self.banner.show_message("Select at least one input feature.")
+            return
+        self.rebuild()
+
+    def set_hidden_layers(self, n):
+        self.layers_spin.setValue(int(n))
+
+    def rebuild(self, model=None, training=None):
+        """New model + trainer from the current settings (training stops, paused)."""
+        if self._building:
+            return
+        s = self._read_settings()
+        if self.raw is None:
+            self.raw = self._make_raw()
+        try:
+            run = Run(self.raw, s, s.hidden, seed=s.seed)
+            if model is not None:
+                run = _adopt_model(run, model, training)
+        except Exception as exc:
+            log.exception("playground: cannot build the model")
+            self.banner.show_message(f"Cannot build this network: {exc}")
+            return
+        self.run = run
+        self._dirty = False
+        self.last_snapshot = None
+        self.single.set_trainer(run.trainer, make_snapshot_fn(run, self.opts))
+        self.boundary.set_points(self.raw, run.extent)
+        feats = feature_map(grid_points(run.extent, NEURON_RES), run.features)
+        self.network.setup(run.features, run.hidden,
+                           feats.T.reshape(len(run.features), NEURON_RES, NEURON_RES))
+        self.selected = (None, None)
+        self.zoom_image.clear()
+        self.zoom_caption.setText("Click a neuron to enlarge it")
+        self.curves.clear()
+        self._update_labels(0, 0, 0.0, 0.0)
+        self.single.refresh()
+
+    # ---- hyper-parameters (applied in the worker at the next step) ------------------------
+    def _lr_text(self, text):
+        try:
+            v = float(text)
+        except ValueError:
+            return
+        if v > 0:
+            self.set_lr(v)
+
+    def set_lr(self, v):
+        v = float(v)
+        self.settings.lr = v
+        if self.lr_combo.currentText() != f"{v:g}":
+            self.lr_combo.blockSignals(True)
+            self.lr_combo.setCurrentText(f"{v:g}")
+            self.lr_combo.blockSignals(False)
+
+        def apply(tr):
+            for t in trainers_of(tr):
+                t.lr = v
+        for c in (self.single, self.compare):
+            c.apply(apply)
+
+    def set_batch_size(self, b):
+        self.settings.batch_size = int(b)
+
+        def apply(tr):
+            for t in trainers_of(tr):
+                t.batch_size = min(int(b), len(t.dataset.y_train))
+        for c in (self.single, self.compare):
+            c.apply(apply)
+
+    def _opt_changed(self, *_):
+        if self._building:
+            return
+        s = self._read_settings()
+        from .session import optimizer_kwargs
+        kw = optimizer_kwargs(s)
+        kw.setdefault("weight_decay", 0.0)
+        kw.setdefault("l1", 0.0)
+        name = s.optimizer
+
+        def apply(tr):
+            for t in trainers_of(tr):
+                t.set_optimizer(name, **kw)
+        for c in (self.single, self.compare):
+            c.apply(apply)
+
+    def set_discretize(self, on):
+        self.opts["discretize"] = bool(on)
+        self.single.refresh()
+        self.compare.refresh()
+
+    def _show_test(self, on):
+        for b in [self.boundary] + self.compare_plots:
+            b.set_show_test(on)
+
+    # ---- running ----------------------------------------------------------------------------
+    def _play_clicked(self, checked):
+        if checked:
+            self.controller.start()
+            self._dirty = True
+        else:
+            self.controller.pause()
+
+    def start(self):
+        self.controller.start()
+        self._dirty = True
+        self.play_button.setChecked(True)
+
+    def pause(self):
+        self.controller.pause()
+
+    def _on_state(self, state):
+        running = self.controller.running
+        self.play_button.setChecked(running)
+        self.play_button.setText("❚❚  Pause" if running else "▶  Train")
+
+    def _on_error(self, msg):
+        self.play_button.setChecked(False)
+        self.play_button.setText("▶  Train")
+        self.banner.show_message(f"{msg}. Training paused: lower the learning rate, then "
+                                 "press Reset or Train.")
+
+    def _update_labels(self, epoch, step, sps, elapsed):
+        self.epoch_label.setText(f"Epoch {epoch:,}")
+        self.step_label.setText(f"Step {step:,}")
+        self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "")
+        self.status.emit({"steps_per_s": sps, "epoch": epoch, "step": step, "elapsed": elapsed})
+
+    def _on_snapshot(self, snap):
+        if snap.get("kind") != "single" or self.run is None:
+            return
+        run_snap = snap["run"]
+        self.last_snapshot = run_snap
+        self.boundary.set_snapshot(run_snap)
+        now = time.perf_counter()
+        if now - self._slow_t > 0.12 or not snap.get("running"):   # ~8/s is plenty
+            self._slow_t = now
+            self.network.update_snapshot(run_snap)
+            self._redraw_curves()
+            self._refresh_zoom()
+        if not self.in_compare:
+            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+
+    def _redraw_curves(self):
+        if self.last_snapshot is not None:
+            self.curves.update_history(self.last_snapshot["history"])
+
+    # ---- neurons --------------------------------------------------------------------------
+    def _node_clicked(self, layer, index):
+        self.selected = (layer, index)
+        self._refresh_zoom()
+
+    def _refresh_zoom(self):
+        layer, index = self.selected
+        if layer is None or self.run is None:
+            return
+        rgb = self.network.node_rgb(layer, index)
+        if rgb is None:
+            return
+        rgb = np.ascontiguousarray(rgb[::-1])
+        h, w, _ = rgb.shape
+        self.zoom_image.setPixmap(QPixmap.fromImage(
+            QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()))
+        if layer < 0:
+            from .features import LABELS
+            what = f"input feature {LABELS.get(self.run.features[index], '')}"
+        elif layer >= len(self.run.hidden):
+            what = "output (blue = class 1, orange = class 0)"
+        else:
+            what = f"hidden layer {layer + 1}, neuron {index + 1}"
+        self.zoom_caption.setText(f"<b>{what}</b><br>activation over the input plane "
+                                  "(blue positive, orange negative)")
+
+    # ---- compare depths ---------------------------------------------------------------------
+    def start_compare(self):
+        """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings."""
+        self.single.pause()
+        s = self._read_settings()
+        if self.raw is None:
+            self.raw = self._make_raw()
+        n = s.hidden[0] if s.hidden else 4
+        try:
+            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden") for k in (0, 1, 2)]
+        except Exception as exc:
+            self.banner.show_message(f"Cannot build the comparison: {exc}")
+            return
+        self.group = GroupTrainer(runs)
+        self.last_compare = None
+        self.compare.set_trainer(self.group, make_group_snapshot_fn(self.group, self.opts))
+        for bp, r in zip(self.compare_plots, runs):
+            bp.set_points(self.raw, r.extent)
+        self.compare_curves.clear()
+        self.compare_info.setText(
+            f"<b>Compare depths</b> on <b>{s.dataset}</b>: 0, 1 and 2 hidden layers of {n} "
+            f"{s.activation} neurons, learning rate {s.lr:g}, batch {s.batch_size}, "
+            f"{s.optimizer.upper()} - same data, same hyper-parameters, trained together.")
+        self.stack.setCurrentIndex(1)
+        self.back_button.show()
+        self.compare_button.setText("Restart comparison")
+        self.compare.start()
+        self._dirty = True
+        self.play_button.setChecked(True)
+
+    def leave_compare(self):
+        self.compare.pause()
+        self.stack.setCurrentIndex(0)
+        self.back_button.hide()
+        self.compare_button.setText("Compare depths (0 / 1 / 2 hidden)")
+        self._on_state("paused")
+
+    def _on_compare_snapshot(self, snap):
+        if snap.get("kind") != "compare":
+            return
+        self.last_compare = snap
+        for bp, rs in zip(self.compare_plots, snap["runs"]):
+            bp.set_snapshot(rs)
+        now = time.perf_counter()
+        if now - self._slow_t > 0.12 or not snap.get("running"):
+            self._slow_t = now
+            self._redraw_compare_curves()
+        if self.in_compare:
+            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+
+    def _redraw_compare_curves(self):
+        snap = self.last_compare
+        if snap is None:
+            return
+        cw = self.compare_curves
+        by_epoch = cw.x_mode == "epochs"
+        for k, rs in enumerate(snap["runs"]):
+            h, col = rs["history"], DEPTH_COLORS[k]
+            name = f"{k} hidden"
+            e = h["epochs"]
+            if by_epoch:
+                cw.set_curve("loss", name, e["epoch"], e["train_loss"], col)
+            else:
+                cw.set_curve("loss", name, h["steps"]["step"], smooth(h["steps"]["loss"]), col)
+            x = e["epoch"] if by_epoch else e["step"]
+            cw.set_curve("loss", f"{name} (test)", x, e["test_loss"], col, style="dash", width=2)
+            cw.set_curve("accuracy", name, x, e["test_accuracy"], col)
+
+    # ---- pictures ---------------------------------------------------------------------------
+    def boundary_image(self):
+        return self.boundary.image_array()
+
+
+def _adopt_model(run, model, training):
+    """Swap a loaded model (and its training state) into a freshly built Run."""
+    from nnviz.train import Trainer
+    s = run.settings
+    run.model = model
+    run.trainer = Trainer(model, run.data, loss="softmax_xent", optimizer=s.optimizer, lr=s.lr,
+                          batch_size=min(s.batch_size, len(run.data.y_train)), seed=s.seed)
+    if training:
+        try:
+            run.trainer.load_state_dict(training)
+        except Exception as exc:  # keep the weights even when the training state is odd
+            log.warning("playground: training state not restored: %s", exc)
+    return run

@@ -1,0 +1,78 @@
+"""Screenshots of every nnviz workspace: python scripts/screenshots.py --out DIR"""
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="screenshots")
+    ap.add_argument("--train-s", type=float, default=3.0)
+    ap.add_argument("--compare-s", type=float, default=4.0)
+    args = ap.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import nnviz.gui  # noqa: F401
+    from nnviz.gui.mainwindow import MainWindow
+    from nnviz.gui.style import apply_style
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_style(app)
+
+    def spin(seconds):
+        loop = QEventLoop()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+
+    w = MainWindow()
+    w.confirm_close = False
+    w.resize(1400, 900)
+    w.show()
+    spin(0.5)
+    pg = w.playground
+    pg.dataset_combo.setCurrentText("spiral")
+    pg.set_hidden_layers(2)
+    pg.start()
+    spin(args.train_s)
+    pg.pause()
+    spin(0.4)
+    pg._node_clicked(1, 0)
+    spin(0.2)
+    paths = []
+
+    def shot(name):
+        p = os.path.join(args.out, name)
+        w.grab().save(p)
+        paths.append(p)
+
+    shot("playground.png")
+    pg.start_compare()
+    spin(args.compare_s)
+    pg.pause()
+    spin(0.4)
+    shot("compare.png")
+    pg.leave_compare()
+    for ws in w.workspaces[1:]:
+        w.tabs.setCurrentWidget(ws)
+        prep = getattr(ws, "prepare_screenshot", None)
+        if callable(prep):
+            try:
+                prep()
+            except Exception as exc:
+                print(f"{ws.title}: prepare_screenshot failed: {exc}", file=sys.stderr)
+        spin(1.0)
+        name = {"CNN inspector": "inspector.png", "Convolution lab": "convlab.png"}.get(
+            getattr(ws, "title", ""), type(ws).__name__.lower() + ".png")
+        shot(name)
+    w.shutdown()
+    w.close()
+    print("\n".join(paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

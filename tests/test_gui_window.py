@@ -1,0 +1,114 @@
+"""Main window: tabs, menus and shortcuts, export, about, close prompt, open/save."""
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from nnviz.gui.dialogs import versions_text  # noqa: E402
+from nnviz.gui.mainwindow import MainWindow  # noqa: E402
+
+
+@pytest.fixture
+def window(qtbot):
+    w = MainWindow()
+    w.confirm_close = False
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.shutdown()
+    w.close()
+    w.deleteLater()
+    qtbot.wait(50)
+
+
+def _actions(w):
+    out = {}
+    for menu_action in w.menuBar().actions():
+        for a in menu_action.menu().actions():
+            if a.text():
+                out[a.text().replace("&", "")] = a
+    return out
+
+
+def test_tabs_menus_and_status(window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles[0] == "Playground"
+    acts = _actions(window)
+    for name in ("New", "Open model…", "Save model", "Save model as…", "Export view as PNG…",
+                 "Quit", "Start / Pause", "Step", "Reset", "About nnviz"):
+        assert name in acts, name
+    keys = [s.toString() for s in acts["Step"].shortcuts()]
+    assert "S" in keys and "Ctrl+Right" in keys
+    assert [s.toString() for s in acts["Start / Pause"].shortcuts()] == ["Space"]
+    assert "backend" in window.backend_label.text()
+
+
+def test_about_lists_versions():
+    text = versions_text("cpu", "test-device")
+    for lib in ("numpy", "numba", "PySide6", "pyqtgraph", "cpu", "test-device"):
+        assert lib in text
+
+
+def test_export_png(window, tmp_path, qtbot):
+    path = tmp_path / "view.png"
+    assert window.export_png(str(path))
+    assert path.stat().st_size > 1000
+
+
+def test_status_bar_follows_training(window, qtbot):
+    pg = window.playground
+    window.start_pause()
+    qtbot.waitUntil(lambda: "steps/s" in window.speed_label.text(), timeout=15000)
+    assert "step" in window.epoch_label.text()
+    window.start_pause()
+    qtbot.waitUntil(lambda: not pg.controller.running, timeout=2000)
+
+
+def test_close_prompt_cancel_keeps_window(qtbot, monkeypatch):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    pg = w.playground
+    w.step()
+    qtbot.waitUntil(lambda: pg.trainer.steps == 1, timeout=15000)
+    assert pg.is_dirty()
+    monkeypatch.setattr("nnviz.gui.mainwindow.ask_save_discard",
+                        lambda *a: QMessageBox.Cancel)
+    assert not w.close()
+    assert w.isVisible()
+    monkeypatch.setattr("nnviz.gui.mainwindow.ask_save_discard",
+                        lambda *a: QMessageBox.Discard)
+    assert w.close()
+
+
+def test_save_and_open_roundtrip(window, tmp_path, qtbot, monkeypatch):
+    pytest.importorskip("nnviz.io")
+    from nnviz import io as nio
+    if not hasattr(nio, "save_model") or not hasattr(nio, "load_model"):
+        pytest.skip("nnviz.io not complete yet")
+    pg = window.playground
+    pg.start()
+    qtbot.waitUntil(lambda: pg.trainer.steps > 30, timeout=15000)
+    path = tmp_path / "pg.h5"
+    assert window.save_model_as(str(path))     # saved at a step boundary while training
+    assert not pg.is_dirty()
+    window.start_pause()
+    qtbot.waitUntil(lambda: not pg.controller.running, timeout=2000)
+    assert window.save_model(str(path))
+    w_saved = pg.run.model.state()
+    pg.rebuild()
+    assert window.open_model(str(path))
+    for k, v in w_saved.items():
+        assert (pg.run.model.state()[k] == v).all()
+
+
+def test_open_bad_file_shows_message(window, tmp_path, monkeypatch):
+    pytest.importorskip("nnviz.io")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not a model")
+    assert not window.open_model(str(bad))
+    assert shown and window.isVisible()
