@@ -44,6 +44,20 @@ def _positive(kind):
     return parse
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line ``nnviz: error: ...`` (exit 2), no usage dump."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"nnviz: error: {message} (see '{self.prog} -h')\n")
+
+
+def _momentum(s):
+    v = _nonneg(s)
+    if not v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 0 and < 1, got {s}")
+    return v
+
+
 def _nonneg(s):
     try:
         v = float(s)
@@ -65,7 +79,7 @@ def _add_data_args(p, required=False):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="nnviz", description="Build, train and watch neural networks learn.")
+    p = _Parser(prog="nnviz", description="Build, train and watch neural networks learn.")
     from . import __version__
     p.add_argument("--version", action="version", version=f"nnviz {__version__}")
     sub = p.add_subparsers(dest="command")
@@ -79,7 +93,7 @@ def build_parser():
     t.add_argument("--batch-size", type=_positive(int), default=None)
     t.add_argument("--lr", type=_positive(float), default=None)
     t.add_argument("--optimizer", choices=["sgd", "adam"], default=None)
-    t.add_argument("--momentum", type=_nonneg, default=None)
+    t.add_argument("--momentum", type=_momentum, default=None)
     t.add_argument("--nesterov", action="store_true")
     t.add_argument("--weight-decay", type=_nonneg, default=0.0, help="L2 penalty")
     t.add_argument("--l1", type=_nonneg, default=0.0, help="L1 penalty")
@@ -160,9 +174,23 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _check_out(path):
+    """Fail before training, not after, when --out cannot be written."""
+    from pathlib import Path
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise CliError(f"--out {path}: is a folder; give a file name such as {p / 'model.h5'}")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise CliError(f"--out {path}: folder {folder} does not exist")
+
+
 def cmd_train(args):
+    import numpy as np
     from .engine import backend, load_preset, model_from_spec, read_spec, adapt_spec
     from .train import Trainer, TrainingDiverged
+    if args.out:
+        _check_out(args.out)
     backend.use(args.backend)
     data = _load_data(args)
     if args.limit:
@@ -212,7 +240,9 @@ def cmd_train(args):
                   f"{row['test_accuracy']:.4f} | {tr.samples / max(tr.seconds, 1e-9):,.0f} samples/s")
 
     try:
-        summary = trainer.fit(args.epochs, on_step=progress, on_epoch=on_epoch)
+        # overflow on the way to divergence is reported once, as TrainingDiverged
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            summary = trainer.fit(args.epochs, on_step=progress, on_epoch=on_epoch)
     except TrainingDiverged as exc:
         if show:
             sys.stderr.write("\n")

@@ -11,14 +11,17 @@ _RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 def choose(init, hint, label):
     if init == "auto":
         return "he" if hint in _RECTIFIERS else "xavier"
-    if init not in ("he", "xavier"):
-        raise LayerError(f"{label}: init must be 'auto', 'he' or 'xavier', got {init!r}")
+    if init not in ("he", "xavier", "uniform"):
+        raise LayerError(f"{label}: init must be 'auto', 'he', 'xavier' or 'uniform', got {init!r}")
     return init
 
 
 def weights(rng, shape, fan_in, fan_out, kind, dtype):
     if kind == "he":
         w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+    elif kind == "uniform":   # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        bound = 1.0 / np.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, size=shape)
     else:
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         w = rng.uniform(-limit, limit, size=shape)

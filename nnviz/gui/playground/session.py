@@ -31,10 +31,10 @@ class Settings:
     seed: int = 0
     hidden: list = field(default_factory=lambda: [8, 8])
     activation: str = "Tanh"
-    features: list = field(default_factory=lambda: ["x1", "x2", "x1sq", "x2sq", "x1x2",
-                                                    "sin1", "sin2"])
-    lr: float = 0.03
-    batch_size: int = 10
+    # raw coordinates only: then 0 hidden layers draws a straight line, the lecture's point
+    features: list = field(default_factory=lambda: ["x1", "x2"])
+    lr: float = 0.01
+    batch_size: int = 16
     optimizer: str = "adam"
     reg: str = "None"
     reg_rate: float = 0.001

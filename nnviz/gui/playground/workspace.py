@@ -56,8 +56,9 @@ class PlaygroundWorkspace(QWidget):
         # round-robin keeps the three nets at exactly the same step count, which is what a
         # fair side-by-side comparison needs.
         self.compare = TrainingController(self, max_fps=15)
+        self.last_divergence = None
         for c in (self.single, self.compare):
-            c.diverged.connect(self._on_error)
+            c.diverged.connect(self._on_diverged)
             c.failed.connect(self._on_error)
             c.state_changed.connect(self._on_state)
         self.single.snapshot.connect(self._on_snapshot)
@@ -205,7 +206,7 @@ class PlaygroundWorkspace(QWidget):
         for i in range(MAX_LAYERS):
             sp = QSpinBox()
             sp.setRange(1, 16)
-            sp.setValue(4)
+            sp.setValue(8)
             sp.setToolTip(f"neurons in hidden layer {i + 1}")
             sp.valueChanged.connect(self._arch_changed)
             self.neuron_spins.append(sp)
@@ -578,6 +579,29 @@ class PlaygroundWorkspace(QWidget):
         self.play_button.setText("▶  Train")
         self.banner.show_message(f"{msg}. Training paused: lower the learning rate, then "
                                  "press Reset or Train.")
+
+    RESTORE_TEXT = "Restore last good weights and lower the learning rate (÷10)"
+
+    def _on_diverged(self, msg):
+        """Training paused; say what happened (step, learning rate) and offer the fix."""
+        self.last_divergence = msg
+        self.play_button.setChecked(False)
+        self.play_button.setText("▶  Train")
+        self.banner.show_message(f"{msg}. Training paused.", self.RESTORE_TEXT,
+                                 self.restore_and_lower_lr)
+
+    def restore_and_lower_lr(self):
+        """Put back the last finite weights (at a step boundary) and divide the lr by 10."""
+        new_lr = float(self.settings.lr) / 10.0
+
+        def restore(tr):
+            for t in trainers_of(tr):
+                t.restore_last_good()
+        self.controller.apply(restore)
+        self.set_lr(new_lr)
+        self.last_divergence = None
+        self.controller.refresh()
+        return new_lr
 
     def _update_labels(self, epoch, step, sps, elapsed):
         self.epoch_label.setText(f"Epoch {epoch:,}")
