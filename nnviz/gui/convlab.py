@@ -327,7 +327,10 @@ def _show(vb, item, img, diverging):
     if diverging:
         m = float(np.max(np.abs(img))) if img.size else 1.0
         m = m if m > 0 else 1.0
-        item.setColorMap(pg.colormap.get("CET-D1"))
+        # reversed so that, as in the number grids, positive is blue and negative red
+        cmap = pg.colormap.get("CET-D1")
+        cmap.reverse()
+        item.setColorMap(cmap)
         item.setImage(img, levels=(-m, m))
     else:
         lo, hi = (float(img.min()), float(img.max())) if img.size else (0.0, 1.0)
@@ -527,7 +530,7 @@ class ConvLabWorkspace(QWidget):
         self.image_view.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
         self._in_vb, self._in_img = _image_box(self.image_view.ci, 0, 0, "input (grey)")
         self._fm_vb, self._fm_img = _image_box(self.image_view.ci, 0, 1,
-                                               "feature map (blue \u2212, red +)")
+                                               "feature map (red \u2212, blue +)")
         lay.addWidget(self.image_view, 1)
         self.feature_label = _label("", 11)
         self.feature_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
