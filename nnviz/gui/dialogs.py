@@ -17,15 +17,30 @@ class ErrorBanner(QFrame):
         self.label.setObjectName("bannerText")
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.action_button = QPushButton("")    # an optional fix, e.g. after divergence
+        self.action_button.clicked.connect(self._run_action)
+        self.action_button.hide()
+        self._action = None
         self.close_button = QPushButton("Dismiss")
         self.close_button.clicked.connect(self.dismiss)
         lay.addWidget(self.label, 1)
+        lay.addWidget(self.action_button)
         lay.addWidget(self.close_button)
         self.hide()
 
-    def show_message(self, text):
+    def show_message(self, text, action_text=None, action=None):
+        """Show `text`; with `action`, a button labelled `action_text` runs it and dismisses."""
         self.label.setText(text)
+        self._action = action
+        self.action_button.setText(action_text or "")
+        self.action_button.setVisible(action is not None)
         self.show()
+
+    def _run_action(self):
+        action, self._action = self._action, None
+        self.dismiss()
+        if action is not None:
+            action()
 
     def text(self):
         return self.label.text() if self.isVisible() else ""

@@ -1,5 +1,6 @@
 """The main window: workspaces in tabs, menus, status bar, open/save, close handling."""
 import logging
+import os
 import time
 
 from PySide6.QtCore import Qt, QTimer
@@ -32,6 +33,7 @@ def _workspace_classes():
 
 class MainWindow(QMainWindow):
     confirm_close = True      # tests set False to skip the Save/Discard/Cancel prompt
+    AUTOSAVE_MIN_S = 10.0     # at most one checkpoint per 10 s (toy epochs take milliseconds)
 
     def __init__(self, parent=None, backend_name=None, device=None):
         super().__init__(parent)
@@ -62,6 +64,84 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._tab_changed)
         self.resize(1400, 900)
         self._tab_changed(self.tabs.currentIndex())
+        self._start_autosave()
+
+    # ---- autosave and crash recovery ----------------------------------------------------
+    def _start_autosave(self):
+        """Look for a checkpoint left by a crashed session, then start this session's marker."""
+        from nnviz.train.autosave import Autosaver, find_crash_checkpoint
+        self._autosave_epochs = {}
+        self.crash_checkpoints = []
+        try:
+            self.crash_checkpoints = find_crash_checkpoint()
+        except Exception:
+            log.exception("looking for crash checkpoints failed")
+        try:
+            self.autosaver = Autosaver(every_epochs=1, min_interval_s=self.AUTOSAVE_MIN_S)
+        except Exception:
+            log.exception("autosave is off")
+            self.autosaver = None
+        if self.autosaver is None and self.autosave_action is not None:
+            self.autosave_action.setEnabled(False)
+        if self.crash_checkpoints and not os.environ.get("NNVIZ_NO_RESTORE_PROMPT"):
+            QTimer.singleShot(0, self.offer_crash_restore)
+
+    def offer_crash_restore(self, paths=None):
+        """Ask whether to open the checkpoint a crashed session left; True when opened."""
+        paths = list(paths if paths is not None else self.crash_checkpoints)
+        if not paths:
+            return False
+        ans = QMessageBox.question(
+            self, "Restore autosaved training?",
+            "nnviz did not close normally last time. Open the autosaved model?\n\n"
+            + "\n".join(str(p) for p in paths[:5]),
+            QMessageBox.Open | QMessageBox.Discard, QMessageBox.Open)
+        self.crash_checkpoints = []
+        if ans != QMessageBox.Open:
+            return False
+        ok = self.open_model(str(paths[0]))
+        if ok:
+            self.model_path = None   # a checkpoint is not the user's file: Save asks for a name
+        return ok
+
+    def set_autosave(self, on):
+        if self.autosaver is not None:
+            self.autosaver.enabled = bool(on)
+
+    def _autosave_tick(self, ws, d):
+        """Called with each status of a workspace: save once per new epoch, in the worker."""
+        saver = getattr(self, "autosaver", None)
+        if saver is None or not saver.enabled:
+            return
+        try:
+            epoch = int(d.get("epoch", 0) or 0)
+        except (TypeError, ValueError):
+            return
+        if epoch < 1 or self._autosave_epochs.get(id(ws)) == epoch or not saver.due():
+            return
+        self._autosave_epochs[id(ws)] = epoch
+        self.autosave_now(ws)
+
+    def autosave_now(self, ws=None, wait=False):
+        """Checkpoint `ws` (default: the current tab) at a step boundary of its worker."""
+        saver = getattr(self, "autosaver", None)
+        ws = ws or self.current
+        ctrl = getattr(ws, "controller", None)
+        if saver is None or ctrl is None:
+            return None
+        name = str(getattr(ws, "title", "model")).replace(" ", "-").lower()
+
+        def save(tr):
+            if tr is None or not hasattr(tr, "state_dict") or not hasattr(tr, "model"):
+                return None          # e.g. compare mode's group of three: not one model
+            return saver.save_now(tr, workspace=name)
+        try:
+            if wait:
+                return ctrl.run_locked(save)
+            ctrl.apply(save)
+        except Exception:
+            log.exception("autosave failed")
+        return None
 
     # ---- workspaces ---------------------------------------------------------------------
     def add_workspace(self, ws):
@@ -70,6 +150,7 @@ class MainWindow(QMainWindow):
         sig = getattr(ws, "status", None)
         if sig is not None and hasattr(sig, "connect"):
             sig.connect(lambda d, ws=ws: self._on_status(ws, d))
+            sig.connect(lambda d, ws=ws: self._autosave_tick(ws, d))
 
     def workspace(self, title):
         for ws in self.workspaces:
@@ -100,6 +181,7 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self._action(f, "&New", self.new, [QKeySequence.New])
         self._action(f, "&Open model…", self.open_model, [QKeySequence.Open])
+        self._action(f, "Open &dataset…", self.open_dataset, ["Ctrl+D"])
         self._action(f, "&Save model", self.save_model, [QKeySequence.Save])
         self._action(f, "Save model &as…", self.save_model_as, [QKeySequence.SaveAs])
         f.addSeparator()
@@ -110,6 +192,10 @@ class MainWindow(QMainWindow):
         self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"])
         self._action(t, "Step", self.step, ["S", "Ctrl+Right"])
         self._action(t, "Reset", self.reset, ["R", "Ctrl+R"])
+        t.addSeparator()
+        self.autosave_action = self._action(t, "Autosave every epoch", self.set_autosave)
+        self.autosave_action.setCheckable(True)
+        self.autosave_action.setChecked(True)
         h = mb.addMenu("&Help")
         self._action(h, "&About nnviz", self.about)
 
@@ -189,6 +275,36 @@ class MainWindow(QMainWindow):
         self._error("Cannot open model", ValueError(
             f"{path}: no workspace can show this model"))
         return False
+
+    def open_dataset(self, path=None):
+        """An .h5 dataset or an image folder for the CNN inspector; errors are a dialog."""
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Open dataset", "",
+                                                  "HDF5 datasets (*.h5 *.hdf5);;All files (*)")
+        if not path:
+            return False
+        try:
+            from nnviz.data import load_dataset
+            ds = load_dataset(path)
+        except Exception as exc:
+            msg = str(exc) or type(exc).__name__
+            self._error("Cannot open dataset", ValueError(
+                msg if str(path) in msg else f"{path}: {msg}"))
+            return False
+        target = self.workspace("CNN inspector")
+        if target is None or len(ds.input_shape) != 3 or not hasattr(target, "set_dataset"):
+            self._error("Cannot open dataset", ValueError(
+                f"{path}: inputs of shape {tuple(ds.input_shape)}; the CNN inspector needs "
+                "images (channels, height, width)"))
+            return False
+        try:
+            target.set_dataset(ds)
+        except Exception as exc:
+            self._error("Cannot open dataset", ValueError(f"{path}: {exc}"))
+            return False
+        self.tabs.setCurrentWidget(target)
+        self.statusBar().showMessage(f"opened dataset {path}", 5000)
+        return True
 
     def save_model(self, path=None):
         path = path or self.model_path
@@ -293,4 +409,7 @@ class MainWindow(QMainWindow):
                     ev.ignore()
                     return
         self.shutdown()
+        saver = getattr(self, "autosaver", None)
+        if saver is not None:
+            saver.mark_clean_exit()
         ev.accept()

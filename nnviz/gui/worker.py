@@ -390,6 +390,16 @@ class TrainingController(QObject):
         if ok:
             self._worker = None
             self._thread = None
+            # The worker lives in a thread that has now finished, so its deleteLater() is
+            # never delivered: drop the connections (their lambdas hold the worker) and the
+            # trainer, or every Reset would leak a whole model + dataset snapshot.
+            for sig in (w.snapshot, w.diverged, w.failed, w.state_changed):
+                try:
+                    sig.disconnect()
+                except (RuntimeError, TypeError):
+                    pass
+            w.trainer = None
+            w.snapshot_fn = None
             t.deleteLater()
             w.deleteLater()
         else:
