@@ -125,40 +125,49 @@ def check_labels(y: np.ndarray, num_classes: int, where: str) -> None:
             f"{where}: labels must lie in [0, {num_classes}), found values in [{lo}, {hi}]")
 
 
-def normalize_images(x_train_u8: np.ndarray, x_test_u8: np.ndarray, *, scale: float = 255.0):
+_CHUNK = 2048  # images per block: keeps index temporaries in cache
+
+
+def normalize_images(x_train: np.ndarray, x_test: np.ndarray, *, scale: float = 255.0):
     """Scale to [0, 1], then per-channel (x - mean) / std with TRAIN statistics.
 
-    Inputs are (N, C, H, W) (uint8 or float).  Returns float32 arrays and the
-    ``normalization`` dict.  Statistics are accumulated in float64 per channel
-    without materialising a float64 copy of the whole set.
+    Inputs are (N, C, H, W), uint8 or float.  Returns float32 C-contiguous arrays
+    and the ``normalization`` dict.  uint8 input goes through a 256-entry
+    histogram (exact statistics) and a lookup table, so 60k MNIST images take
+    a fraction of a second.
     """
-    c = x_train_u8.shape[1]
-    n = x_train_u8.shape[0]
+    c = x_train.shape[1]
     mean = np.zeros(c)
     std = np.ones(c)
+    is_u8 = x_train.dtype == np.uint8 and x_test.dtype == np.uint8
     for ch in range(c):
-        if n == 0:
-            break
-        plane = x_train_u8[:, ch]
-        tot = 0.0
-        sq = 0.0
-        count = plane.size
-        step = max(1, 4_000_000 // max(1, plane[0].size))
-        for i in range(0, n, step):
-            blk = plane[i:i + step].astype(np.float64) / scale
-            tot += float(blk.sum())
-            sq += float(np.square(blk).sum())
-        m = tot / count
-        var = max(sq / count - m * m, 0.0)
+        plane = x_train[:, ch]
+        if plane.size == 0:
+            continue
+        if is_u8:
+            hist = np.zeros(256)
+            for i in range(0, plane.shape[0], _CHUNK):
+                hist += np.bincount(plane[i:i + _CHUNK].reshape(-1), minlength=256)
+            v = np.arange(256) / scale
+            m = float(hist @ v) / plane.size
+            var = float(hist @ np.square(v - m)) / plane.size
+        else:
+            flat = plane.reshape(plane.shape[0], -1)
+            m = float(np.mean(flat, dtype=np.float64)) / scale
+            var = float(np.var(flat, dtype=np.float64)) / scale ** 2
         mean[ch] = m
         std[ch] = np.sqrt(var) if var > 1e-12 else 1.0
 
     def apply(x):
         out = np.empty(x.shape, dtype=np.float32)
         for ch in range(c):
-            np.multiply(x[:, ch], np.float32(1.0 / (scale * std[ch])), out=out[:, ch], casting="unsafe")
-            out[:, ch] -= np.float32(mean[ch] / std[ch])
+            if is_u8:
+                lut = ((np.arange(256) / scale - mean[ch]) / std[ch]).astype(np.float32)
+                for i in range(0, x.shape[0], _CHUNK):
+                    out[i:i + _CHUNK, ch] = lut[x[i:i + _CHUNK, ch]]
+            else:
+                out[:, ch] = (x[:, ch] / scale - mean[ch]) / std[ch]
         return out
 
     norm = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
-    return apply(x_train_u8), apply(x_test_u8), norm
+    return apply(x_train), apply(x_test), norm
