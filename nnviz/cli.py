@@ -197,6 +197,8 @@ def cmd_train(args):
         data = data.subset(n_train=args.limit)
     kind = "points" if len(data.input_shape) == 1 else "image"
     hp = dict(_DEFAULTS[kind])
+    if kind == "image" and data.input_shape[0] == 3:
+        hp["lr"] = 0.01   # the ReLU colour net is unstable at 0.05 with momentum 0.9
     for k in ("batch_size", "lr", "optimizer", "momentum"):
         if getattr(args, k) is not None:
             hp[k] = getattr(args, k)

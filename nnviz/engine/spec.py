@@ -90,6 +90,9 @@ def adapt_spec(spec, input_shape=None, num_classes=None):
     spec = copy.deepcopy(spec)
     if input_shape is not None:
         spec["input_shape"] = list(input_shape)
+        # an MLP preset on images: flatten the pixels first (mlp0 = a linear model on pixels)
+        if len(input_shape) > 1 and spec["layers"] and spec["layers"][0].get("type") == "Dense":
+            spec["layers"].insert(0, {"type": "Flatten"})
     if num_classes is not None:
         for cfg in reversed(spec["layers"]):
             if cfg.get("type") == "Dense":
