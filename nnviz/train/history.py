@@ -15,6 +15,14 @@ class History:
         self.epochs = {k: [] for k in EPOCH_KEYS}
 
     def add_step(self, step, loss, accuracy):
+        if self.stride == 1:   # the common case, kept cheap: it runs every training step
+            st = self.steps
+            st["step"].append(step)
+            st["loss"].append(float(loss))
+            st["accuracy"].append(float(accuracy))
+            if len(st["step"]) > self.max_points:
+                self._halve()
+            return
         a = self._acc
         a["step"].append(step)
         a["loss"].append(loss)

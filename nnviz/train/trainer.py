@@ -98,6 +98,14 @@ class Trainer:
     def step(self):
         """One batch: forward, loss, backward, update. Returns (loss, accuracy)."""
         t0 = time.perf_counter()
+        fused = getattr(self.model.B, "mlp_train_step", None)
+        if fused is not None and "_next_batch" not in self.__dict__:  # plain MLPs: one kernel
+            if self._perm is None:
+                self._next_batch()
+            b = min(self.batch_size, len(self.dataset.y_train) - self.pos)
+            res = fused(self, self._perm, self.pos, b)
+            if res is not None:
+                return self._finish_fused(t0, b, *res)
         x, y = self._next_batch()
         model, B = self.model, self.model.B
         out = model.forward(x, train=True)
@@ -118,6 +126,26 @@ class Trainer:
         self.history.add_step(self.steps, loss, acc)
         self.samples += len(y)
         self.pos += len(y)
+        self.seconds += time.perf_counter() - t0
+        if self.pos >= len(self.dataset.y_train):
+            self._end_epoch()
+        return loss, acc
+
+    def _finish_fused(self, t0, b, status, loss, correct):
+        if status == 1:
+            self._diverged(f"loss is {loss}")
+        if status == 2:
+            self._diverged("a gradient is not finite")
+        model, B = self.model, self.model.B
+        self.steps += 1
+        if self.steps - self._good_step >= self.GOOD_EVERY:
+            if not B.all_finite(model.parameters()):
+                self._diverged("a weight is not finite")
+            self._good, self._good_step = model.state(), self.steps
+        acc = correct / b
+        self.history.add_step(self.steps, loss, acc)
+        self.samples += b
+        self.pos += b
         self.seconds += time.perf_counter() - t0
         if self.pos >= len(self.dataset.y_train):
             self._end_epoch()

@@ -3,9 +3,23 @@
 Layers call only the functions here (through `nnviz.engine.backend`), so a
 CUDA backend with the same functions can replace this module.
 """
-import numpy as np
+import os
 
-from . import cpu_kernels as K
+# Numba's OpenMP workers (and PyTorch's, when it shares the process) otherwise spin after
+# each parallel region; on a machine whose cores are busy with other work, spinning
+# workers stall each other (measured: 100x slower steps). Sleeping workers cost a few
+# microseconds per region, and small work runs in the calling thread anyway.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+try:  # Numba's np.dot calls SciPy's BLAS: load it before backend/__init__ pins BLAS threads
+    import scipy.linalg.cython_blas  # noqa: F401, E402
+except ImportError:
+    pass
+
+from . import cpu_kernels as K  # noqa: E402
+from .cpu_mlp import mlp_forward, mlp_train_step  # noqa: F401  (fused paths for plain MLPs)
 
 name = "cpu"
 
@@ -66,33 +80,101 @@ def conv_out_size(n, k, s, p):
     return (n - k + 2 * p) // s + 1
 
 
+# Work (multiply-adds) below which a kernel runs in the calling thread: a parallel region
+# costs tens of microseconds, far more when other processes load the cores.
+PAR_MIN_WORK = 1_500_000
+PAR_MIN_ELEMS = 262_144   # elementwise and pooling kernels: parallel from this many elements
+WIDE_MAX = 1.5             # stride-1 "wide" columns when padded width <= 1.5 x output width
+CHUNK_BYTES = 256 * 1024   # im2col columns per chunk: stays in L2 between im2col and GEMM
+
+
+def _chunking(n, ckk, ohw, itemsize):
+    per = ckk * ohw * itemsize
+    m = max(1, min(n, CHUNK_BYTES // max(per, 1)))
+    nch = -(-n // m)
+    return nch, -(-n // nch)
+
+
 def conv2d_forward(x, w, b, stride, pad, cache):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh = conv_out_size(h, kh, stride[0], pad[0])
     ow = conv_out_size(wd, kw, stride[1], pad[1])
-    cols = buffer(cache, "cols", (n, c * kh * kw, oh * ow), x.dtype)
-    K.im2col(x, kh, kw, stride[0], stride[1], pad[0], pad[1], oh, ow, cols)
-    y = np.matmul(w.reshape(o, -1), cols)  # (n, o, oh*ow): already NCHW
-    if b is not None:
-        y += b[None, :, None]
-    return y.reshape(n, o, oh, ow)
+    ckk, ohw = c * kh * kw, oh * ow
+    if x.dtype != w.dtype or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=w.dtype)
+    if ohw == 1 and pad == (0, 0) and (kh, kw) == (h, wd):
+        # the kernel covers the whole input (LeNet's C5): a dense layer on the flat input
+        cache["dense"] = True
+        y = x.reshape(n, ckk) @ w.reshape(o, ckk).T
+        if b is not None:
+            y += b
+        return y.reshape(n, o, 1, 1)
+    cache["dense"] = False
+    bb = b if b is not None else _NOBIAS[x.dtype.char]
+    par_work = n * o * ckk * ohw >= PAR_MIN_WORK
+    wp = wd + 2 * pad[1]
+    if stride == (1, 1) and wp <= WIDE_MAX * ow:
+        seg = oh * wp
+        nch, m = _chunking(n, ckk, seg, x.itemsize)
+        cols = buffer(cache, "cols", (nch, ckk * m * seg), x.dtype)
+        ybuf = buffer(cache, "ybuf", (nch, o * m * seg), x.dtype)
+        y = np.empty((n, o, oh, ow), dtype=x.dtype)
+        (K.conv_fwd_wide_p if nch > 1 and par_work else K.conv_fwd_wide_s)(
+            x, w.reshape(o, ckk), bb, kh, kw, pad[0], pad[1], oh, ow, nch, cols, ybuf, y)
+        cache["nch"], cache["wide"] = nch, True
+        return y
+    cache["wide"] = False
+    nch, m = _chunking(n, ckk, ohw, x.itemsize)
+    cols = buffer(cache, "cols", (nch, ckk * m * ohw), x.dtype)
+    ybuf = buffer(cache, "ybuf", (nch, o * m * ohw), x.dtype)
+    y = np.empty((n, o, oh, ow), dtype=x.dtype)
+    par = nch > 1 and par_work
+    (K.conv_fwd_p if par else K.conv_fwd_s)(
+        x, w.reshape(o, ckk), bb, kh, kw, stride[0], stride[1], pad[0], pad[1], oh, ow, nch,
+        cols, ybuf, y)
+    cache["nch"] = nch
+    return y
+
+
+_NOBIAS = {"f": np.zeros(0, np.float32), "d": np.zeros(0, np.float64)}
+_NOGX = {"f": np.zeros((1, 1, 1, 1), np.float32), "d": np.zeros((1, 1, 1, 1), np.float64)}
 
 
 def conv2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = gy.shape[2], gy.shape[3]
-    cols = cache["cols"]  # filled by the forward pass of this step
-    g = gy.reshape(n, o, oh * ow)
-    gw = np.tensordot(g, cols, axes=([0, 2], [0, 2])).reshape(w.shape)
-    gb = g.sum(axis=(0, 2))
-    gx = None
-    if need_gx:
-        gcols = np.matmul(w.reshape(o, -1).T, g)
-        gx = np.empty_like(x)
-        K.col2im(gcols, kh, kw, stride[0], stride[1], pad[0], pad[1], oh, ow, gx)
-    return gx, gw.astype(w.dtype, copy=False), gb
+    ckk, ohw = c * kh * kw, oh * ow
+    if cache.get("dense"):
+        g2 = gy.reshape(n, o)
+        gw = (g2.T @ x.reshape(n, ckk)).reshape(w.shape)
+        gx = (g2 @ w.reshape(o, ckk)).reshape(x.shape) if need_gx else None
+        return gx, gw, g2.sum(axis=0)
+    nch = cache["nch"]  # the forward pass of this step filled cache["cols"] in chunks
+    m = -(-n // nch)
+    if gy.dtype != w.dtype or not gy.flags.c_contiguous:
+        gy = np.ascontiguousarray(gy, dtype=w.dtype)
+    gwp = buffer(cache, "gwp", (nch, o, ckk), w.dtype)
+    gbp = buffer(cache, "gbp", (nch, o), np.float64)
+    gx = np.empty((n, c, h, wd), dtype=w.dtype) if need_gx else _NOGX[w.dtype.char]
+    gw = np.empty((o, ckk), dtype=w.dtype)
+    gb = np.empty(o, dtype=w.dtype)
+    par = nch > 1 and n * o * ckk * ohw >= PAR_MIN_WORK
+    if cache.get("wide"):
+        seg = oh * (wd + 2 * pad[1])
+        gbuf = buffer(cache, "gbuf", (nch, o * m * seg), w.dtype)
+        gcols = buffer(cache, "gcols", (nch, ckk * m * seg) if need_gx else (nch, 1), w.dtype)
+        (K.conv_bwd_wide_p if par else K.conv_bwd_wide_s)(
+            w.reshape(o, ckk), gy, c, h, wd, kh, kw, pad[0], pad[1], oh, ow, nch, cache["cols"],
+            gbuf, gcols, gwp, gbp, bool(need_gx), gx, gw, gb)
+        return (gx if need_gx else None), gw.reshape(w.shape), gb
+    gbuf = buffer(cache, "gbuf", (nch, o * m * ohw), w.dtype)
+    gcols = buffer(cache, "gcols", (nch, ckk * m * ohw) if need_gx else (nch, 1), w.dtype)
+    (K.conv_bwd_p if par else K.conv_bwd_s)(
+        w.reshape(o, ckk), gy, kh, kw, stride[0], stride[1], pad[0], pad[1], oh, ow, nch,
+        cache["cols"], gbuf, gcols, gwp, gbp, bool(need_gx), gx, gw, gb)
+    return (gx if need_gx else None), gw.reshape(w.shape), gb
 
 
 def conv_transpose2d_forward(x, w, b, stride, pad, out_hw, cache):
@@ -130,13 +212,18 @@ def maxpool_forward(x, k, s, cache):
     shape = pool_out_shape(x.shape, k, s)
     y = np.empty(shape, dtype=x.dtype)
     arg = buffer(cache, "argmax", shape, np.int32)
-    K.maxpool_forward(x, k[0], k[1], s[0], s[1], y, arg)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2) and x.flags.c_contiguous:
+        (K.maxpool2_p if x.size >= PAR_MIN_ELEMS else K.maxpool2_s)(x, y, arg)
+        return y
+    (K.maxpool_forward if x.size >= PAR_MIN_ELEMS else K.maxpool_forward_s)(
+        x, k[0], k[1], s[0], s[1], y, arg)
     return y
 
 
 def maxpool_backward(gy, x_shape, k, s, cache):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    K.maxpool_backward(np.ascontiguousarray(gy), cache["argmax"], gx)
+    (K.maxpool_backward if gx.size >= PAR_MIN_ELEMS else K.maxpool_backward_s)(
+        np.ascontiguousarray(gy), cache["argmax"], gx)
     return gx
 
 
@@ -154,11 +241,18 @@ def avgpool_backward(gy, x_shape, k, s, cache):
 
 # ---- elementwise ------------------------------------------------------------
 def relu_forward(x):
-    return np.maximum(x, 0)
+    out = np.empty_like(x)
+    (K.relu_fwd_p if x.size >= PAR_MIN_ELEMS else K.relu_fwd_s)(np.ascontiguousarray(x), out)
+    return out
 
 
 def relu_backward(x, y, gy):
-    return np.where(x > 0, gy, 0).astype(gy.dtype, copy=False)
+    # y = max(x, 0) > 0 exactly where x > 0
+    gy = np.ascontiguousarray(gy)
+    out = np.empty_like(gy)
+    (K.relu_bwd_p if gy.size >= PAR_MIN_ELEMS else K.relu_bwd_s)(
+        np.ascontiguousarray(y), gy, out)
+    return out
 
 
 def leaky_relu_forward(x, alpha):
@@ -188,7 +282,12 @@ def tanh_forward(x):
 
 
 def tanh_backward(x, y, gy):
-    return gy * (1 - y * y)
+    if y.dtype != gy.dtype:
+        return gy * (1 - y * y)
+    gy = np.ascontiguousarray(gy)
+    out = np.empty_like(gy)
+    (K.tanh_bwd_p if gy.size >= PAR_MIN_ELEMS else K.tanh_bwd_s)(np.ascontiguousarray(y), gy, out)
+    return out
 
 
 def abs_forward(x):
@@ -285,6 +384,14 @@ def bce_with_logits(z, t):
 
 # ---- optimiser updates (in place) -------------------------------------------
 def sgd_update(p, g, v, lr, momentum, nesterov, weight_decay, l1, first):
+    if (not weight_decay and not l1 and p.dtype == g.dtype == v.dtype and p.flags.c_contiguous
+            and g.flags.c_contiguous and v.flags.c_contiguous):
+        # one fused pass, same float operations in the same order as below
+        if momentum:
+            K.sgd_momentum(p, g, v, lr, momentum, bool(nesterov), bool(first))
+        else:
+            K.sgd_plain(p, g, lr)
+        return
     if weight_decay:
         g = g + weight_decay * p
     if l1:

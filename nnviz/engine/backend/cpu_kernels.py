@@ -156,3 +156,454 @@ def avgpool_backward(gy, kh, kw, sh, sw, gx):
                     row = g[y * sh + i]
                     for j in range(kw):
                         row[xo * sw + j] += v
+
+
+# ---- batched convolution: im2col + GEMM per chunk of samples ------------------------
+# A chunk holds samples n0..n1; its columns are laid out (C*kh*kw, m*oh*ow) so one GEMM
+# covers the whole chunk. Chunks run in parallel (prange) or, for small work, in the
+# calling thread. Per-chunk weight gradients are summed in chunk order afterwards, so the
+# result depends only on the chunk count (a function of the shapes), never on scheduling.
+
+@njit(**_opts)
+def _im2col_chunk(x, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols):
+    c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
+    ohw = oh * ow
+    for n in range(n0, n1):
+        off0 = (n - n0) * ohw
+        for c in range(c_):
+            for i in range(kh):
+                for j in range(kw):
+                    dst = cols[(c * kh + i) * kw + j]
+                    lo, hi = _valid_range(j, sw, pw, w_, ow)
+                    off = j - pw
+                    for y in range(oh):
+                        iy = y * sh - ph + i
+                        base = off0 + y * ow
+                        if iy < 0 or iy >= h_:
+                            for xo in range(ow):
+                                dst[base + xo] = 0
+                            continue
+                        if lo > 0:
+                            dst[base:base + lo] = 0
+                        if sw == 1:
+                            dst[base + lo:base + hi] = x[n, c, iy, lo + off:hi + off]
+                        else:
+                            dst[base + lo:base + hi] = x[n, c, iy, lo * sw + off:(hi - 1) * sw + off + 1:sw]
+                        if hi < ow:
+                            dst[base + hi:base + ow] = 0
+
+
+@njit(**_opts)
+def _col2im_chunk(cols, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, out):
+    c_, h_, w_ = out.shape[1], out.shape[2], out.shape[3]
+    ohw = oh * ow
+    for n in range(n0, n1):
+        off0 = (n - n0) * ohw
+        for c in range(c_):
+            plane = out[n, c]
+            plane[:, :] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    src = cols[(c * kh + i) * kw + j]
+                    lo, hi = _valid_range(j, sw, pw, w_, ow)
+                    off = j - pw
+                    for y in range(oh):
+                        iy = y * sh - ph + i
+                        if iy < 0 or iy >= h_:
+                            continue
+                        dst = plane[iy]
+                        base = off0 + y * ow
+                        if sw == 1:
+                            for xo in range(lo, hi):
+                                dst[xo + off] += src[base + xo]
+                        else:
+                            for xo in range(lo, hi):
+                                dst[xo * sw + off] += src[base + xo]
+
+
+@njit(inline="always")
+def _chunk_bounds(n, nch, t):
+    return (n * t) // nch, (n * (t + 1)) // nch
+
+
+@njit(**_opts)
+def _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, yflat, y):
+    ckk, o_ = w2.shape[1], w2.shape[0]
+    ohw = oh * ow
+    L = (n1 - n0) * ohw
+    cols = colsflat[:ckk * L].reshape(ckk, L)
+    _im2col_chunk(x, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols)
+    yb = yflat[:o_ * L].reshape(o_, L)
+    np.dot(w2, cols, yb)
+    hasb = b.shape[0] == o_
+    for n in range(n0, n1):
+        off = (n - n0) * ohw
+        yn = y[n].reshape(o_, ohw)
+        for o in range(o_):
+            bo = b[o] if hasb else yb.dtype.type(0)
+            src = yb[o]
+            dst = yn[o]
+            for p in range(ohw):
+                dst[p] = src[off + p] + bo
+
+
+def _conv_fwd_impl(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, ybuf, y):
+    n = x.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
+
+
+conv_fwd_s = njit(**_opts)(_conv_fwd_impl)
+conv_fwd_p = njit(parallel=True, **_opts)(_conv_fwd_impl)
+
+
+@njit(**_opts)
+def _conv_bwd_chunk(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, gflat,
+                    gcolsflat, gwp, gbp, need_gx, gx):
+    ckk, o_ = w2.shape[1], w2.shape[0]
+    ohw = oh * ow
+    L = (n1 - n0) * ohw
+    cols = colsflat[:ckk * L].reshape(ckk, L)
+    g = gflat[:o_ * L].reshape(o_, L)
+    for n in range(n0, n1):
+        off = (n - n0) * ohw
+        gn = gy[n].reshape(o_, ohw)
+        for o in range(o_):
+            src = gn[o]
+            dst = g[o]
+            for p in range(ohw):
+                dst[off + p] = src[p]
+    np.dot(g, cols.T, gwp)
+    for o in range(o_):
+        s = 0.0
+        row = g[o]
+        for p in range(L):
+            s += row[p]
+        gbp[o] = s
+    if need_gx:
+        gcols = gcolsflat[:ckk * L].reshape(ckk, L)
+        np.dot(w2.T, g, gcols)
+        _col2im_chunk(gcols, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, gx)
+
+
+def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcols, gwp, gbp,
+                   need_gx, gx, gw, gb):
+    n = gy.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_bwd_chunk(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], gbuf[t],
+                        gcols[t], gwp[t], gbp[t], need_gx, gx)
+    # fixed-order reduction over chunks: deterministic
+    gw[:, :] = gwp[0]
+    for t in range(1, nch):
+        gw += gwp[t]
+    for o in range(gb.shape[0]):
+        s = 0.0
+        for t in range(nch):
+            s += gbp[t, o]
+        gb[o] = s
+
+
+conv_bwd_s = njit(**_opts)(_conv_bwd_impl)
+conv_bwd_p = njit(parallel=True, **_opts)(_conv_bwd_impl)
+
+
+# ---- elementwise (fused, one pass, no temporaries) ----------------------------------
+def _relu_fwd_impl(x, out):
+    a = x.reshape(-1)
+    o = out.reshape(-1)
+    z = a.dtype.type(0)
+    for i in prange(a.shape[0]):
+        v = a[i]
+        o[i] = v if v > z else z
+
+
+def _relu_bwd_impl(y, gy, out):
+    a = y.reshape(-1)
+    g = gy.reshape(-1)
+    o = out.reshape(-1)
+    z = g.dtype.type(0)
+    for i in prange(a.shape[0]):
+        o[i] = g[i] if a[i] > 0 else z
+
+
+def _tanh_fwd_impl(x, out):
+    a = x.reshape(-1)
+    o = out.reshape(-1)
+    for i in prange(a.shape[0]):
+        o[i] = np.tanh(a[i])
+
+
+def _tanh_bwd_impl(y, gy, out):
+    a = y.reshape(-1)
+    g = gy.reshape(-1)
+    o = out.reshape(-1)
+    one = g.dtype.type(1)
+    for i in prange(a.shape[0]):
+        v = a[i]
+        o[i] = g[i] * (one - v * v)
+
+
+relu_fwd_s = njit(**_opts)(_relu_fwd_impl)
+relu_fwd_p = njit(parallel=True, **_opts)(_relu_fwd_impl)
+relu_bwd_s = njit(**_opts)(_relu_bwd_impl)
+relu_bwd_p = njit(parallel=True, **_opts)(_relu_bwd_impl)
+tanh_bwd_s = njit(**_opts)(_tanh_bwd_impl)
+tanh_bwd_p = njit(parallel=True, **_opts)(_tanh_bwd_impl)
+
+
+# ---- pooling on a sample range (serial) -----------------------------------------------
+@njit(**_opts)
+def maxpool_forward_s(x, kh, kw, sh, sw, out, argmax):
+    n_, c_, h_, w_ = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            plane = x[n, c]
+            for y in range(oh):
+                for xo in range(ow):
+                    y0 = y * sh
+                    x0 = xo * sw
+                    best = plane[y0, x0]
+                    arg = y0 * w_ + x0
+                    for i in range(kh):
+                        row = plane[y0 + i]
+                        for j in range(kw):
+                            v = row[x0 + j]
+                            if v > best:
+                                best = v
+                                arg = (y0 + i) * w_ + x0 + j
+                    out[n, c, y, xo] = best
+                    argmax[n, c, y, xo] = arg
+
+
+@njit(**_opts)
+def maxpool_backward_s(gy, argmax, gx):
+    n_, c_, h_, w_ = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    for n in range(n_):
+        for c in range(c_):
+            g = gx[n, c]
+            g[:, :] = 0
+            for y in range(oh):
+                for xo in range(ow):
+                    a = argmax[n, c, y, xo]
+                    g[a // w_, a % w_] += gy[n, c, y, xo]
+
+
+# ---- optimiser updates: one pass per parameter ------------------------------------------
+@njit(**_opts)
+def sgd_momentum(p, g, v, lr, momentum, nesterov, first):
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    vf = v.reshape(-1)
+    lr_ = pf.dtype.type(lr)
+    mom = vf.dtype.type(momentum)
+    for i in range(pf.shape[0]):
+        gi = gf[i]
+        if first:
+            vi = gi
+        else:
+            vi = vf[i] * mom + gi
+        vf[i] = vi
+        if nesterov:
+            pf[i] -= lr_ * (gi + mom * vi)
+        else:
+            pf[i] -= lr_ * vi
+
+
+@njit(**_opts)
+def sgd_plain(p, g, lr):
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    lr_ = pf.dtype.type(lr)
+    for i in range(pf.shape[0]):
+        pf[i] -= lr_ * gf[i]
+
+
+@njit(**_opts)
+def all_finite_1(a):
+    f = a.reshape(-1)
+    s = f.dtype.type(0)
+    for i in range(f.shape[0]):
+        s += f[i] * 0
+    return s == 0
+
+
+# ---- stride-1 convolution on the padded plane flattened to 1-D ("wide" columns) ------------
+# With stride 1, output row y, column x reads padded pixel (y+i)*Wp + (x+j). Computing the
+# output on all Wp columns of each row (the last Wp-ow are discarded) makes every im2col row
+# of a plane ONE contiguous copy, xp[i*Wp+j : i*Wp+j+oh*Wp], instead of oh short ones.
+
+@njit(**_opts)
+def _pad_plane(x, n, c, ph, pw, wp, xp):
+    h_, w_ = x.shape[2], x.shape[3]
+    if ph or pw:
+        xp[:] = 0
+    else:
+        xp[h_ * wp:] = 0
+    for y in range(h_):
+        base = (y + ph) * wp + pw
+        xp[base:base + w_] = x[n, c, y]
+
+
+@njit(**_opts)
+def _copy_add(dst, src, b):
+    # a function of its own: LLVM vectorises the loop behind a runtime overlap check
+    for q in range(dst.shape[0]):
+        dst[q] = src[q] + b
+
+
+@njit(**_opts)
+def _copy_sum(dst, src):
+    s = 0.0
+    for q in range(dst.shape[0]):
+        v = src[q]
+        dst[q] = v
+        s += v
+    return s
+
+
+@njit(**_opts)
+def _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, colsflat, yflat, y):
+    c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
+    o_, ckk = w2.shape[0], w2.shape[1]
+    hp, wp = h_ + 2 * ph, w_ + 2 * pw
+    seg = oh * wp
+    L = (n1 - n0) * seg
+    cols = colsflat[:ckk * L].reshape(ckk, L)
+    xp = np.empty(hp * wp + kw, x.dtype)
+    for n in range(n0, n1):
+        off0 = (n - n0) * seg
+        for c in range(c_):
+            _pad_plane(x, n, c, ph, pw, wp, xp)
+            for i in range(kh):
+                for j in range(kw):
+                    s = i * wp + j
+                    cols[(c * kh + i) * kw + j, off0:off0 + seg] = xp[s:s + seg]
+    yb = yflat[:o_ * L].reshape(o_, L)
+    np.dot(w2, cols, yb)
+    hasb = b.shape[0] == o_
+    for n in range(n0, n1):
+        off0 = (n - n0) * seg
+        for o in range(o_):
+            bo = b[o] if hasb else yb.dtype.type(0)
+            for yy in range(oh):
+                base = off0 + yy * wp
+                _copy_add(y[n, o, yy], yb[o, base:base + ow], bo)
+
+
+def _conv_fwd_wide_impl(x, w2, b, kh, kw, ph, pw, oh, ow, nch, cols, ybuf, y):
+    n = x.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
+
+
+conv_fwd_wide_s = njit(**_opts)(_conv_fwd_wide_impl)
+conv_fwd_wide_p = njit(parallel=True, **_opts)(_conv_fwd_wide_impl)
+
+
+@njit(**_opts)
+def _acc(dst, src):
+    for q in range(dst.shape[0]):
+        dst[q] += src[q]
+
+
+@njit(**_opts)
+def _conv_bwd_wide_chunk(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, n0, n1, colsflat, gflat,
+                         gcolsflat, gwp, gbp, need_gx, gx):
+    o_, ckk = w2.shape[0], w2.shape[1]
+    hp, wp = h_ + 2 * ph, w_ + 2 * pw
+    seg = oh * wp
+    L = (n1 - n0) * seg
+    cols = colsflat[:ckk * L].reshape(ckk, L)
+    g = gflat[:o_ * L].reshape(o_, L)
+    for o in range(o_):
+        gbp[o] = 0.0
+    for n in range(n0, n1):
+        off0 = (n - n0) * seg
+        for o in range(o_):
+            s = 0.0
+            for yy in range(oh):
+                base = off0 + yy * wp
+                s += _copy_sum(g[o, base:base + ow], gy[n, o, yy])
+                g[o, base + ow:base + wp] = 0
+            gbp[o] += s
+    np.dot(g, cols.T, gwp)
+    if need_gx:
+        gcols = gcolsflat[:ckk * L].reshape(ckk, L)
+        np.dot(w2.T, g, gcols)
+        xg = np.empty(hp * wp + kw, w2.dtype)
+        for n in range(n0, n1):
+            off0 = (n - n0) * seg
+            for c in range(c_):
+                xg[:] = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        s0 = i * wp + j
+                        _acc(xg[s0:s0 + seg], gcols[(c * kh + i) * kw + j, off0:off0 + seg])
+                for yy in range(h_):
+                    base = (yy + ph) * wp + pw
+                    gx[n, c, yy, :] = xg[base:base + w_]
+
+
+def _conv_bwd_wide_impl(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, nch, cols, gbuf, gcols,
+                        gwp, gbp, need_gx, gx, gw, gb):
+    n = gy.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_bwd_wide_chunk(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, n0, n1, cols[t],
+                             gbuf[t], gcols[t], gwp[t], gbp[t], need_gx, gx)
+    gw[:, :] = gwp[0]
+    for t in range(1, nch):
+        gw += gwp[t]
+    for o in range(gb.shape[0]):
+        s = 0.0
+        for t in range(nch):
+            s += gbp[t, o]
+        gb[o] = s
+
+
+conv_bwd_wide_s = njit(**_opts)(_conv_bwd_wide_impl)
+conv_bwd_wide_p = njit(parallel=True, **_opts)(_conv_bwd_wide_impl)
+
+
+# ---- 2x2 / stride-2 max-pool (every LeNet and Lab-7 pool) ------------------------------------
+@njit(**_opts)
+def _max2_row(r0, r1, out, arg, base0, base1):
+    # same order and ties as maxpool_forward: (0,0), (0,1), (1,0), (1,1), strict >
+    for xo in range(out.shape[0]):
+        x0 = 2 * xo
+        best = r0[x0]
+        a = base0 + x0
+        v = r0[x0 + 1]
+        if v > best:
+            best = v
+            a = base0 + x0 + 1
+        v = r1[x0]
+        if v > best:
+            best = v
+            a = base1 + x0
+        v = r1[x0 + 1]
+        if v > best:
+            best = v
+            a = base1 + x0 + 1
+        out[xo] = best
+        arg[xo] = a
+
+
+def _maxpool2_impl(x, out, argmax):
+    n_, c_, h_, w_ = x.shape
+    oh = out.shape[2]
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        for y in range(oh):
+            _max2_row(x[n, c, 2 * y], x[n, c, 2 * y + 1], out[n, c, y], argmax[n, c, y],
+                      2 * y * w_, (2 * y + 1) * w_)
+
+
+maxpool2_s = njit(**_opts)(_maxpool2_impl)
+maxpool2_p = njit(parallel=True, **_opts)(_maxpool2_impl)
