@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 log = logging.getLogger("nnviz")
 
@@ -259,7 +259,16 @@ class _WorkerThread(QThread):
         self._worker = worker
 
     def run(self):
-        self._worker.loop()
+        try:
+            self._worker.loop()
+        finally:
+            # Hand the worker back to the UI thread before this one ends. Qt destroys what
+            # is left in a finishing thread from that thread, and PySide then wants the GIL
+            # while holding Qt's connection lock: a deadlock with a UI thread that is busy
+            # connecting signals (seen when a test built a window as an old thread ended).
+            app = QCoreApplication.instance()
+            if app is not None:
+                self._worker.moveToThread(app.thread())
 
 
 class TrainingController(QObject):
@@ -390,9 +399,9 @@ class TrainingController(QObject):
         if ok:
             self._worker = None
             self._thread = None
-            # The worker lives in a thread that has now finished, so its deleteLater() is
-            # never delivered: drop the connections (their lambdas hold the worker) and the
-            # trainer, or every Reset would leak a whole model + dataset snapshot.
+            # Drop the connections (their lambdas hold the worker) and the trainer at once,
+            # rather than waiting for deleteLater: otherwise every Reset would keep a whole
+            # model + dataset snapshot alive until the event loop next runs.
             for sig in (w.snapshot, w.diverged, w.failed, w.state_changed):
                 try:
                     sig.disconnect()
