@@ -112,3 +112,17 @@ def test_open_bad_file_shows_message(window, tmp_path, monkeypatch):
     bad.write_bytes(b"not a model")
     assert not window.open_model(str(bad))
     assert shown and window.isVisible()
+
+
+def test_backend_menu_refuses_cuda_without_gpu_and_keeps_running(qtbot, window, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    from nnviz.engine import backend
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))
+    monkeypatch.setattr(backend, "cuda_available", lambda: False)
+    window.backend_actions["cuda"].trigger()
+    assert shown and "cuda" in shown[0].lower() and "no CUDA GPU" in shown[0]
+    assert window.backend_name == "cpu"
+    assert window.backend_actions["cpu"].isChecked() and not window.backend_actions["cuda"].isChecked()
+    window.backend_actions["cpu"].trigger()
+    assert "backend: cpu" in window.backend_label.text()

@@ -196,8 +196,30 @@ class MainWindow(QMainWindow):
         self.autosave_action = self._action(t, "Autosave every epoch", self.set_autosave)
         self.autosave_action.setCheckable(True)
         self.autosave_action.setChecked(True)
+        b = t.addMenu("&Backend")
+        self.backend_actions = {}
+        for name in ("cpu", "cuda"):
+            a = self._action(b, name.upper(), lambda checked=False, n=name: self.choose_backend(n))
+            a.setCheckable(True)
+            a.setChecked(name == self.backend_name)
+            self.backend_actions[name] = a
         h = mb.addMenu("&Help")
         self._action(h, "&About nnviz", self.about)
+
+    def choose_backend(self, name):
+        """Use another backend for networks built from now on (Reset rebuilds them)."""
+        from nnviz.engine import backend
+        try:
+            mod = backend.use(name)
+        except backend.BackendError as exc:
+            QMessageBox.warning(self, "nnviz backend", str(exc))
+        else:
+            self.backend_name, self.device = mod.name, mod.device_name()
+            self.backend_label.setText(f"backend: {self.backend_name} ({self.device})")
+            self.statusBar().showMessage(f"Backend {mod.name}: applies to networks built from "
+                                         f"now on (Reset rebuilds the current one)", 8000)
+        for n, a in self.backend_actions.items():
+            a.setChecked(n == self.backend_name)
 
     def _build_status(self):
         sb = self.statusBar()
