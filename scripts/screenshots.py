@@ -10,8 +10,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="screenshots")
-    ap.add_argument("--train-s", type=float, default=3.0)
-    ap.add_argument("--compare-s", type=float, default=4.0)
+    ap.add_argument("--train-s", type=float, default=8.0)
+    ap.add_argument("--compare-s", type=float, default=20.0)
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     from PySide6.QtCore import QEventLoop, QTimer
@@ -50,6 +50,9 @@ def main(argv=None):
         paths.append(p)
 
     shot("playground.png")
+    for sp in pg.neuron_spins:   # wide layers: the spiral is learned within the compare time
+        sp.setValue(16)
+    spin(0.3)
     pg.start_compare()
     spin(args.compare_s)
     pg.pause()

@@ -251,6 +251,23 @@ class TrainingWorker(QObject):
         self.state_changed.emit("stopped")
 
 
+_gc_guard = None
+
+
+def collect_garbage_in_ui_thread():
+    """Run Python's cyclic GC only in the UI thread, on a timer (pyqtgraph's GarbageCollector).
+
+    A collection that happens to run in the worker thread can destroy Qt objects there;
+    PySide then waits for the GIL while holding Qt's connection lock, and a UI thread that
+    creates or deletes widgets waits for that lock: a deadlock (seen in the test-suite).
+    """
+    global _gc_guard
+    if _gc_guard is None and QCoreApplication.instance() is not None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+        _gc_guard = GarbageCollector(interval=0.5)
+    return _gc_guard
+
+
 class _WorkerThread(QThread):
     """A QThread whose run() is the worker's loop (no event loop needed)."""
 
@@ -281,6 +298,7 @@ class TrainingController(QObject):
 
     def __init__(self, parent=None, max_fps=25):
         super().__init__(parent)
+        collect_garbage_in_ui_thread()
         self.max_fps = max_fps
         self._worker = None
         self._thread = None
