@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # Reliability: never block on the "restore the crashed session?" prompt, and keep the
@@ -8,3 +10,36 @@ os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
 if "NNVIZ_AUTOSAVE_DIR" not in os.environ:
     import tempfile as _tempfile
     os.environ["NNVIZ_AUTOSAVE_DIR"] = _tempfile.mkdtemp(prefix="nnviz-test-autosave-")
+
+
+@pytest.fixture
+def window(qtbot):
+    """The main window, shown offscreen; its workers are stopped afterwards."""
+    from nnviz.gui.mainwindow import MainWindow
+    w = MainWindow()
+    w.confirm_close = False
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.shutdown()
+    w.close()
+    w.deleteLater()
+    qtbot.wait(50)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_garbage_collector(request):
+    """GUI tests: collect what earlier tests left, then freeze it.
+
+    The app collects garbage in the UI thread (never in a worker thread, where destroying
+    Qt objects can deadlock PySide); a collection over everything hundreds of earlier
+    tests left behind would stall the event loop that the tests measure.
+    """
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    import gc
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()

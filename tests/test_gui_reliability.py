@@ -49,16 +49,9 @@ def dialogs(monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, autosave_dir, dialogs):
-    w = MainWindow()
-    w.confirm_close = False
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.shutdown()
-    w.close()
-    w.deleteLater()
-    qtbot.wait(50)
+def window(autosave_dir, dialogs, window):
+    # the autosave folder and dialog patches are in place before conftest's window is built
+    return window
 
 
 def _usable(qtbot, w):

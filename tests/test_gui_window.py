@@ -10,19 +10,6 @@ from nnviz.gui.dialogs import versions_text  # noqa: E402
 from nnviz.gui.mainwindow import MainWindow  # noqa: E402
 
 
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    w.confirm_close = False
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.shutdown()
-    w.close()
-    w.deleteLater()
-    qtbot.wait(50)
-
-
 def _actions(w):
     out = {}
     for menu_action in w.menuBar().actions():

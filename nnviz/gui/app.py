@@ -74,4 +74,9 @@ def run_app(backend="auto", argv=None):
     else:
         win.show()
     splash.finish(win)
+    # Everything built so far lives as long as the app: keep it out of the UI thread's
+    # periodic garbage collections so they stay short.
+    import gc
+    gc.collect()
+    gc.freeze()
     return app.exec()

@@ -108,6 +108,8 @@ class CurvesWidget(QWidget):
         self.acc_plot = self.glw.addPlot(title=title_accuracy) if show_accuracy else None
         for p in self.plots():
             p.showGrid(x=True, y=True, alpha=0.25)
+            for ax in ("left", "bottom"):   # no sub-minor grid: fewer lines to paint per frame
+                p.getAxis(ax).setStyle(maxTickLevel=1)
             p.setLabel("bottom", x_label)
             p.addLegend(offset=(-10, 10), labelTextSize="10pt")
             p.setDownsampling(auto=True, mode="peak")

@@ -36,6 +36,13 @@ class _ConvBase(Layer):
     def rf(self):
         return self.kernel_size, self.stride
 
+    def _make_params(self, rng, hint, shape, fan_in, fan_out):
+        kind = _init.choose(self.init, hint, self.label)
+        wt = _init.weights(rng, shape, fan_in, fan_out, kind, self.dtype)
+        self.params = {"weight": self.B.asarray(wt, self.dtype)}
+        if self.use_bias:
+            self.params["bias"] = self.B.zeros((self.out_channels,), self.dtype)
+
 
 class Conv2D(_ConvBase):
     """Cross-correlation as in PyTorch; weight (out, in, kh, kw)."""
@@ -54,11 +61,7 @@ class Conv2D(_ConvBase):
                 self.notes.append(f"stride {s} leaves {rest} {axis} unused at the border "
                                   f"(({n} - {k} + 2*{p})/{s} + 1 = {(n - k + 2 * p) / s + 1:.2f})")
         fan_in, fan_out = c * kh * kw, self.out_channels * kh * kw
-        kind = _init.choose(self.init, hint, self.label)
-        wt = _init.weights(rng, (self.out_channels, c, kh, kw), fan_in, fan_out, kind, self.dtype)
-        self.params = {"weight": self.B.asarray(wt, self.dtype)}
-        if self.use_bias:
-            self.params["bias"] = self.B.zeros((self.out_channels,), self.dtype)
+        self._make_params(rng, hint, (self.out_channels, c, kh, kw), fan_in, fan_out)
         return self.out_channels, oh, ow
 
     def forward(self, x, train=False):
@@ -93,11 +96,7 @@ class ConvTranspose2D(_ConvBase):
         if oh <= 0 or ow <= 0:
             self._fail(f"padding {ph} removes the whole output ({oh}x{ow}) for input {shape}")
         fan_in, fan_out = self.out_channels * kh * kw, c * kh * kw
-        kind = _init.choose(self.init, hint, self.label)
-        wt = _init.weights(rng, (c, self.out_channels, kh, kw), fan_in, fan_out, kind, self.dtype)
-        self.params = {"weight": self.B.asarray(wt, self.dtype)}
-        if self.use_bias:
-            self.params["bias"] = self.B.zeros((self.out_channels,), self.dtype)
+        self._make_params(rng, hint, (c, self.out_channels, kh, kw), fan_in, fan_out)
         return self.out_channels, oh, ow
 
     def forward(self, x, train=False):
