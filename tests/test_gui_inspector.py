@@ -268,3 +268,23 @@ def test_render_png(ws, qtbot, tmp_path):
     out = os.environ.get("NNVIZ_INSPECTOR_PNG", str(tmp_path / "inspector.png"))
     assert ws.grab().save(out)
     assert os.path.getsize(out) > 10000
+
+
+def test_saved_file_reopens_with_architecture_weights_history(ws, tmp_path):
+    """A real nnviz.io file round trip: architecture, weights, curves, dataset selection."""
+    import numpy as np
+    from nnviz.io import load_model, save_model
+    _lenet(ws)
+    ws.train_sync(3)
+    model, trainer, ds = ws.save_payload()
+    path = tmp_path / "inspected.h5"
+    save_model(path, model, trainer=trainer, dataset=ds)
+    weights, losses = model.state(), list(trainer.history.steps["loss"])
+    ws.select_model("lenet5")                # a fresh, untrained network in its place
+    assert not np.array_equal(ws.trainer.model.parameters()[0], weights["0.weight"])
+    assert ws.open_loaded(load_model(path))
+    assert ws.editor.layers() == model.to_spec()["layers"]
+    restored = ws.trainer.model.state()
+    assert all(np.array_equal(restored[k], weights[k]) for k in weights)
+    assert ws.trainer.history.steps["loss"] == losses and len(losses) == 3
+    assert ws.dataset.name == ds.name
