@@ -382,10 +382,10 @@ class FilterView(QWidget):
         if in_c == 3 and self.rgb.isChecked():
             text = f"{out_c} filters, RGB composite (each normalised)"
         elif in_c == 1:
-            text = f"{out_c} filters {kh}×{kw} (blue < 0 < red)"
+            text = f"{out_c} filters {kh}×{kw} (red < 0 < blue)"
         else:
             text = (f"rows: filters ({limit_out} of {out_c}), columns: input channels "
-                    f"({shown.shape[1]} of {in_c});  blue < 0 < red")
+                    f"({shown.shape[1]} of {in_c});  red < 0 < blue")
         self.info.setText(text)
         self.grid.fill_cols = ncols
         self.grid.set_tiles(tiles, ncols=ncols, tile_px=int(np.clip(4 * kh, 14, 28)))
