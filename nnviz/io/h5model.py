@@ -3,13 +3,13 @@ import copy
 import datetime
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import keras as K
+from .atomic import atomic_path
 from .errors import ModelFormatError
 from .tree import (TreeError, as_text, get_text_attr, read_array, read_tree, set_text_attr,
                    write_array, write_tree, MAX_ATTR_BYTES)
@@ -95,37 +95,13 @@ def save_model(path, model, trainer=None, dataset=None, extra=None):
     """
     import h5py
     path = Path(os.fspath(path)).expanduser()
-    folder = path.parent if str(path.parent) else Path(".")
     if dataset is None and trainer is not None:
         dataset = getattr(trainer, "dataset", None)
     state = trainer.state_dict() if trainer is not None else None
     mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.close(fd)
+    with atomic_path(path, mode) as tmp:
         with h5py.File(tmp, "w") as f:
             _write(f, model, state, dataset, extra)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:   # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
     return path
 
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from ..io.atomic import atomic_path
 
 __all__ = ["Autosaver", "find_crash_checkpoint", "default_autosave_dir", "read_marker",
            "MARKER_NAME", "CHECKPOINT_SUFFIX"]
@@ -88,19 +89,8 @@ def _pid_alive(pid) -> bool:
 
 def _write_json_atomic(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1), encoding="utf-8")
 
 
 def read_marker(folder) -> dict | None:
