@@ -85,9 +85,9 @@ def test_compare_depths(qtbot, window):
         assert k in names
         assert pg.compare_curves.curve_data("loss", k)[0].size > 0
     assert [len(r.hidden) for r in pg.group.runs] == [0, 1, 2]
-    pg.compare.pause()                       # read the counts at a step boundary
-    qtbot.waitUntil(lambda: not pg.compare.running, timeout=2000)
-    assert len({t.steps for t in pg.group.trainers}) == 1   # round-robin: same step count
+    # read the counts at a step boundary, in the worker thread (round-robin: all equal)
+    counts = pg.compare.run_locked(lambda group: [t.steps for t in group.trainers])
+    assert len(set(counts)) == 1 and counts[0] > 60, counts
     pg.back_button.click()
     assert not pg.in_compare
     qtbot.waitUntil(lambda: not pg.compare.running, timeout=2000)
