@@ -47,6 +47,18 @@ def _imin(a, b):
     return a if a < b else b
 
 
+@cuda.jit(device=True, inline=True)
+def _nchw(t, c_, h_, w_):
+    """Flat thread index -> (n, c, y, x) of a C-contiguous NCHW array."""
+    return t // (w_ * h_ * c_), (t // (w_ * h_)) % c_, (t // w_) % h_, t % w_
+
+
+@cuda.jit(device=True, inline=True)
+def _covering(i, k, s, n_out):
+    """Along one axis: the first and last window (size k, stride s) that contain pixel i."""
+    return _imax(0, (i - k) // s + 1), _imin(n_out - 1, i // s)
+
+
 # ---- fill / copy ---------------------------------------------------------------
 @cuda.jit(cache=False)
 def fill(a, value):
@@ -161,10 +173,7 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, out):
     n_, c_, h_, w_ = out.shape
     if t >= n_ * c_ * h_ * w_:
         return
-    ix = t % w_
-    iy = (t // w_) % h_
-    c = (t // (w_ * h_)) % c_
-    n = t // (w_ * h_ * c_)
+    n, c, iy, ix = _nchw(t, c_, h_, w_)
     acc = _ZERO
     for i in range(kh):
         ty = iy + ph - i
@@ -191,10 +200,7 @@ def maxpool_forward(x, kh, kw, sh, sw, out, argmax):
     n_, c_, oh, ow = out.shape
     if t >= n_ * c_ * oh * ow:
         return
-    xo = t % ow
-    yo = (t // ow) % oh
-    c = (t // (ow * oh)) % c_
-    n = t // (ow * oh * c_)
+    n, c, yo, xo = _nchw(t, c_, oh, ow)
     w_ = x.shape[3]
     y0 = yo * sh
     x0 = xo * sw
@@ -217,16 +223,11 @@ def maxpool_backward(gy, argmax, kh, kw, sh, sw, gx):
     n_, c_, h_, w_ = gx.shape
     if t >= n_ * c_ * h_ * w_:
         return
-    ix = t % w_
-    iy = (t // w_) % h_
-    c = (t // (w_ * h_)) % c_
-    n = t // (w_ * h_ * c_)
+    n, c, iy, ix = _nchw(t, c_, h_, w_)
     oh = gy.shape[2]
     ow = gy.shape[3]
-    y_lo = _imax(0, (iy - kh) // sh + 1)
-    y_hi = _imin(oh - 1, iy // sh)
-    x_lo = _imax(0, (ix - kw) // sw + 1)
-    x_hi = _imin(ow - 1, ix // sw)
+    y_lo, y_hi = _covering(iy, kh, sh, oh)
+    x_lo, x_hi = _covering(ix, kw, sw, ow)
     pix = iy * w_ + ix
     acc = _ZERO
     for yo in range(y_lo, y_hi + 1):
@@ -242,10 +243,7 @@ def avgpool_forward(x, kh, kw, sh, sw, scale, out):
     n_, c_, oh, ow = out.shape
     if t >= n_ * c_ * oh * ow:
         return
-    xo = t % ow
-    yo = (t // ow) % oh
-    c = (t // (ow * oh)) % c_
-    n = t // (ow * oh * c_)
+    n, c, yo, xo = _nchw(t, c_, oh, ow)
     s = _ZERO
     for i in range(kh):
         for j in range(kw):
@@ -259,16 +257,11 @@ def avgpool_backward(gy, kh, kw, sh, sw, scale, gx):
     n_, c_, h_, w_ = gx.shape
     if t >= n_ * c_ * h_ * w_:
         return
-    ix = t % w_
-    iy = (t // w_) % h_
-    c = (t // (w_ * h_)) % c_
-    n = t // (w_ * h_ * c_)
+    n, c, iy, ix = _nchw(t, c_, h_, w_)
     oh = gy.shape[2]
     ow = gy.shape[3]
-    y_lo = _imax(0, (iy - kh) // sh + 1)
-    y_hi = _imin(oh - 1, iy // sh)
-    x_lo = _imax(0, (ix - kw) // sw + 1)
-    x_hi = _imin(ow - 1, ix // sw)
+    y_lo, y_hi = _covering(iy, kh, sh, oh)
+    x_lo, x_hi = _covering(ix, kw, sw, ow)
     acc = _ZERO
     for yo in range(y_lo, y_hi + 1):
         for xo in range(x_lo, x_hi + 1):
