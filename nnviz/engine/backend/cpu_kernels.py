@@ -4,10 +4,25 @@ Each kernel walks whole rows so the innermost loop is a contiguous run: the
 valid column range is computed once per row instead of testing every pixel,
 which is what lets LLVM vectorise it.
 """
+import types
+
 import numpy as np
 from numba import njit, prange
 
 _opts = dict(cache=True, nogil=True)
+
+
+def _serial_and_parallel(impl):
+    """A serial and a parallel dispatcher of one kernel body.
+
+    Numba's on-disk cache names entries after the function and keys them by signature,
+    not by the parallel flag: two jits of one function would load each other's code.
+    The parallel copy therefore gets a name of its own.
+    """
+    par = types.FunctionType(impl.__code__, impl.__globals__, impl.__name__ + "_parallel",
+                             impl.__defaults__, impl.__closure__)
+    par.__qualname__ = impl.__qualname__ + "_parallel"
+    return njit(**_opts)(impl), njit(parallel=True, **_opts)(par)
 
 
 @njit(inline="always")
@@ -254,8 +269,7 @@ def _conv_fwd_impl(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, ybuf, y)
         _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
 
 
-conv_fwd_s = njit(**_opts)(_conv_fwd_impl)
-conv_fwd_p = njit(parallel=True, **_opts)(_conv_fwd_impl)
+conv_fwd_s, conv_fwd_p = _serial_and_parallel(_conv_fwd_impl)
 
 
 @njit(**_opts)
@@ -305,8 +319,7 @@ def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcol
         gb[o] = s
 
 
-conv_bwd_s = njit(**_opts)(_conv_bwd_impl)
-conv_bwd_p = njit(parallel=True, **_opts)(_conv_bwd_impl)
+conv_bwd_s, conv_bwd_p = _serial_and_parallel(_conv_bwd_impl)
 
 
 # ---- elementwise (fused, one pass, no temporaries) ----------------------------------
@@ -345,12 +358,9 @@ def _tanh_bwd_impl(y, gy, out):
         o[i] = g[i] * (one - v * v)
 
 
-relu_fwd_s = njit(**_opts)(_relu_fwd_impl)
-relu_fwd_p = njit(parallel=True, **_opts)(_relu_fwd_impl)
-relu_bwd_s = njit(**_opts)(_relu_bwd_impl)
-relu_bwd_p = njit(parallel=True, **_opts)(_relu_bwd_impl)
-tanh_bwd_s = njit(**_opts)(_tanh_bwd_impl)
-tanh_bwd_p = njit(parallel=True, **_opts)(_tanh_bwd_impl)
+relu_fwd_s, relu_fwd_p = _serial_and_parallel(_relu_fwd_impl)
+relu_bwd_s, relu_bwd_p = _serial_and_parallel(_relu_bwd_impl)
+tanh_bwd_s, tanh_bwd_p = _serial_and_parallel(_tanh_bwd_impl)
 
 
 # ---- pooling on a sample range (serial) -----------------------------------------------
@@ -501,8 +511,7 @@ def _conv_fwd_wide_impl(x, w2, b, kh, kw, ph, pw, oh, ow, nch, cols, ybuf, y):
         _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
 
 
-conv_fwd_wide_s = njit(**_opts)(_conv_fwd_wide_impl)
-conv_fwd_wide_p = njit(parallel=True, **_opts)(_conv_fwd_wide_impl)
+conv_fwd_wide_s, conv_fwd_wide_p = _serial_and_parallel(_conv_fwd_wide_impl)
 
 
 @njit(**_opts)
@@ -566,8 +575,7 @@ def _conv_bwd_wide_impl(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, nch, cols, g
         gb[o] = s
 
 
-conv_bwd_wide_s = njit(**_opts)(_conv_bwd_wide_impl)
-conv_bwd_wide_p = njit(parallel=True, **_opts)(_conv_bwd_wide_impl)
+conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
 
 
 # ---- 2x2 / stride-2 max-pool (every LeNet and Lab-7 pool) ------------------------------------
@@ -605,5 +613,4 @@ def _maxpool2_impl(x, out, argmax):
                       2 * y * w_, (2 * y + 1) * w_)
 
 
-maxpool2_s = njit(**_opts)(_maxpool2_impl)
-maxpool2_p = njit(parallel=True, **_opts)(_maxpool2_impl)
+maxpool2_s, maxpool2_p = _serial_and_parallel(_maxpool2_impl)
