@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import backend as _backend
-from .layers import Layer, LayerError, Residual
+from .layers import Conv2D, Layer, LayerError, MaxPool2D, ReLU, Residual
 from .layers.residual import build_chain
 
 _DROPOUT_STREAM = 1_000_003  # seed offset: dropout masks draw from their own stream
@@ -44,6 +44,7 @@ class Sequential:
                 l.rng = self.rng
         self._forward_hooks = []
         self._backward_hooks = []
+        self.fuse = True   # False: every layer runs on its own (same numbers, for checking)
 
     # --- running ------------------------------------------------------------
     def _check_input(self, x):
@@ -60,22 +61,48 @@ class Sequential:
             y = fast(self, x) if fast is not None else None
             if y is not None:
                 return y
+        if self.fuse and not self._forward_hooks and getattr(self.B, "FUSES_CONV_RELU", False):
+            return self._forward_fused(x, train)
         for layer in self.layers:
             x = layer.forward(x, train)
             for hook in self._forward_hooks:
                 hook(layer, x)
         return x
 
+    def _forward_fused(self, x, train):
+        # Conv2D + ReLU in one kernel: the conv's pre-activation output is never stored
+        layers, i, n = self.layers, 0, len(self.layers)
+        while i < n:
+            layer = layers[i]
+            if type(layer) is Conv2D and i + 1 < n and type(layers[i + 1]) is ReLU:
+                x = layer.forward(x, train, relu=True)
+                layers[i + 1].adopt(x)
+                i += 2
+            else:
+                x = layer.forward(x, train)
+                i += 1
+        return x
+
     __call__ = forward
 
     def backward(self, grad, need_input_grad=True):
         """Backpropagate d loss / d output; returns d loss / d input."""
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
+        fuse = self.fuse and getattr(self.B, "FUSES_CONV_RELU", False)
+        i = len(self.layers) - 1
+        while i >= 0:
             layer = self.layers[i]
-            grad = layer.backward(grad, need_gx=need_input_grad or i > 0)
-            for hook in self._backward_hooks:
-                hook(layer)
+            if (fuse and type(layer) is MaxPool2D and i > 0 and type(self.layers[i - 1]) is ReLU
+                    and (need_input_grad or i > 1)):
+                grad = layer.backward_through_relu(grad)   # pool and ReLU in one pass
+                done = (layer, self.layers[i - 1])
+                i -= 2
+            else:
+                grad = layer.backward(grad, need_gx=need_input_grad or i > 0)
+                done = (layer,)
+                i -= 1
+            for layer in done:
+                for hook in self._backward_hooks:
+                    hook(layer)
         return grad
 
     def predict_logits(self, x, batch_size=4096):

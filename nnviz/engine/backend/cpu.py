@@ -3,13 +3,37 @@
 Layers call only the functions here (through `nnviz.engine.backend`), so a
 CUDA backend with the same functions can replace this module.
 """
+import ctypes
 import os
+import sys
 
-# Numba's OpenMP workers (and PyTorch's, when it shares the process) otherwise spin after
-# each parallel region; on a machine whose cores are busy with other work, spinning
-# workers stall each other (measured: 100x slower steps). Sleeping workers cost a few
-# microseconds per region, and small work runs in the calling thread anyway.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Numba's OpenMP workers keep libgomp's default wait policy: spin briefly after a parallel
+# region, then sleep. OMP_WAIT_POLICY=PASSIVE (sleep at once) made every region pay a
+# thread wake-up: LeNet-5 batch 16 trained at 5,500 img/s instead of 11,000-14,000 on an
+# idle 2-core VM. On a machine whose cores are busy with other work, set
+# OMP_WAIT_POLICY=PASSIVE yourself (docs/performance.md).
+
+
+def _keep_freed_memory():
+    """Stop glibc from giving each step's freed activations back to the kernel.
+
+    A training step frees and reallocates the same few MB of activations; with glibc's
+    defaults part of that is unmapped and then faulted in again (about 600 page faults
+    per LeNet-5 step at batch 64, about 15% of the step). Fixed thresholds keep up to
+    128 MB of freed memory in the heap for reuse.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("NNVIZ_MALLOC_DEFAULTS"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)
+                    and libc.mallopt(m_trim_threshold, 128 << 20))
+    except (OSError, AttributeError):   # not glibc
+        return False
+
+
+MALLOC_TUNED = _keep_freed_memory()
 
 import numpy as np  # noqa: E402
 
@@ -95,7 +119,10 @@ def _chunking(n, ckk, ohw, itemsize):
     return nch, -(-n // nch)
 
 
-def conv2d_forward(x, w, b, stride, pad, cache):
+FUSES_CONV_RELU = True   # conv2d_forward(relu=True) and maxpool_relu_backward exist
+
+
+def conv2d_forward(x, w, b, stride, pad, cache, relu=False):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh = conv_out_size(h, kh, stride[0], pad[0])
@@ -109,6 +136,8 @@ def conv2d_forward(x, w, b, stride, pad, cache):
         y = x.reshape(n, ckk) @ w.reshape(o, ckk).T
         if b is not None:
             y += b
+        if relu:
+            np.maximum(y, 0, out=y)
         return y.reshape(n, o, 1, 1)
     cache["dense"] = False
     bb = b if b is not None else _NOBIAS[x.dtype.char]
@@ -121,7 +150,8 @@ def conv2d_forward(x, w, b, stride, pad, cache):
         ybuf = buffer(cache, "ybuf", (nch, o * m * seg), x.dtype)
         y = np.empty((n, o, oh, ow), dtype=x.dtype)
         (K.conv_fwd_wide_p if nch > 1 and par_work else K.conv_fwd_wide_s)(
-            x, w.reshape(o, ckk), bb, kh, kw, pad[0], pad[1], oh, ow, nch, cols, ybuf, y)
+            x, w.reshape(o, ckk), bb, kh, kw, pad[0], pad[1], oh, ow, nch, cols, ybuf, bool(relu),
+            y)
         cache["nch"], cache["wide"] = nch, True
         return y
     cache["wide"] = False
@@ -132,7 +162,7 @@ def conv2d_forward(x, w, b, stride, pad, cache):
     par = nch > 1 and par_work
     (K.conv_fwd_p if par else K.conv_fwd_s)(
         x, w.reshape(o, ckk), bb, kh, kw, stride[0], stride[1], pad[0], pad[1], oh, ow, nch,
-        cols, ybuf, y)
+        cols, ybuf, bool(relu), y)
     cache["nch"] = nch
     return y
 
@@ -225,6 +255,17 @@ def maxpool_backward(gy, x_shape, k, s, cache):
     (K.maxpool_backward if gx.size >= PAR_MIN_ELEMS else K.maxpool_backward_s)(
         np.ascontiguousarray(gy), cache["argmax"], gx)
     return gx
+
+
+def maxpool_relu_backward(gy, pooled, x_shape, k, s, cache):
+    """Backward of MaxPool2D and the ReLU before it, from the pool's output gradient."""
+    gy = np.ascontiguousarray(gy)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2):
+        gx = np.empty(x_shape, dtype=gy.dtype)
+        (K.maxpool_relu_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool_relu_bwd_s)(
+            gy, pooled, cache["argmax"], gx)
+        return gx
+    return maxpool_backward(np.where(pooled > 0, gy, gy.dtype.type(0)), x_shape, k, s, cache)
 
 
 def avgpool_forward(x, k, s, cache):

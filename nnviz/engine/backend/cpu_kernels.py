@@ -242,7 +242,7 @@ def _chunk_bounds(n, nch, t):
 
 
 @njit(**_opts)
-def _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, yflat, y):
+def _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, yflat, relu, y):
     ckk, o_ = w2.shape[1], w2.shape[0]
     ohw = oh * ow
     L = (n1 - n0) * ohw
@@ -256,17 +256,15 @@ def _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, 
         yn = y[n].reshape(o_, ohw)
         for o in range(o_):
             bo = b[o] if hasb else yb.dtype.type(0)
-            src = yb[o]
-            dst = yn[o]
-            for p in range(ohw):
-                dst[p] = src[off + p] + bo
+            _copy_add(yn[o], yb[o, off:off + ohw], bo, relu)
 
 
-def _conv_fwd_impl(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, ybuf, y):
+def _conv_fwd_impl(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, ybuf, relu, y):
     n = x.shape[0]
     for t in prange(nch):
         n0, n1 = _chunk_bounds(n, nch, t)
-        _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
+        _conv_fwd_chunk(x, w2, b, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t],
+                        relu, y)
 
 
 conv_fwd_s, conv_fwd_p = _serial_and_parallel(_conv_fwd_impl)
@@ -459,10 +457,17 @@ def _pad_plane(x, n, c, ph, pw, wp, xp):
 
 
 @njit(**_opts)
-def _copy_add(dst, src, b):
-    # a function of its own: LLVM vectorises the loop behind a runtime overlap check
-    for q in range(dst.shape[0]):
-        dst[q] = src[q] + b
+def _copy_add(dst, src, b, relu):
+    # a function of its own: LLVM vectorises the loop behind a runtime overlap check.
+    # relu: the following ReLU layer's work, done while the row is in registers
+    if relu:
+        z = dst.dtype.type(0)
+        for q in range(dst.shape[0]):
+            v = src[q] + b
+            dst[q] = v if v > z else z
+    else:
+        for q in range(dst.shape[0]):
+            dst[q] = src[q] + b
 
 
 @njit(**_opts)
@@ -476,7 +481,7 @@ def _copy_sum(dst, src):
 
 
 @njit(**_opts)
-def _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, colsflat, yflat, y):
+def _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, colsflat, yflat, relu, y):
     c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
     o_, ckk = w2.shape[0], w2.shape[1]
     hp, wp = h_ + 2 * ph, w_ + 2 * pw
@@ -501,14 +506,15 @@ def _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, colsflat, yfl
             bo = b[o] if hasb else yb.dtype.type(0)
             for yy in range(oh):
                 base = off0 + yy * wp
-                _copy_add(y[n, o, yy], yb[o, base:base + ow], bo)
+                _copy_add(y[n, o, yy], yb[o, base:base + ow], bo, relu)
 
 
-def _conv_fwd_wide_impl(x, w2, b, kh, kw, ph, pw, oh, ow, nch, cols, ybuf, y):
+def _conv_fwd_wide_impl(x, w2, b, kh, kw, ph, pw, oh, ow, nch, cols, ybuf, relu, y):
     n = x.shape[0]
     for t in prange(nch):
         n0, n1 = _chunk_bounds(n, nch, t)
-        _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], y)
+        _conv_fwd_wide_chunk(x, w2, b, kh, kw, ph, pw, oh, ow, n0, n1, cols[t], ybuf[t], relu,
+                             y)
 
 
 conv_fwd_wide_s, conv_fwd_wide_p = _serial_and_parallel(_conv_fwd_wide_impl)
@@ -614,3 +620,25 @@ def _maxpool2_impl(x, out, argmax):
 
 
 maxpool2_s, maxpool2_p = _serial_and_parallel(_maxpool2_impl)
+
+
+# ---- backward of ReLU then 2x2 max-pool in one pass -------------------------------------------
+# The pooled value is the ReLU output at the argmax, so "pooled > 0" is ReLU's mask there;
+# every other input pixel gets zero from the pool anyway. Same numbers as the two layers.
+def _maxpool2_relu_bwd_impl(gy, pooled, argmax, gx):
+    n_, c_, h_, w_ = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    z = gx.dtype.type(0)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        g = gx[n, c]
+        g[:, :] = 0
+        for y in range(oh):
+            for xo in range(ow):
+                if pooled[n, c, y, xo] > z:
+                    a = argmax[n, c, y, xo]
+                    g[a // w_, a % w_] += gy[n, c, y, xo]
+
+
+maxpool_relu_bwd_s, maxpool_relu_bwd_p = _serial_and_parallel(_maxpool2_relu_bwd_impl)

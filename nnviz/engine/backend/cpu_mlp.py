@@ -5,10 +5,12 @@ same float operations as the layer-by-layer path (up to the summation order insi
 matrix products). Parameters, gradients and optimiser state live in flat arrays whose
 views the layers and the optimiser hold (see nnviz.train.trainer._FusedMLP).
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
 _opts = dict(cache=True, nogil=True)
+_fast = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
 
 ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
 OPT_SGD, OPT_ADAM = 0, 1
@@ -37,7 +39,7 @@ def _tanh_rational(x):
     return p / q
 
 
-@njit(**_opts)
+@njit(**_fast)
 def _act(z, code, fast):
     if code == 1:
         return z if z > 0 else z * 0
@@ -54,7 +56,7 @@ def _act(z, code, fast):
     return z
 
 
-@njit(**_opts)
+@njit(**_fast)
 def mlp_step(X, Y, perm, pos, b, P, G, S1, S2, lay, acts, opt_kind, lr, mom, nesterov,
              b1, b2, eps, t, out, fast):
     """lay[l] = (weight offset, bias offset, in, out). Returns a status code:
@@ -329,54 +331,127 @@ def mlp_train_step(tr, perm, pos, b):
 _BLOCK = 256   # rows per block: the block's activations stay in L1, inner loops run over rows
 
 
-@njit(parallel=True, fastmath={"contract"}, **_opts)
-def mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, Y):
-    n = X.shape[0]
+@njit(fastmath={"contract"}, **_fast)
+def _dense_row(P, w0, bias, A, din, R, z):
+    # z[r] = bias + sum_k P[w0+k] * A[k, r], four inputs per pass over z: the loads and
+    # stores of z, not the multiply-adds, bound the plain one-input-per-pass loop
+    k = 0
+    if din >= 4:
+        a0, a1, a2, a3 = A[0], A[1], A[2], A[3]
+        c0, c1, c2, c3 = P[w0], P[w0 + 1], P[w0 + 2], P[w0 + 3]
+        for r in range(R):
+            z[r] = bias + c0 * a0[r] + c1 * a1[r] + c2 * a2[r] + c3 * a3[r]
+        k = 4
+    else:
+        for r in range(R):
+            z[r] = bias
+    while k + 4 <= din:
+        a0, a1, a2, a3 = A[k], A[k + 1], A[k + 2], A[k + 3]
+        c0, c1, c2, c3 = P[w0 + k], P[w0 + k + 1], P[w0 + k + 2], P[w0 + k + 3]
+        for r in range(R):
+            z[r] += c0 * a0[r] + c1 * a1[r] + c2 * a2[r] + c3 * a3[r]
+        k += 4
+    while k < din:
+        a0 = A[k]
+        c0 = P[w0 + k]
+        for r in range(R):
+            z[r] += c0 * a0[r]
+        k += 1
+
+
+@njit(fastmath={"contract"}, **_fast)
+def _dense_rows4(P, w0, b0, A, din, R, z0, z1, z2, z3):
+    # four outputs at once: each load of an input row feeds four multiply-adds
+    d = din
+    for r in range(R):
+        z0[r] = P[b0]
+        z1[r] = P[b0 + 1]
+        z2[r] = P[b0 + 2]
+        z3[r] = P[b0 + 3]
+    k = 0
+    while k + 4 <= din:
+        a0, a1, a2, a3 = A[k], A[k + 1], A[k + 2], A[k + 3]
+        c00, c01, c02, c03 = P[w0 + k], P[w0 + k + 1], P[w0 + k + 2], P[w0 + k + 3]
+        e = w0 + d + k
+        c10, c11, c12, c13 = P[e], P[e + 1], P[e + 2], P[e + 3]
+        e += d
+        c20, c21, c22, c23 = P[e], P[e + 1], P[e + 2], P[e + 3]
+        e += d
+        c30, c31, c32, c33 = P[e], P[e + 1], P[e + 2], P[e + 3]
+        for r in range(R):
+            u0 = a0[r]
+            u1 = a1[r]
+            u2 = a2[r]
+            u3 = a3[r]
+            z0[r] += c00 * u0 + c01 * u1 + c02 * u2 + c03 * u3
+            z1[r] += c10 * u0 + c11 * u1 + c12 * u2 + c13 * u3
+            z2[r] += c20 * u0 + c21 * u1 + c22 * u2 + c23 * u3
+            z3[r] += c30 * u0 + c31 * u1 + c32 * u2 + c33 * u3
+        k += 4
+    while k < din:
+        a0 = A[k]
+        c0, c1, c2, c3 = P[w0 + k], P[w0 + d + k], P[w0 + 2 * d + k], P[w0 + 3 * d + k]
+        for r in range(R):
+            u = a0[r]
+            z0[r] += c0 * u
+            z1[r] += c1 * u
+            z2[r] += c2 * u
+            z3[r] += c3 * u
+        k += 1
+
+
+@njit(fastmath={"contract"}, **_fast)
+def _forward_block(X, P, lay, acts, fast_tanh, r0, R, A, Z, Y):
     L = lay.shape[0]
-    nblk = (n + _BLOCK - 1) // _BLOCK
     dt = P.dtype.type
-    for blk in prange(nblk):
-        r0 = blk * _BLOCK
-        R = min(_BLOCK, n - r0)
+    d0 = lay[0, 2]
+    for r in range(R):
+        for k in range(d0):
+            A[k, r] = X[r0 + r, k]
+    for l in range(L):
+        wo, bo, din, dout = lay[l, 0], lay[l, 1], lay[l, 2], lay[l, 3]
+        code = acts[l]
+        j4 = dout - dout % 4
+        for j in range(0, j4, 4):
+            _dense_rows4(P, wo + j * din, bo + j, A, din, R, Z[j], Z[j + 1], Z[j + 2], Z[j + 3])
+        for j in range(j4, dout):
+            _dense_row(P, wo + j * din, P[bo + j], A, din, R, Z[j])
+        for j in range(dout):
+            zj = Z[j]
+            if code == 1:
+                z0 = dt(0)
+                for r in range(R):
+                    v = zj[r]
+                    zj[r] = v if v > z0 else z0
+            elif code == 2:
+                if fast_tanh:
+                    for r in range(R):
+                        zj[r] = _tanh_rational(zj[r])
+                else:
+                    for r in range(R):
+                        zj[r] = np.tanh(zj[r])
+            elif code == 3:
+                for r in range(R):
+                    zj[r] = _act(zj[r], 3, False)
+        A, Z = Z, A
+    k_ = lay[L - 1, 3]
+    for r in range(R):
+        for j in range(k_):
+            Y[r0 + r, j] = A[j, r]
+
+
+@njit(parallel=True, **_opts)
+def mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, ntask, Y):
+    # ntask contiguous runs of blocks, one scratch pair each; rows are independent, so the
+    # split never changes a result
+    n = X.shape[0]
+    nblk = (n + _BLOCK - 1) // _BLOCK
+    for t in prange(ntask):
         A = np.empty((maxd, _BLOCK), P.dtype)   # feature-major: inner loops over rows
         Z = np.empty((maxd, _BLOCK), P.dtype)
-        d0 = lay[0, 2]
-        for r in range(R):
-            for k in range(d0):
-                A[k, r] = X[r0 + r, k]
-        for l in range(L):
-            wo, bo, din, dout = lay[l, 0], lay[l, 1], lay[l, 2], lay[l, 3]
-            code = acts[l]
-            for j in range(dout):
-                zj = Z[j]
-                bj = P[bo + j]
-                for r in range(R):
-                    zj[r] = bj
-                for k in range(din):
-                    w = P[wo + j * din + k]
-                    ak = A[k]
-                    for r in range(R):
-                        zj[r] += w * ak[r]
-                if code == 1:
-                    z0 = dt(0)
-                    for r in range(R):
-                        v = zj[r]
-                        zj[r] = v if v > z0 else z0
-                elif code == 2:
-                    if fast_tanh:
-                        for r in range(R):
-                            zj[r] = _tanh_rational(zj[r])
-                    else:
-                        for r in range(R):
-                            zj[r] = np.tanh(zj[r])
-                elif code == 3:
-                    for r in range(R):
-                        zj[r] = _act(zj[r], 3, False)
-            A, Z = Z, A
-        k_ = lay[L - 1, 3]
-        for r in range(R):
-            for j in range(k_):
-                Y[r0 + r, j] = A[j, r]
+        for blk in range((nblk * t) // ntask, (nblk * (t + 1)) // ntask):
+            r0 = blk * _BLOCK
+            _forward_block(X, P, lay, acts, fast_tanh, r0, min(_BLOCK, n - r0), A, Z, Y)
 
 
 MLP_FORWARD_MIN_ROWS = 2048   # below this the layer-by-layer path is as fast
@@ -414,5 +489,6 @@ def mlp_forward(model, x):
     P = np.concatenate(parts)
     maxd = int(max(table[:, 2].max(), table[:, 3].max()))
     y = np.empty((x.shape[0], int(table[-1, 3])), np.float32)
-    mlp_forward_blocks(x, P, table, acts, maxd, True, y)
+    nblk = -(-x.shape[0] // _BLOCK)
+    mlp_forward_blocks(x, P, table, acts, maxd, True, min(nblk, 2 * numba.get_num_threads()), y)
     return y

@@ -13,6 +13,10 @@ class _Activation(Layer):
 
 
 class ReLU(_Activation):
+    def adopt(self, y):
+        """Take y = relu(x) computed by the layer before (fused); backward needs only y."""
+        self._x = self._y = y
+
     def _f(self, x):
         return self.B.relu_forward(x)
 

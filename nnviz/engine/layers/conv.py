@@ -64,8 +64,12 @@ class Conv2D(_ConvBase):
         self._make_params(rng, hint, (self.out_channels, c, kh, kw), fan_in, fan_out)
         return self.out_channels, oh, ow
 
-    def forward(self, x, train=False):
+    def forward(self, x, train=False, relu=False):
+        # relu=True: the following ReLU's output (Sequential fuses the two on the CPU)
         self._x = x
+        if relu:
+            return self.B.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
+                                         self.stride, self.padding, self._cache, relu=True)
         return self.B.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
                                      self.stride, self.padding, self._cache)
 

@@ -35,11 +35,17 @@ class _Pool(Layer):
 class MaxPool2D(_Pool):
     def forward(self, x, train=False):
         self._xshape = x.shape
-        return self.B.maxpool_forward(x, self.kernel_size, self.stride, self._cache)
+        self._y = self.B.maxpool_forward(x, self.kernel_size, self.stride, self._cache)
+        return self._y
 
     def backward(self, gy, need_gx=True):
         return self.B.maxpool_backward(gy, self._xshape, self.kernel_size, self.stride,
                                        self._cache)
+
+    def backward_through_relu(self, gy):
+        """Gradient at the input of the ReLU that feeds this pool (one pass, same numbers)."""
+        return self.B.maxpool_relu_backward(gy, self._y, self._xshape, self.kernel_size,
+                                            self.stride, self._cache)
 
 
 class AvgPool2D(_Pool):
