@@ -185,7 +185,7 @@ def conv2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
     m = -(-n // nch)
     if gy.dtype != w.dtype or not gy.flags.c_contiguous:
         gy = np.ascontiguousarray(gy, dtype=w.dtype)
-    gwp = buffer(cache, "gwp", (nch, o, ckk), w.dtype)
+    gwp = buffer(cache, "gwp", (nch, ckk, o), w.dtype)
     gbp = buffer(cache, "gbp", (nch, o), np.float64)
     gx = np.empty((n, c, h, wd), dtype=w.dtype) if need_gx else _NOGX[w.dtype.char]
     gw = np.empty((o, ckk), dtype=w.dtype)
