@@ -430,7 +430,7 @@ def sgd_plain(p, g, lr):
         pf[i] -= lr_ * gf[i]
 
 
-@njit(**_opts)
+@njit(fastmath={"reassoc"}, **_opts)   # reassoc: the sum vectorises; NaN still propagates
 def all_finite_1(a):
     f = a.reshape(-1)
     s = f.dtype.type(0)
@@ -642,3 +642,34 @@ def _maxpool2_relu_bwd_impl(gy, pooled, argmax, gx):
 
 
 maxpool_relu_bwd_s, maxpool_relu_bwd_p = _serial_and_parallel(_maxpool2_relu_bwd_impl)
+
+
+# ---- softmax cross-entropy from logits, forward and gradient in one pass ---------------------------
+@njit(error_model="numpy", **_opts)
+def softmax_xent(z, labels, grad, out):
+    """out[0] = mean loss (float64 sum), out[1] = 1 if a label is outside [0, k)."""
+    n, k = z.shape
+    total = 0.0
+    inv_n = grad.dtype.type(1.0 / n)
+    out[1] = 0.0
+    for i in range(n):
+        row = z[i]
+        m = row[0]
+        for j in range(1, k):
+            if row[j] > m:
+                m = row[j]
+        s = 0.0
+        for j in range(k):
+            e = np.exp(row[j] - m)
+            grad[i, j] = e
+            s += e
+        lab = labels[i]
+        if lab < 0 or lab >= k:
+            out[1] = 1.0
+            return
+        total += np.log(s) - (row[lab] - m)
+        r = 1.0 / s
+        for j in range(k):
+            grad[i, j] = grad[i, j] * r * inv_n
+        grad[i, lab] -= inv_n
+    out[0] = total / n
