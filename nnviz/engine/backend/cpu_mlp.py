@@ -363,11 +363,24 @@ def _dense_row(P, w0, bias, A, din, R, z):
 def _dense_rows4(P, w0, b0, A, din, R, z0, z1, z2, z3):
     # four outputs at once: each load of an input row feeds four multiply-adds
     d = din
+    e0, e1, e2, e3 = P[b0], P[b0 + 1], P[b0 + 2], P[b0 + 3]
+    if din == 2:   # 2-D points: the first layer of every Playground net, in one pass
+        a0, a1 = A[0], A[1]
+        c00, c01, c10, c11 = P[w0], P[w0 + 1], P[w0 + d], P[w0 + d + 1]
+        c20, c21, c30, c31 = P[w0 + 2 * d], P[w0 + 2 * d + 1], P[w0 + 3 * d], P[w0 + 3 * d + 1]
+        for r in range(R):
+            u0 = a0[r]
+            u1 = a1[r]
+            z0[r] = e0 + c00 * u0 + c01 * u1
+            z1[r] = e1 + c10 * u0 + c11 * u1
+            z2[r] = e2 + c20 * u0 + c21 * u1
+            z3[r] = e3 + c30 * u0 + c31 * u1
+        return
     for r in range(R):
-        z0[r] = P[b0]
-        z1[r] = P[b0 + 1]
-        z2[r] = P[b0 + 2]
-        z3[r] = P[b0 + 3]
+        z0[r] = e0
+        z1[r] = e1
+        z2[r] = e2
+        z3[r] = e3
     k = 0
     while k + 4 <= din:
         a0, a1, a2, a3 = A[k], A[k + 1], A[k + 2], A[k + 3]
