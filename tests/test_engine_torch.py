@@ -141,6 +141,15 @@ def test_maxpool2d(cfg):
                   rng, x=x)
 
 
+@pytest.mark.parametrize("hw", [(6, 6), (5, 7), (7, 4)])
+def test_maxpool2x2_fast_path_odd_sizes(hw):
+    # the 2x2 / stride-2 kernels write each input pixel once; odd rows/columns are in no window
+    n, c = 3, 2
+    rng = np.random.default_rng(hw[0] * 10 + hw[1])
+    x = (rng.permutation(n * c * hw[0] * hw[1]).reshape(n, c, *hw) / 10.0).astype(np.float32)
+    compare_layer(MaxPool2D(2), nn.MaxPool2d(2), (c,) + hw, n, rng, x=x)
+
+
 @pytest.mark.parametrize("cfg", pool_configs(4))
 def test_avgpool2d(cfg):
     n, c, h, w, kh, kw, sh, sw = cfg

@@ -269,6 +269,11 @@ def maxpool_forward(x, k, s, cache):
 
 def maxpool_backward(gy, x_shape, k, s, cache):
     gx = np.empty(x_shape, dtype=gy.dtype)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2):
+        gy = np.ascontiguousarray(gy)
+        (K.maxpool2_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool2_bwd_s)(
+            gy, gy, cache["argmax"], False, gx)
+        return gx
     (K.maxpool_backward if gx.size >= PAR_MIN_ELEMS else K.maxpool_backward_s)(
         np.ascontiguousarray(gy), cache["argmax"], gx)
     return gx
@@ -279,8 +284,8 @@ def maxpool_relu_backward(gy, pooled, x_shape, k, s, cache):
     gy = np.ascontiguousarray(gy)
     if tuple(k) == (2, 2) and tuple(s) == (2, 2):
         gx = np.empty(x_shape, dtype=gy.dtype)
-        (K.maxpool_relu_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool_relu_bwd_s)(
-            gy, pooled, cache["argmax"], gx)
+        (K.maxpool2_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool2_bwd_s)(
+            gy, pooled, cache["argmax"], True, gx)
         return gx
     return maxpool_backward(np.where(pooled > 0, gy, gy.dtype.type(0)), x_shape, k, s, cache)
 

@@ -637,26 +637,46 @@ def _maxpool2_impl(x, out, argmax):
 maxpool2_s, maxpool2_p = _serial_and_parallel(_maxpool2_impl)
 
 
-# ---- backward of ReLU then 2x2 max-pool in one pass -------------------------------------------
-# The pooled value is the ReLU output at the argmax, so "pooled > 0" is ReLU's mask there;
-# every other input pixel gets zero from the pool anyway. Same numbers as the two layers.
-def _maxpool2_relu_bwd_impl(gy, pooled, argmax, gx):
+# ---- backward of the 2x2 / stride-2 max-pool, optionally through the ReLU before it ----------
+# Windows do not overlap, so every input pixel is written once: the gradient if it was its
+# window's argmax, else 0 (the same numbers as zero-fill + scatter-add, without either).
+# With relu=True the ReLU in front is folded in: the pooled value is the ReLU output at the
+# argmax, so "pooled > 0" is ReLU's mask there.
+@njit(inline="always")
+def _pick(a, at, g):
+    return g if a == at else g * 0
+
+
+def _maxpool2_bwd_impl(gy, pooled, argmax, relu, gx):
     n_, c_, h_, w_ = gx.shape
     oh, ow = gy.shape[2], gy.shape[3]
     z = gx.dtype.type(0)
     for nc in prange(n_ * c_):
         n = nc // c_
         c = nc % c_
-        g = gx[n, c]
-        _fill0(g.reshape(-1))
         for y in range(oh):
+            r0 = gx[n, c, 2 * y]
+            r1 = gx[n, c, 2 * y + 1]
+            b0 = 2 * y * w_
+            b1 = b0 + w_
             for xo in range(ow):
-                if pooled[n, c, y, xo] > z:
-                    a = argmax[n, c, y, xo]
-                    g[a // w_, a % w_] += gy[n, c, y, xo]
+                g = gy[n, c, y, xo]
+                if relu and not pooled[n, c, y, xo] > z:
+                    g = z
+                a = argmax[n, c, y, xo]
+                x0 = 2 * xo
+                r0[x0] = _pick(a, b0 + x0, g)
+                r0[x0 + 1] = _pick(a, b0 + x0 + 1, g)
+                r1[x0] = _pick(a, b1 + x0, g)
+                r1[x0 + 1] = _pick(a, b1 + x0 + 1, g)
+            for x in range(2 * ow, w_):   # odd width: the last column is in no window
+                r0[x] = z
+                r1[x] = z
+        for y in range(2 * oh, h_):
+            _fill0(gx[n, c, y])
 
 
-maxpool_relu_bwd_s, maxpool_relu_bwd_p = _serial_and_parallel(_maxpool2_relu_bwd_impl)
+maxpool2_bwd_s, maxpool2_bwd_p = _serial_and_parallel(_maxpool2_bwd_impl)
 
 
 # ---- softmax cross-entropy from logits, forward and gradient in one pass ---------------------------
