@@ -58,11 +58,12 @@ BENCHMARKS = {
     "mnist-load": ("s", False, None, None, "load_dataset('mnist')"),
     "coldstart": ("s", False, "max", 30.0, "compile all kernels, empty cache"),
     "warmstart": ("s", False, None, None, "import + lenet5 forward, warm cache"),
+    "window": ("s", False, "max", 2.0, "`nnviz` launch to main window shown, warm cache"),
     "memory": ("MB", False, "max", 50.0, "RSS growth, epochs 2-3 of MNIST-size"),
 }
 DEFAULT = ["lenet5-b1", "lenet5-b16", "lenet5-b64", "lenet5-b256", "lab7-b64", "mlp-b10",
-           "mlp-b32", "grid", "featuremaps", "mnist-load", "coldstart", "warmstart"]
-QUICK_SKIP = {"coldstart", "warmstart"}  # subprocesses that compile: too slow for --quick
+           "mlp-b32", "grid", "featuremaps", "mnist-load", "coldstart", "warmstart", "window"]
+QUICK_SKIP = {"coldstart", "warmstart", "window"}  # subprocesses that compile: too slow
 
 
 class _Settings:
@@ -664,6 +665,47 @@ def _bench_start(kind, st):
     return wall, None
 
 
+_WINDOW_SCRIPT = r"""
+import os
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["NNVIZ_NO_RESTORE_PROMPT"] = "1"
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from nnviz.gui import app, mainwindow
+show = mainwindow.MainWindow.show
+def shown(self):
+    show(self)
+    print("shown", flush=True)
+    QTimer.singleShot(0, QApplication.quit)
+mainwindow.MainWindow.show = shown
+app.run_app("cpu", [])
+"""
+
+
+def _bench_window(st):
+    """Seconds from starting the app's process to its main window being shown."""
+    cache = st.extra.setdefault("_cache_dir", tempfile.mkdtemp(prefix="nnviz-numba-cache-"))
+    autosave = tempfile.mkdtemp(prefix="nnviz-bench-autosave-")
+    env = _child_env(NUMBA_CACHE_DIR=cache, NNVIZ_AUTOSAVE_DIR=autosave)
+    try:
+        times = []
+        for i in range(4):    # the first run fills the cache with the app's kernels
+            t0 = time.perf_counter()
+            p = subprocess.Popen([sys.executable, "-c", _WINDOW_SCRIPT], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = p.stdout.readline()
+            t = time.perf_counter() - t0
+            _, err = p.communicate(timeout=120)
+            if line.strip() != "shown":
+                raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "no window")
+            if i:
+                times.append(t)
+        return statistics.median(times), None
+    finally:
+        import shutil
+        shutil.rmtree(autosave, ignore_errors=True)
+
+
 # ---- driver ------------------------------------------------------------------------------
 def _run_one(name, st, pool):
     """(nnviz value, PyTorch value, error of the PyTorch side or None)."""
@@ -675,6 +717,8 @@ def _run_one(name, st, pool):
         return r["value"], None, None
     if name in ("coldstart", "warmstart"):
         return _bench_start(name[:-5], st) + (None,)
+    if name == "window":
+        return _bench_window(st) + (None,)
     raise KeyError(name)
 
 

@@ -113,3 +113,37 @@ def test_backend_menu_refuses_cuda_without_gpu_and_keeps_running(qtbot, window, 
     assert window.backend_actions["cpu"].isChecked() and not window.backend_actions["cuda"].isChecked()
     window.backend_actions["cpu"].trigger()
     assert "backend: cpu" in window.backend_label.text()
+
+
+def test_app_starts_shows_main_window_and_fills_inspector(tmp_path):
+    # run_app end to end in its own process (the splash, warm-up, window, the inspector's
+    # deferred first snapshot), quitting once the inspector has shown its feature maps
+    import subprocess
+    import sys
+    script = r"""
+import os
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["NNVIZ_NO_RESTORE_PROMPT"] = "1"
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from nnviz.gui import app, mainwindow
+show = mainwindow.MainWindow.show
+def check(win, tries=[0]):
+    ins = [w for w in win.workspaces if type(w).__name__ == "InspectorWorkspace"][0]
+    tries[0] += 1
+    if ins._last_snapshot is not None or tries[0] > 200:
+        print("shown", ins.trainer is not None, ins._last_snapshot is not None, flush=True)
+        QApplication.quit()
+    else:
+        QTimer.singleShot(25, lambda: check(win))
+def shown(self):
+    show(self)
+    QTimer.singleShot(0, lambda: check(self))
+mainwindow.MainWindow.show = shown
+raise SystemExit(app.run_app("cpu", []))
+"""
+    env = dict(__import__("os").environ, NNVIZ_AUTOSAVE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["shown", "True", "True"]

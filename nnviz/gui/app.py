@@ -39,8 +39,8 @@ def warm_up(progress=None):
 
 def run_app(backend="auto", argv=None):
     from PySide6.QtCore import Qt
-    from PySide6.QtGui import QColor, QFont, QPixmap
-    from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
     from nnviz.engine import backend as B
 
@@ -54,18 +54,25 @@ def run_app(backend="auto", argv=None):
     except B.BackendError as exc:
         QMessageBox.warning(None, "nnviz backend", f"{exc}\n\nFalling back to the CPU.")
         B.use("cpu")
-    pm = QPixmap(560, 180)
-    pm.fill(QColor(8, 119, 189))
-    splash = QSplashScreen(pm)
+    # A plain frameless label, not QSplashScreen: Qt 6's QSplashScreen.show() waited a full
+    # second for an expose event (measured under Xvfb and offscreen) before returning.
+    splash = QLabel()
+    splash.setWindowFlags(Qt.SplashScreen | Qt.FramelessWindowHint | Qt.WindowStaysOnTopHint)
+    splash.setFixedSize(560, 180)
+    splash.setAlignment(Qt.AlignCenter)
+    splash.setStyleSheet("QLabel { background: rgb(8, 119, 189); color: white; }")
     f = QFont(app.font())
     f.setPointSize(14)
     splash.setFont(f)
 
     def progress(msg, i, n):
-        splash.showMessage(f"nnviz\n\n{msg}", Qt.AlignCenter, Qt.white)
+        splash.setText(f"nnviz\n\n{msg}")
         app.processEvents()
-    splash.show()
-    app.processEvents()
+    progress("Starting…", 0, 1)
+    shown = app.platformName() != "offscreen"   # no screen: nothing to show
+    if shown:
+        splash.show()
+        app.processEvents()
     warm_up(progress)
     from .mainwindow import MainWindow
     win = MainWindow()
@@ -73,7 +80,7 @@ def run_app(backend="auto", argv=None):
         win.showMaximized()
     else:
         win.show()
-    splash.finish(win)
+    splash.close()
     # Everything built so far lives as long as the app: keep it out of the UI thread's
     # periodic garbage collections so they stay short.
     import gc

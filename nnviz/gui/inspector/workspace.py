@@ -94,6 +94,7 @@ class InspectorWorkspace(QWidget):
         self._confusion = None
         self._clean_steps = 0
         self._last_snapshot = None
+        self._defer_refresh = False
         self._cell_idx = np.zeros(0, int)
         self._t_ui = time.perf_counter()
         self._rebuild_timer = QTimer(self)
@@ -109,7 +110,11 @@ class InspectorWorkspace(QWidget):
                 dataset = synthetic_dataset("shapes (synthetic)", (1, 28, 28), 10, 1000, 300)
         self.set_dataset(dataset, rebuild=False)
         self.editor.set_spec(self._spec, self.dataset.input_shape, self.dataset.num_classes)
+        # the first snapshot (feature maps, confusion: ~0.5 s) waits for the event loop, so
+        # the main window shows without it
+        self._defer_refresh = True
         self.rebuild_now()
+        self._defer_refresh = False
 
     # ================================================================= UI
     def _build_ui(self):
@@ -369,7 +374,10 @@ class InspectorWorkspace(QWidget):
         self.gradflow.clear_series()
         self.curves.clear()
         self._update_buttons()
-        self.refresh_all()
+        if self._defer_refresh:
+            QTimer.singleShot(0, self.refresh_all)
+        else:
+            self.refresh_all()
 
     def refresh_all(self):
         """A full snapshot now (between steps when training runs), applied at once."""
