@@ -376,12 +376,13 @@ def _dense_rows4(P, w0, b0, A, din, R, z0, z1, z2, z3):
             z2[r] = e2 + c20 * u0 + c21 * u1
             z3[r] = e3 + c30 * u0 + c31 * u1
         return
-    for r in range(R):
-        z0[r] = e0
-        z1[r] = e1
-        z2[r] = e2
-        z3[r] = e3
     k = 0
+    if din < 4:
+        for r in range(R):
+            z0[r] = e0
+            z1[r] = e1
+            z2[r] = e2
+            z3[r] = e3
     while k + 4 <= din:
         a0, a1, a2, a3 = A[k], A[k + 1], A[k + 2], A[k + 3]
         c00, c01, c02, c03 = P[w0 + k], P[w0 + k + 1], P[w0 + k + 2], P[w0 + k + 3]
@@ -391,15 +392,26 @@ def _dense_rows4(P, w0, b0, A, din, R, z0, z1, z2, z3):
         c20, c21, c22, c23 = P[e], P[e + 1], P[e + 2], P[e + 3]
         e += d
         c30, c31, c32, c33 = P[e], P[e + 1], P[e + 2], P[e + 3]
-        for r in range(R):
-            u0 = a0[r]
-            u1 = a1[r]
-            u2 = a2[r]
-            u3 = a3[r]
-            z0[r] += c00 * u0 + c01 * u1 + c02 * u2 + c03 * u3
-            z1[r] += c10 * u0 + c11 * u1 + c12 * u2 + c13 * u3
-            z2[r] += c20 * u0 + c21 * u1 + c22 * u2 + c23 * u3
-            z3[r] += c30 * u0 + c31 * u1 + c32 * u2 + c33 * u3
+        if k == 0:   # the first pass writes bias + products: no separate bias pass
+            for r in range(R):
+                u0 = a0[r]
+                u1 = a1[r]
+                u2 = a2[r]
+                u3 = a3[r]
+                z0[r] = e0 + (c00 * u0 + c01 * u1 + c02 * u2 + c03 * u3)
+                z1[r] = e1 + (c10 * u0 + c11 * u1 + c12 * u2 + c13 * u3)
+                z2[r] = e2 + (c20 * u0 + c21 * u1 + c22 * u2 + c23 * u3)
+                z3[r] = e3 + (c30 * u0 + c31 * u1 + c32 * u2 + c33 * u3)
+        else:
+            for r in range(R):
+                u0 = a0[r]
+                u1 = a1[r]
+                u2 = a2[r]
+                u3 = a3[r]
+                z0[r] += c00 * u0 + c01 * u1 + c02 * u2 + c03 * u3
+                z1[r] += c10 * u0 + c11 * u1 + c12 * u2 + c13 * u3
+                z2[r] += c20 * u0 + c21 * u1 + c22 * u2 + c23 * u3
+                z3[r] += c30 * u0 + c31 * u1 + c32 * u2 + c33 * u3
         k += 4
     while k < din:
         a0 = A[k]
