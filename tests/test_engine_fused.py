@@ -53,6 +53,22 @@ def test_large_batch_forward_matches_layer_path(acts):
     np.testing.assert_allclose(fused, by_layer, rtol=1e-5, atol=2e-6)
 
 
+def test_large_batch_forward_follows_weight_changes():
+    # the fused path keeps a flat copy of the weights: in-place updates (training) and
+    # replaced arrays (someone assigns layer.params) must both show in the next call
+    model = _mlp(["Tanh", "ReLU"])
+    x = np.random.default_rng(4).standard_normal((3000, 3)).astype(np.float32)
+    before = model.forward(x)
+    dense = model.layers[0]
+    dense.params["weight"] *= 2                                   # in place
+    doubled = model.forward(x)
+    assert not np.allclose(before, doubled)
+    dense.params["weight"] = dense.params["weight"] / 2          # a new array
+    np.testing.assert_allclose(model.forward(x), before, rtol=1e-6, atol=1e-6)
+    by_layer = np.concatenate([model.forward(x[i:i + 1000]) for i in range(0, 3000, 1000)])
+    np.testing.assert_allclose(model.forward(x), by_layer, rtol=1e-5, atol=2e-6)
+
+
 def test_forward_hook_disables_fused_forward():
     model = _mlp(["Tanh", "Tanh"])
     x = np.random.default_rng(2).standard_normal((4096, 3)).astype(np.float32)

@@ -482,6 +482,27 @@ def mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, ntask, Y):
 MLP_FORWARD_MIN_ROWS = 2048   # below this the layer-by-layer path is as fast
 
 
+def _forward_plan(model):
+    lay = _layout(model)
+    if lay is None:
+        return None
+    plan = _Plan()
+    plan.acts = np.array([a for _, a in lay], np.int64)
+    plan.table = np.empty((len(lay), 4), np.int64)
+    plan.arrays, plan.parts, off = [], [], 0
+    for j, (l, _) in enumerate(lay):
+        w, b = l.params["weight"], l.params["bias"]
+        plan.table[j] = (off, off + w.size, l.input_shape[0], l.output_shape[0])
+        plan.arrays += [(l, "weight", w), (l, "bias", b)]
+        plan.parts += [w.reshape(-1), b]
+        off += w.size + b.size
+    plan.P = np.empty(off, np.float32)
+    plan.maxd = int(max(plan.table[:, 2].max(), plan.table[:, 3].max()))
+    plan.k = int(plan.table[-1, 3])
+    plan.dense = [l for l, _ in lay]
+    return plan
+
+
 def mlp_forward(model, x):
     """Eval-mode forward of a plain MLP in one parallel kernel, or None (not applicable).
 
@@ -491,29 +512,21 @@ def mlp_forward(model, x):
     if x.ndim != 2 or x.shape[0] < MLP_FORWARD_MIN_ROWS or x.dtype != np.float32:
         return None
     plan = model.__dict__.get("_mlp_fwd")
-    if plan is None:
-        lay = _layout(model)
-        if lay is None:
-            model._mlp_fwd = False
-            return None
-        plan = (lay, np.array([a for _, a in lay], np.int64))
-        model._mlp_fwd = plan
-    elif plan is False:
+    if plan is False:
         return None
-    lay, acts = plan
-    parts, table, off = [], np.empty((len(lay), 4), np.int64), 0
-    for j, (l, _) in enumerate(lay):
-        w, b = l.params["weight"], l.params["bias"]
-        table[j] = (off, off + w.size, l.input_shape[0], l.output_shape[0])
-        parts += (w.reshape(-1), b)
-        off += w.size + b.size
-        l._x = None
+    if plan is None or any(l.params[k] is not a for l, k, a in plan.arrays):
+        plan = _forward_plan(model)      # first call, or a parameter array was replaced
+        model._mlp_fwd = plan if plan is not None else False
+        if plan is None:
+            return None
+    np.concatenate(plan.parts, out=plan.P)   # the current weights, in one flat array
+    for layer in plan.dense:                 # no stale input caches: backward needs a
+        layer._x = None                      # training forward first
     for layer in model.layers:
         if hasattr(layer, "_y"):
             layer._x = layer._y = None
-    P = np.concatenate(parts)
-    maxd = int(max(table[:, 2].max(), table[:, 3].max()))
-    y = np.empty((x.shape[0], int(table[-1, 3])), np.float32)
+    y = np.empty((x.shape[0], plan.k), np.float32)
     nblk = -(-x.shape[0] // _BLOCK)
-    mlp_forward_blocks(x, P, table, acts, maxd, True, min(nblk, 2 * numba.get_num_threads()), y)
+    mlp_forward_blocks(x, plan.P, plan.table, plan.acts, plan.maxd, True,
+                       min(nblk, 2 * numba.get_num_threads()), y)
     return y
