@@ -193,3 +193,22 @@ def test_training_steps_reuse_memory_instead_of_faulting_it_in():
     if not tuned:
         pytest.skip("not glibc")
     assert faults < 60, faults
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 6, 6), (2, 3, 5, 7), (64, 6, 28, 28)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avgpool2x2_fast_path_is_bit_identical_to_generic_kernel(shape, dtype):
+    from nnviz.engine.backend import cpu_kernels as K
+    from nnviz.engine.backend import get
+    B = get()
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    y = B.avgpool_forward(x, (2, 2), (2, 2), {})
+    ref = np.empty_like(y)
+    K.avgpool_forward(x, 2, 2, 2, 2, ref)
+    assert np.array_equal(y, ref)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx = B.avgpool_backward(gy, x.shape, (2, 2), (2, 2), {})
+    ref = np.empty_like(gx)
+    K.avgpool_backward(gy, 2, 2, 2, 2, ref)
+    assert np.array_equal(gx, ref)

@@ -292,13 +292,20 @@ def maxpool_relu_backward(gy, pooled, x_shape, k, s, cache):
 
 def avgpool_forward(x, k, s, cache):
     y = np.empty(pool_out_shape(x.shape, k, s), dtype=x.dtype)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2) and x.flags.c_contiguous:
+        (K.avgpool2_p if x.size >= PAR_MIN_ELEMS else K.avgpool2_s)(x, y)
+        return y
     K.avgpool_forward(x, k[0], k[1], s[0], s[1], y)
     return y
 
 
 def avgpool_backward(gy, x_shape, k, s, cache):
     gx = np.empty(x_shape, dtype=gy.dtype)
-    K.avgpool_backward(np.ascontiguousarray(gy), k[0], k[1], s[0], s[1], gx)
+    gy = np.ascontiguousarray(gy)
+    if tuple(k) == (2, 2) and tuple(s) == (2, 2):
+        (K.avgpool2_bwd_p if gx.size >= PAR_MIN_ELEMS else K.avgpool2_bwd_s)(gy, gx)
+        return gx
+    K.avgpool_backward(gy, k[0], k[1], s[0], s[1], gx)
     return gx
 
 

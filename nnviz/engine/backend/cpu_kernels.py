@@ -708,3 +708,53 @@ def softmax_xent(z, labels, grad, out):
             grad[i, j] = grad[i, j] * r * inv_n
         grad[i, lab] -= inv_n
     out[0] = total / n
+
+
+# ---- 2x2 / stride-2 average pool (the LeNet-5 preset's pools) --------------------------------
+# The same float operations as avgpool_forward/backward (float64 sum in window order, times
+# 0.25); windows do not overlap, so backward writes every input pixel exactly once.
+def _avgpool2_impl(x, out):
+    n_, c_, h_, w_ = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        for y in range(oh):
+            r0 = x[n, c, 2 * y]
+            r1 = x[n, c, 2 * y + 1]
+            o = out[n, c, y]
+            for xo in range(ow):
+                s = 0.0
+                s += r0[2 * xo]
+                s += r0[2 * xo + 1]
+                s += r1[2 * xo]
+                s += r1[2 * xo + 1]
+                o[xo] = s * 0.25
+
+
+def _avgpool2_bwd_impl(gy, gx):
+    n_, c_, h_, w_ = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    z = gx.dtype.type(0)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        for y in range(oh):
+            r0 = gx[n, c, 2 * y]
+            r1 = gx[n, c, 2 * y + 1]
+            g = gy[n, c, y]
+            for xo in range(ow):
+                v = g[xo] * 0.25
+                r0[2 * xo] = v
+                r0[2 * xo + 1] = v
+                r1[2 * xo] = v
+                r1[2 * xo + 1] = v
+            for x in range(2 * ow, w_):
+                r0[x] = z
+                r1[x] = z
+        for y in range(2 * oh, h_):
+            _fill0(gx[n, c, y])
+
+
+avgpool2_s, avgpool2_p = _serial_and_parallel(_avgpool2_impl)
+avgpool2_bwd_s, avgpool2_bwd_p = _serial_and_parallel(_avgpool2_bwd_impl)
