@@ -600,80 +600,61 @@ conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
 
 
 # ---- 2x2 / stride-2 max-pool (every LeNet and Lab-7 pool) ------------------------------------
-@njit(**_opts)
-def _max2_row(r0, r1, out, arg, base0, base1):
-    # same order and ties as maxpool_forward: (0,0), (0,1), (1,0), (1,1), strict >
-    for xo in range(out.shape[0]):
-        x0 = 2 * xo
-        best = r0[x0]
-        a = base0 + x0
-        v = r0[x0 + 1]
-        if v > best:
-            best = v
-            a = base0 + x0 + 1
-        v = r1[x0]
-        if v > best:
-            best = v
-            a = base1 + x0
-        v = r1[x0 + 1]
-        if v > best:
-            best = v
-            a = base1 + x0 + 1
-        out[xo] = best
-        arg[xo] = a
-
-
 def _maxpool2_impl(x, out, argmax):
+    # same order and ties as maxpool_forward: (0,0), (0,1), (1,0), (1,1), strict >.
+    # Plain 4-D indexing: a row view per output row cost more than the row's work.
     n_, c_, h_, w_ = x.shape
-    oh = out.shape[2]
+    oh, ow = out.shape[2], out.shape[3]
     for nc in prange(n_ * c_):
         n = nc // c_
         c = nc % c_
         for y in range(oh):
-            _max2_row(x[n, c, 2 * y], x[n, c, 2 * y + 1], out[n, c, y], argmax[n, c, y],
-                      2 * y * w_, (2 * y + 1) * w_)
+            b0 = 2 * y * w_
+            b1 = b0 + w_
+            for xo in range(ow):
+                x0 = 2 * xo
+                best = x[n, c, 2 * y, x0]
+                a = b0 + x0
+                v = x[n, c, 2 * y, x0 + 1]
+                if v > best:
+                    best = v
+                    a = b0 + x0 + 1
+                v = x[n, c, 2 * y + 1, x0]
+                if v > best:
+                    best = v
+                    a = b1 + x0
+                v = x[n, c, 2 * y + 1, x0 + 1]
+                if v > best:
+                    best = v
+                    a = b1 + x0 + 1
+                out[n, c, y, xo] = best
+                argmax[n, c, y, xo] = a
 
 
 maxpool2_s, maxpool2_p = _serial_and_parallel(_maxpool2_impl)
 
 
 # ---- backward of the 2x2 / stride-2 max-pool, optionally through the ReLU before it ----------
-# Windows do not overlap, so every input pixel is written once: the gradient if it was its
-# window's argmax, else 0 (the same numbers as zero-fill + scatter-add, without either).
-# With relu=True the ReLU in front is folded in: the pooled value is the ReLU output at the
-# argmax, so "pooled > 0" is ReLU's mask there.
-@njit(inline="always")
-def _pick(a, at, g):
-    return g if a == at else g * 0
-
-
+# Windows do not overlap, so each gradient goes to its argmax with a plain store after one
+# vectorised zero fill of the plane (2.5-3x faster than writing all four pixels of every
+# window). With relu=True the ReLU in front is folded in: the pooled value is the ReLU
+# output at the argmax, so "pooled > 0" is ReLU's mask there. Same numbers either way.
 def _maxpool2_bwd_impl(gy, pooled, argmax, relu, gx):
     n_, c_, h_, w_ = gx.shape
     oh, ow = gy.shape[2], gy.shape[3]
     z = gx.dtype.type(0)
+    flat = gx.reshape(-1)
+    hw = h_ * w_
     for nc in prange(n_ * c_):
         n = nc // c_
         c = nc % c_
+        p0 = nc * hw
+        _fill0(flat[p0:p0 + hw])
         for y in range(oh):
-            r0 = gx[n, c, 2 * y]
-            r1 = gx[n, c, 2 * y + 1]
-            b0 = 2 * y * w_
-            b1 = b0 + w_
             for xo in range(ow):
-                g = gy[n, c, y, xo]
                 if relu and not pooled[n, c, y, xo] > z:
-                    g = z
-                a = argmax[n, c, y, xo]
-                x0 = 2 * xo
-                r0[x0] = _pick(a, b0 + x0, g)
-                r0[x0 + 1] = _pick(a, b0 + x0 + 1, g)
-                r1[x0] = _pick(a, b1 + x0, g)
-                r1[x0 + 1] = _pick(a, b1 + x0 + 1, g)
-            for x in range(2 * ow, w_):   # odd width: the last column is in no window
-                r0[x] = z
-                r1[x] = z
-        for y in range(2 * oh, h_):
-            _fill0(gx[n, c, y])
+                    continue
+                flat[p0 + argmax[n, c, y, xo]] = gy[n, c, y, xo]
 
 
 maxpool2_bwd_s, maxpool2_bwd_p = _serial_and_parallel(_maxpool2_bwd_impl)
@@ -720,16 +701,13 @@ def _avgpool2_impl(x, out):
         n = nc // c_
         c = nc % c_
         for y in range(oh):
-            r0 = x[n, c, 2 * y]
-            r1 = x[n, c, 2 * y + 1]
-            o = out[n, c, y]
             for xo in range(ow):
                 s = 0.0
-                s += r0[2 * xo]
-                s += r0[2 * xo + 1]
-                s += r1[2 * xo]
-                s += r1[2 * xo + 1]
-                o[xo] = s * 0.25
+                s += x[n, c, 2 * y, 2 * xo]
+                s += x[n, c, 2 * y, 2 * xo + 1]
+                s += x[n, c, 2 * y + 1, 2 * xo]
+                s += x[n, c, 2 * y + 1, 2 * xo + 1]
+                out[n, c, y, xo] = s * 0.25
 
 
 def _avgpool2_bwd_impl(gy, gx):
