@@ -95,8 +95,7 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, out):
                         dst[xo * sw + off] += src[base + xo]
 
 
-@njit(parallel=True, **_opts)
-def maxpool_forward(x, kh, kw, sh, sw, out, argmax):
+def _maxpool_fwd_impl(x, kh, kw, sh, sw, out, argmax):
     n_, c_, h_, w_ = x.shape
     oh, ow = out.shape[2], out.shape[3]
     for nc in prange(n_ * c_):
@@ -120,8 +119,7 @@ def maxpool_forward(x, kh, kw, sh, sw, out, argmax):
                 argmax[n, c, y, xo] = arg
 
 
-@njit(parallel=True, **_opts)
-def maxpool_backward(gy, argmax, gx):
+def _maxpool_bwd_impl(gy, argmax, gx):
     n_, c_, h_, w_ = gx.shape
     oh, ow = gy.shape[2], gy.shape[3]
     for nc in prange(n_ * c_):
@@ -133,6 +131,10 @@ def maxpool_backward(gy, argmax, gx):
             for xo in range(ow):
                 a = argmax[n, c, y, xo]
                 g[a // w_, a % w_] += gy[n, c, y, xo]
+
+
+maxpool_forward_s, maxpool_forward = _serial_and_parallel(_maxpool_fwd_impl)
+maxpool_backward_s, maxpool_backward = _serial_and_parallel(_maxpool_bwd_impl)
 
 
 @njit(parallel=True, **_opts)
@@ -339,13 +341,6 @@ def _relu_bwd_impl(y, gy, out):
         o[i] = g[i] if a[i] > 0 else z
 
 
-def _tanh_fwd_impl(x, out):
-    a = x.reshape(-1)
-    o = out.reshape(-1)
-    for i in prange(a.shape[0]):
-        o[i] = np.tanh(a[i])
-
-
 def _tanh_bwd_impl(y, gy, out):
     a = y.reshape(-1)
     g = gy.reshape(-1)
@@ -359,45 +354,6 @@ def _tanh_bwd_impl(y, gy, out):
 relu_fwd_s, relu_fwd_p = _serial_and_parallel(_relu_fwd_impl)
 relu_bwd_s, relu_bwd_p = _serial_and_parallel(_relu_bwd_impl)
 tanh_bwd_s, tanh_bwd_p = _serial_and_parallel(_tanh_bwd_impl)
-
-
-# ---- pooling on a sample range (serial) -----------------------------------------------
-@njit(**_opts)
-def maxpool_forward_s(x, kh, kw, sh, sw, out, argmax):
-    n_, c_, h_, w_ = x.shape
-    oh, ow = out.shape[2], out.shape[3]
-    for n in range(n_):
-        for c in range(c_):
-            plane = x[n, c]
-            for y in range(oh):
-                for xo in range(ow):
-                    y0 = y * sh
-                    x0 = xo * sw
-                    best = plane[y0, x0]
-                    arg = y0 * w_ + x0
-                    for i in range(kh):
-                        row = plane[y0 + i]
-                        for j in range(kw):
-                            v = row[x0 + j]
-                            if v > best:
-                                best = v
-                                arg = (y0 + i) * w_ + x0 + j
-                    out[n, c, y, xo] = best
-                    argmax[n, c, y, xo] = arg
-
-
-@njit(**_opts)
-def maxpool_backward_s(gy, argmax, gx):
-    n_, c_, h_, w_ = gx.shape
-    oh, ow = gy.shape[2], gy.shape[3]
-    for n in range(n_):
-        for c in range(c_):
-            g = gx[n, c]
-            _fill0(g.reshape(-1))
-            for y in range(oh):
-                for xo in range(ow):
-                    a = argmax[n, c, y, xo]
-                    g[a // w_, a % w_] += gy[n, c, y, xo]
 
 
 # ---- optimiser updates: one pass per parameter ------------------------------------------
