@@ -665,23 +665,6 @@ def _bench_start(kind, st):
     return wall, None
 
 
-_WINDOW_SCRIPT = r"""
-import os
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ["NNVIZ_NO_RESTORE_PROMPT"] = "1"
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
-from nnviz.gui import app, mainwindow
-show = mainwindow.MainWindow.show
-def shown(self):
-    show(self)
-    print("shown", flush=True)
-    QTimer.singleShot(0, QApplication.quit)
-mainwindow.MainWindow.show = shown
-app.run_app("cpu", [])
-"""
-
-
 def _bench_window(st):
     """Seconds from starting the app's process to its main window being shown."""
     cache = st.extra.setdefault("_cache_dir", tempfile.mkdtemp(prefix="nnviz-numba-cache-"))
@@ -691,7 +674,7 @@ def _bench_window(st):
         times = []
         for i in range(4):    # the first run fills the cache with the app's kernels
             t0 = time.perf_counter()
-            p = subprocess.Popen([sys.executable, "-c", _WINDOW_SCRIPT], env=env,
+            p = subprocess.Popen([sys.executable, "-m", "nnviz.gui.startup_probe"], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             line = p.stdout.readline()
             t = time.perf_counter() - t0

@@ -147,3 +147,14 @@ raise SystemExit(app.run_app("cpu", []))
                        timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["shown", "True", "True"]
+
+
+def test_startup_probe_reports_the_window(tmp_path):
+    # what `nnviz bench --only window` times
+    import os
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "nnviz.gui.startup_probe"], capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, NNVIZ_AUTOSAVE_DIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["shown"]
