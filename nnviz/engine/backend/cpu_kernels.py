@@ -301,14 +301,10 @@ def _conv_bwd_chunk(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, colsflat, gf
         _col2im_chunk(gcols, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, gx)
 
 
-def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcols, gwp, gbp,
-                   need_gx, gx, gw, gb):
-    n = gy.shape[0]
-    for t in prange(nch):
-        n0, n1 = _chunk_bounds(n, nch, t)
-        _conv_bwd_chunk(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], gbuf[t],
-                        gcols[t], gwp[t], gbp[t], need_gx, gx)
-    # fixed-order reduction over chunks: deterministic
+@njit(**_opts)
+def _sum_chunks(gwp, gbp, gw, gb):
+    # per-chunk weight (ckk, o) and bias gradients summed in chunk order: deterministic
+    nch = gwp.shape[0]
     gw[:, :] = gwp[0].T
     for t in range(1, nch):
         gw += gwp[t].T
@@ -317,6 +313,16 @@ def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcol
         for t in range(nch):
             s += gbp[t, o]
         gb[o] = s
+
+
+def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcols, gwp, gbp,
+                   need_gx, gx, gw, gb):
+    n = gy.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_bwd_chunk(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, n0, n1, cols[t], gbuf[t],
+                        gcols[t], gwp[t], gbp[t], need_gx, gx)
+    _sum_chunks(gwp, gbp, gw, gb)
 
 
 conv_bwd_s, conv_bwd_p = _serial_and_parallel(_conv_bwd_impl)
@@ -542,14 +548,7 @@ def _conv_bwd_wide_impl(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, nch, cols, g
         n0, n1 = _chunk_bounds(n, nch, t)
         _conv_bwd_wide_chunk(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, n0, n1, cols[t],
                              gbuf[t], gcols[t], gwp[t], gbp[t], need_gx, gx)
-    gw[:, :] = gwp[0].T
-    for t in range(1, nch):
-        gw += gwp[t].T
-    for o in range(gb.shape[0]):
-        s = 0.0
-        for t in range(nch):
-            s += gbp[t, o]
-        gb[o] = s
+    _sum_chunks(gwp, gbp, gw, gb)
 
 
 conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
