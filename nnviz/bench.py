@@ -191,11 +191,13 @@ class _NnvizSide:
 
     def __init__(self):
         import numba  # noqa: F401
+
         from . import engine  # noqa: F401
         self.fn, self.k = None, 1
 
     def init(self, msg):
         import numba
+
         from .engine import backend
         backend.use(msg.get("backend") or "cpu")
         return {"numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,

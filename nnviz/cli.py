@@ -187,7 +187,8 @@ def _check_out(path):
 
 def cmd_train(args):
     import numpy as np
-    from .engine import backend, load_preset, model_from_spec, read_spec, adapt_spec
+
+    from .engine import adapt_spec, backend, model_from_spec, read_spec
     from .train import Trainer, TrainingDiverged
     if args.out:
         _check_out(args.out)

@@ -2,7 +2,6 @@
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

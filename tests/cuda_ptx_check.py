@@ -21,10 +21,10 @@ import numpy as np
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     sys.exit("run this with the CUDA simulator off")
 
-import numba  # noqa: E402
-from numba import cuda, types  # noqa: E402
+import numba
+from numba import cuda, types
 
-from nnviz.engine.backend import cuda_kernels as K  # noqa: E402
+from nnviz.engine.backend import cuda_kernels as K
 
 CC = (9, 0)
 

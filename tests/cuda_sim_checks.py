@@ -20,8 +20,8 @@ import numpy as np
 if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
     sys.exit("set NUMBA_ENABLE_CUDASIM=1 before running this script")
 
-from nnviz.engine import backend  # noqa: E402
-from nnviz.engine.backend import cpu as C  # noqa: E402
+from nnviz.engine import backend
+from nnviz.engine.backend import cpu as C
 
 G = backend.load("cuda")
 H = G.to_host

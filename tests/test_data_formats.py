@@ -6,7 +6,6 @@ import pickle
 import struct
 import tarfile
 import zlib
-from pathlib import Path
 
 import h5py
 import numpy as np

@@ -7,9 +7,26 @@ import numba
 import numpy as np
 import pytest
 
-from nnviz.engine import (MSE, Abs, AvgPool2D, BatchNorm, BCEWithLogits, Conv2D,
-                          ConvTranspose2D, Dense, Dropout, Flatten, LeakyReLU, MaxPool2D, ReLU,
-                          Residual, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh)
+from nnviz.engine import (
+    MSE,
+    Abs,
+    AvgPool2D,
+    BatchNorm,
+    BCEWithLogits,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

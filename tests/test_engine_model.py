@@ -4,10 +4,32 @@ import json
 import numpy as np
 import pytest
 
-from nnviz.engine import (SGD, Adam, AvgPool2D, BatchNorm, Conv2D, ConvTranspose2D, Dense,
-                          Dropout, Flatten, LayerError, LeakyReLU, MaxPool2D, OptimizerError,
-                          ReLU, Residual, Sequential, Sigmoid, SoftmaxCrossEntropy, SpecError,
-                          Tanh, load_preset, model_from_spec, preset_names, read_spec)
+from nnviz.engine import (
+    SGD,
+    Adam,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LayerError,
+    LeakyReLU,
+    MaxPool2D,
+    OptimizerError,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    SpecError,
+    Tanh,
+    load_preset,
+    model_from_spec,
+    preset_names,
+    read_spec,
+)
 from nnviz.engine.spec import presets_dir
 
 LENET_JSON = ('{"name":"lenet5","input_shape":[1,28,28],"layers":[{"type":"Conv2D",'

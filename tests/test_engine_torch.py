@@ -11,9 +11,27 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-from nnviz.engine import (MSE, SGD, Abs, Adam, AvgPool2D, BatchNorm, BCEWithLogits,  # noqa: E402
-                          Conv2D, ConvTranspose2D, Dense, Flatten, LeakyReLU, MaxPool2D, ReLU,
-                          Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh, load_preset)
+from nnviz.engine import (  # noqa: E402
+    MSE,
+    SGD,
+    Abs,
+    Adam,
+    AvgPool2D,
+    BatchNorm,
+    BCEWithLogits,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Flatten,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+    load_preset,
+)
 
 N_CONFIGS = 10
 

@@ -3,13 +3,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import Qt
 
-from nnviz.gui.convlab import ConvLabWorkspace  # noqa: E402
+from nnviz.gui.convlab import ConvLabWorkspace
 
 M = "\u2212"
 

@@ -3,22 +3,20 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QEvent, QPointF, Qt  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
 
-from nnviz.engine import read_spec  # noqa: E402
-from nnviz.gui.inspector import InspectorWorkspace  # noqa: E402
-from nnviz.gui.inspector.arch import analyze  # noqa: E402
-from nnviz.gui.inspector.compute import (canvas_to_input, confusion_matrix, downsample,  # noqa: E402
-                                         synthetic_dataset)
-from nnviz.gui.inspector.editor import ArchitectureEditor  # noqa: E402
-from nnviz.gui.inspector.views import FeatureMapView, GradientFlowView  # noqa: E402
+from nnviz.gui.inspector import InspectorWorkspace
+from nnviz.gui.inspector.arch import analyze
+from nnviz.gui.inspector.compute import canvas_to_input, confusion_matrix, downsample, synthetic_dataset
+from nnviz.gui.inspector.editor import ArchitectureEditor
+from nnviz.gui.inspector.views import FeatureMapView, GradientFlowView
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +271,7 @@ def test_render_png(ws, qtbot, tmp_path):
 def test_saved_file_reopens_with_architecture_weights_history(ws, tmp_path):
     """A real nnviz.io file round trip: architecture, weights, curves, dataset selection."""
     import numpy as np
+
     from nnviz.io import load_model, save_model
     _lenet(ws)
     ws.train_sync(3)

@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
+from PySide6.QtCore import QElapsedTimer, QTimer
 
-from nnviz.gui.mainwindow import MainWindow  # noqa: E402
+from nnviz.gui.mainwindow import MainWindow
 
 
 def _spiral_2_hidden(qtbot, pg):

@@ -1,6 +1,5 @@
 """The app never dies in front of a room: divergence, bad files, bad settings, crashes."""
 import json
-import os
 import subprocess
 import sys
 
@@ -11,9 +10,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from nnviz.gui.mainwindow import MainWindow  # noqa: E402
+from nnviz.gui.mainwindow import MainWindow
 
 
 class Dialogs:
@@ -239,7 +238,7 @@ def test_autosave_can_be_switched_off(qtbot, window):
 def _leave_crash(folder):
     """A checkpoint and a marker as left by a session that was killed."""
     from nnviz.cli import main
-    from nnviz.train.autosave import MARKER_NAME, read_marker
+    from nnviz.train.autosave import MARKER_NAME
     folder.mkdir(parents=True, exist_ok=True)
     assert main(["train", "--model", "mlp1", "--data", "xor", "--epochs", "1", "--out",
                  str(folder / "playground-checkpoint.h5")]) == 0

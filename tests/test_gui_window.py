@@ -4,10 +4,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtWidgets import QMessageBox
 
-from nnviz.gui.dialogs import versions_text  # noqa: E402
-from nnviz.gui.mainwindow import MainWindow  # noqa: E402
+from nnviz.gui.dialogs import versions_text
+from nnviz.gui.mainwindow import MainWindow
 
 
 def _actions(w):
@@ -103,6 +103,7 @@ def test_open_bad_file_shows_message(window, tmp_path, monkeypatch):
 
 def test_backend_menu_refuses_cuda_without_gpu_and_keeps_running(qtbot, window, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
+
     from nnviz.engine import backend
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: shown.append(a[2]))

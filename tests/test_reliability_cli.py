@@ -258,7 +258,7 @@ def test_divergence_exit_3_one_line_keeps_last_good(tmp_path, capsys):
     assert rc == 3, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("nnviz: training diverged at step ")
-    assert "learning rate 1e+06" in err and f"saved the last good weights" in err and str(out) in err
+    assert "learning rate 1e+06" in err and "saved the last good weights" in err and str(out) in err
     loaded = load_model(out)
     assert all(np.isfinite(v).all() for v in loaded.model.state().values())
 

@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QThread  # noqa: E402
+from PySide6.QtCore import QThread
 
-from nnviz.gui.mainwindow import MainWindow  # noqa: E402
+from nnviz.gui.mainwindow import MainWindow
 
 SOAK_S = float(os.environ.get("NNVIZ_SOAK_S", "60"))
 

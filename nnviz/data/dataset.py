@@ -85,7 +85,7 @@ class Dataset:
             for i in range(0, n, batch_size):
                 yield x[i:i + batch_size], y[i:i + batch_size]
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
         """The first ``n_train`` / ``n_test`` samples (all when None)."""
         for pname, v in (("n_train", n_train), ("n_test", n_test)):
             if v is not None and int(v) < 0:

@@ -1,8 +1,25 @@
 """The nnviz engine: float32 NCHW layers with explicit backprop on Numba kernels."""
 from . import backend
-from .layers import (ACTIVATIONS, LAYER_TYPES, Abs, AvgPool2D, BatchNorm, Conv2D, ConvTranspose2D,
-                     Dense, Dropout, Flatten, Layer, LayerError, LeakyReLU, MaxPool2D, ReLU,
-                     Residual, Sigmoid, Tanh)
+from .layers import (
+                     ACTIVATIONS,
+                     LAYER_TYPES,
+                     Abs,
+                     AvgPool2D,
+                     BatchNorm,
+                     Conv2D,
+                     ConvTranspose2D,
+                     Dense,
+                     Dropout,
+                     Flatten,
+                     Layer,
+                     LayerError,
+                     LeakyReLU,
+                     MaxPool2D,
+                     ReLU,
+                     Residual,
+                     Sigmoid,
+                     Tanh,
+)
 from .losses import MSE, BCEWithLogits, LossError, SoftmaxCrossEntropy, get_loss
 from .model import Sequential
 from .optim import SGD, Adam, OptimizerError, make_optimizer, optimizer_from_config

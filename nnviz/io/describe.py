@@ -46,7 +46,7 @@ def describe_model(path_or_preset):
         loaded = load_model(src)
         model, meta, kind = loaded.model, loaded.meta, "file"
     else:
-        from ..engine import read_spec, model_from_spec
+        from ..engine import model_from_spec, read_spec
         spec = read_spec(src)
         model, kind = model_from_spec(spec), "spec"
     rows = model.summary()

@@ -11,8 +11,17 @@ import numpy as np
 from . import keras as K
 from .atomic import atomic_path
 from .errors import ModelFormatError
-from .tree import (TreeError, as_text, get_text_attr, read_array, read_tree, set_text_attr,
-                   write_array, write_tree, MAX_ATTR_BYTES)
+from .tree import (
+    MAX_ATTR_BYTES,
+    TreeError,
+    as_text,
+    get_text_attr,
+    read_array,
+    read_tree,
+    set_text_attr,
+    write_array,
+    write_tree,
+)
 
 FORMAT_VERSION = 1
 H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
@@ -99,9 +108,8 @@ def save_model(path, model, trainer=None, dataset=None, extra=None):
         dataset = getattr(trainer, "dataset", None)
     state = trainer.state_dict() if trainer is not None else None
     mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
-    with atomic_path(path, mode) as tmp:
-        with h5py.File(tmp, "w") as f:
-            _write(f, model, state, dataset, extra)
+    with atomic_path(path, mode) as tmp, h5py.File(tmp, "w") as f:
+        _write(f, model, state, dataset, extra)
     return path
 
 

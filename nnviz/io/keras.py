@@ -6,8 +6,22 @@ Weights are stored in Keras axis order; `to_keras` / `from_keras` transpose.
 """
 import numpy as np
 
-from ..engine.layers import (Abs, AvgPool2D, BatchNorm, Conv2D, ConvTranspose2D, Dense, Dropout,
-                             Flatten, LeakyReLU, MaxPool2D, ReLU, Residual, Sigmoid, Tanh)
+from ..engine.layers import (
+    Abs,
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    ConvTranspose2D,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+)
 from ..engine.layers import init as _init
 
 KERAS_VERSION = "2.15.0"   # the layout followed (legacy tf.keras HDF5), not the writer

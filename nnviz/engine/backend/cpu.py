@@ -38,7 +38,7 @@ MALLOC_TUNED = _keep_freed_memory()
 import numpy as np  # noqa: E402
 
 try:  # Numba's np.dot calls SciPy's BLAS: load it before backend/__init__ pins BLAS threads
-    import scipy.linalg.cython_blas  # noqa: F401, E402
+    import scipy.linalg.cython_blas  # noqa: F401
 except ImportError:
     pass
 

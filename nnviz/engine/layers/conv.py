@@ -1,4 +1,3 @@
-import numpy as np
 
 from . import init as _init
 from .base import Layer, pair, positive_int, unpair

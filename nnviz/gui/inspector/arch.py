@@ -88,7 +88,7 @@ def set_field(cfg, key, value):
 
 def layer_title(cfg):
     t = cfg.get("type", "?")
-    g = lambda k: get_field(cfg, k)  # noqa: E731
+    g = lambda k: get_field(cfg, k)
     if t == "Conv2D":
         s = f"Conv2D {g('out_channels')}@{g('kernel_size')}×{g('kernel_size')}"
         if g("stride") != 1:

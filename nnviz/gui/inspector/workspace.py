@@ -8,19 +8,40 @@ import time
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QApplication, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
-                               QPushButton, QSizePolicy, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
 from ..worker import TrainingController
 from .arch import DEFAULT_SPEC
-from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, \
-    synthetic_dataset
+from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
-from .views import (FONT_PT, ConfusionView, DrawingCanvas, FeatureMapView, FilterView, Gallery,
-                    GradientFlowView, PredictionView, SimpleCurves, ui_font)
+from .views import (
+    FONT_PT,
+    ConfusionView,
+    DrawingCanvas,
+    FeatureMapView,
+    FilterView,
+    Gallery,
+    GradientFlowView,
+    PredictionView,
+    SimpleCurves,
+    ui_font,
+)
 
 try:
     from ..curves import CurvesWidget

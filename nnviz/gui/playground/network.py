@@ -1,10 +1,9 @@
 """The network drawn as in TF Playground: neurons as thumbnails of their activation
 over the plane, weights as lines (width = |w|, colour = sign)."""
 import numpy as np
-from PySide6.QtCore import QLineF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem,
-                               QGraphicsView)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from ..style import CLASS_COLORS
 from .features import LABELS

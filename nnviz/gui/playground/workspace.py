@@ -1,24 +1,45 @@
 """The Playground workspace: a TensorFlow-Playground-like page on the nnviz engine."""
 import logging
-import math
 import time
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QSizePolicy, QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
 from .boundary import BoundaryPlot
-from .features import FEATURES, feature_map, ordered
+from .features import FEATURES, feature_map
 from .network import NetworkView
-from .session import (ACTIVATIONS, NEURON_RES, GroupTrainer, Run, Settings, diverging,
-                      grid_points, make_group_snapshot_fn, make_snapshot_fn, trainers_of)
+from .session import (
+    ACTIVATIONS,
+    NEURON_RES,
+    GroupTrainer,
+    Run,
+    Settings,
+    grid_points,
+    make_group_snapshot_fn,
+    make_snapshot_fn,
+    trainers_of,
+)
 from .toydata import MULTICLASS, TOY_NAMES, make_toy
 
 log = logging.getLogger("nnviz")
