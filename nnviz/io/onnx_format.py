@@ -1,0 +1,101 @@
+"""ONNX model files (`.onnx`), read and written with the `onnx` package.
+
+Reading maps the graph to an nnviz Sequential (nnviz/io/onnx_read.py), writing maps every
+nnviz layer to ONNX opset 13 (nnviz/io/onnx_write.py); docs/model-format.md says what maps
+to what. Every failure to read is a ModelFormatError naming the file.
+"""
+import os
+from pathlib import Path
+
+from .atomic import atomic_path
+from .errors import ModelFormatError
+from .h5model import LoadedModel, _umask_mode
+
+NAME = "onnx"
+EXTENSIONS = (".onnx",)
+MAX_FILE_BYTES = 1 << 30    # parsing holds the whole file in memory; real small nets are MBs
+_TORCH_GRAPH_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export"}
+
+# A serialised ModelProto starts with field 1 (ir_version, varint tag 0x08) and a small
+# version number, then another ModelProto field tag.
+_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x8A}
+
+
+def can_read(path) -> bool:
+    """True when the file's first bytes look like an ONNX ModelProto."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in _NEXT_TAGS
+
+
+def _shown(path):
+    return os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
+
+
+def _parse(path, shown):
+    import onnx
+    from google.protobuf.message import DecodeError
+    p = Path(shown).expanduser()
+    if not p.exists():
+        raise ModelFormatError(shown, "no such file")
+    if p.is_dir():
+        raise ModelFormatError(shown, "is a folder, not a model file")
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ModelFormatError(shown, f"is {size:,} bytes; nnviz reads ONNX files up to "
+                                      f"{MAX_FILE_BYTES:,} bytes")
+    try:
+        return p, onnx.load(str(p), load_external_data=False)
+    except (DecodeError, RuntimeWarning, ValueError, TypeError, OSError) as e:
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise ModelFormatError(shown, f"not a readable ONNX file ({reason})") from None
+
+
+def read(path, **options) -> LoadedModel:
+    """Open an ONNX file as an nnviz model; `meta["notes"]` says what was changed on the way."""
+    from ..engine import LayerError, Sequential
+    from .onnx_read import GraphReader, OnnxError
+    shown = _shown(path)
+    p, mp = _parse(path, shown)
+    reader = GraphReader(mp)
+    try:
+        layers, input_shape = reader.read()
+        name = mp.graph.name if mp.graph.name not in _TORCH_GRAPH_NAMES else p.stem
+        model = Sequential(layers, input_shape, seed=int(options.get("seed", 0)), name=name)
+        model.load_state(reader.state(model))
+    except OnnxError as e:
+        raise ModelFormatError(shown, str(e)) from None
+    except LayerError as e:
+        raise ModelFormatError(shown, f"cannot build the model: {e}") from None
+    meta = {"format": NAME, "ir_version": int(mp.ir_version), "opset": reader.opset,
+            "producer": " ".join(x for x in (mp.producer_name, mp.producer_version) if x),
+            "notes": reader.notes, "seed": model.seed, "model_spec": model.to_spec(),
+            "metadata": {e.key: e.value for e in mp.metadata_props},
+            "dataset": {"name": None, "input_shape": None, "class_names": None,
+                        "normalization": None},
+            "training": None, "history": None, "extra": None}
+    return LoadedModel(model=model, meta=meta, path=p)
+
+
+def to_model_proto(model, metadata=None):
+    """The ONNX ModelProto of an nnviz model (checked with onnx.checker)."""
+    import onnx
+
+    from .onnx_write import GraphWriter
+    mp = GraphWriter(model).build(metadata)
+    onnx.checker.check_model(mp)
+    return mp
+
+
+def write(model, path, **options) -> Path:
+    """Write `model` as ONNX to `path` atomically (an existing file is untouched on failure)."""
+    import onnx
+    path = Path(os.fspath(path)).expanduser()
+    mp = to_model_proto(model, options.get("metadata"))
+    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
+    with atomic_path(path, mode) as tmp:
+        onnx.save(mp, tmp)
+    return path
