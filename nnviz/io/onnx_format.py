@@ -44,6 +44,8 @@ def _parse(path, shown):
     if p.is_dir():
         raise ModelFormatError(shown, "is a folder, not a model file")
     size = p.stat().st_size
+    if size == 0:
+        raise ModelFormatError(shown, "is empty")
     if size > MAX_FILE_BYTES:
         raise ModelFormatError(shown, f"is {size:,} bytes; nnviz reads ONNX files up to "
                                       f"{MAX_FILE_BYTES:,} bytes")
@@ -51,7 +53,8 @@ def _parse(path, shown):
         return p, onnx.load(str(p), load_external_data=False)
     except (DecodeError, RuntimeWarning, ValueError, TypeError, OSError) as e:
         reason = " ".join(str(e).split())[:200] or type(e).__name__
-        raise ModelFormatError(shown, f"not a readable ONNX file ({reason})") from None
+        raise ModelFormatError(shown, f"not a readable ONNX file: damaged, truncated or "
+                                      f"another format ({reason})") from None
 
 
 def read(path, **options) -> LoadedModel:

@@ -94,6 +94,12 @@ def check_tensor(tp, what):
     return a
 
 
+def _f32(v):
+    """ONNX keeps float settings as float32: 0.1 comes back as 0.10000000149; take the
+    shortest decimal that is the same float32 (0.1)."""
+    return float(str(np.float32(v)))
+
+
 def _attrs(node):
     from onnx import helper
     out = {}
@@ -130,6 +136,8 @@ class GraphReader:
 
     # ---- entry ---------------------------------------------------------------------------
     def read(self):
+        if not self.mp.HasField("graph"):
+            raise OnnxError("not an ONNX model (no graph)")
         self._check_opset()
         if len(self.g.sparse_initializer):
             raise OnnxError("the graph has sparse initializers, which nnviz does not read")
@@ -417,7 +425,8 @@ class GraphReader:
                 int(t) if t is not BATCH else t for t in target[1:]] == list(v.onnx_shape):
             self._alias(node)
         else:
-            self._fail(f"reshapes (N, {', '.join(map(str, v.onnx_shape))}) to {target}; nnviz "
+            shown = ["N" if t is BATCH else int(t) for t in target]
+            self._fail(f"reshapes (N, {', '.join(map(str, v.onnx_shape))}) to {shown}; nnviz "
                        f"reads Reshape only as flattening to (N, {n})")
 
     def _op_Gemm(self, node, a):
@@ -498,17 +507,17 @@ class GraphReader:
                   for i, k in enumerate(names)}
         if (arrays["running_var"] < 0).any():
             self._fail("has a negative running variance")
-        m = 1.0 - float(a.get("momentum", 0.9))
+        m = _f32(1.0 - _f32(a.get("momentum", 0.9)))
         self._push(node, BatchNorm(momentum=m if 0 < m <= 1 else 0.1,
-                                   eps=float(a.get("epsilon", 1e-5))), arrays)
+                                   eps=_f32(a.get("epsilon", 1e-5))), arrays)
 
     def _op_Dropout(self, node, a):
         ratio = self._opt_const(node, 1, "ratio")
-        p = float(np.asarray(ratio).reshape(-1)[0]) if ratio is not None and ratio.size else 0.5
+        p = _f32(np.asarray(ratio).reshape(-1)[0]) if ratio is not None and ratio.size else 0.5
         self._push(node, Dropout(p))
 
     def _op_LeakyRelu(self, node, a):
-        self._push(node, LeakyReLU(float(a.get("alpha", 0.01))))
+        self._push(node, LeakyReLU(_f32(a.get("alpha", 0.01))))
 
     def _op_Relu(self, node, a):
         self._push(node, ReLU())

@@ -58,7 +58,7 @@ class GraphWriter:
 
     def _init(self, name, a):
         from onnx import numpy_helper
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(a, dtype=np.float32), name))
+        self.inits.append(numpy_helper.from_array(np.array(a, dtype=np.float32, order="C"), name))
         return name
 
     def _node(self, layer, op, inputs, suffix="", **attrs):

@@ -1,0 +1,518 @@
+"""ONNX files both ways, against onnxruntime and PyTorch.
+
+Reading: graphs built op by op with onnx.helper, and PyTorch models exported with
+torch.onnx.export (the TorchScript exporter, dynamo=False: the dynamo exporter needs
+onnxscript, which is not installed), run by onnxruntime / PyTorch and by nnviz on the same
+inputs. Writing: nnviz models exported and run by onnxruntime, then read back.
+Bad files: one ModelFormatError line, no large allocation.
+"""
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from nnviz.engine import load_preset, model_from_spec, preset_names  # noqa: E402
+from nnviz.io import ModelFormatError, load_model, save_model  # noqa: E402
+from nnviz.io import onnx_format as OF  # noqa: E402
+
+RTOL = 1e-5
+
+
+def rel_diff(ours, ref):
+    ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+    assert ours.shape == ref.shape
+    return float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def run_ort(path, x):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def make_file(path, nodes, inits, in_shape, opset=13, out="y", batch="N"):
+    inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, *in_shape])
+    outv = helper.make_tensor_value_info(out, TensorProto.FLOAT, None)
+    g = helper.make_graph(nodes, "case", [inp], [outv],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def rnd(rng, *shape, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+
+# ---- reading, op by op, against onnxruntime ---------------------------------------------------
+def N(op, ins, out="y", **kw):
+    return helper.make_node(op, ins, [out], **kw)
+
+
+def _cases():
+    r = np.random.default_rng(0)
+    bn = {"g": rnd(r, 4) + 1, "b": rnd(r, 4), "m": rnd(r, 4), "v": r.uniform(0.5, 2, 4).astype(np.float32)}
+    return {
+        # id: (input shape, nodes, initializers, expected nnviz layer types, compare proba)
+        "Conv stride 2 pads 1": ((2, 7, 6), [N("Conv", ["x", "w", "b"], strides=[2, 2], pads=[1, 1, 1, 1])],
+                                 {"w": rnd(r, 3, 2, 3, 3), "b": rnd(r, 3)}, ["Conv2D"]),
+        "Conv no bias, kernel 3x1": ((2, 5, 5), [N("Conv", ["x", "w"], kernel_shape=[3, 1], pads=[1, 0, 1, 0])],
+                                     {"w": rnd(r, 4, 2, 3, 1)}, ["Conv2D"]),
+        "Conv auto_pad SAME_UPPER": ((1, 6, 6), [N("Conv", ["x", "w", "b"], auto_pad="SAME_UPPER")],
+                                     {"w": rnd(r, 2, 1, 5, 5), "b": rnd(r, 2)}, ["Conv2D"]),
+        "ConvTranspose stride 2 pads 1": (
+            (3, 4, 5), [N("ConvTranspose", ["x", "w", "b"], strides=[2, 2], pads=[1, 1, 1, 1])],
+            {"w": rnd(r, 3, 2, 3, 3), "b": rnd(r, 2)}, ["ConvTranspose2D"]),
+        "Gemm transB": ((5,), [N("Gemm", ["x", "w", "c"], transB=1)],
+                        {"w": rnd(r, 3, 5), "c": rnd(r, 3)}, ["Dense"]),
+        "Gemm alpha beta, C (1, out)": ((5,), [N("Gemm", ["x", "w", "c"], alpha=0.5, beta=2.0)],
+                                        {"w": rnd(r, 5, 3), "c": rnd(r, 1, 3)}, ["Dense"]),
+        "Gemm without C": ((4,), [N("Gemm", ["x", "w"], transB=1)], {"w": rnd(r, 2, 4)}, ["Dense"]),
+        "MatMul+Add": ((6,), [N("MatMul", ["x", "w"], "h"), N("Add", ["h", "b"])],
+                       {"w": rnd(r, 6, 4), "b": rnd(r, 4)}, ["Dense"]),
+        "MatMul+Add bias first": ((6,), [N("MatMul", ["x", "w"], "h"), N("Add", ["b", "h"])],
+                                  {"w": rnd(r, 6, 4), "b": rnd(r, 4)}, ["Dense"]),
+        "MatMul alone": ((6,), [N("MatMul", ["x", "w"])], {"w": rnd(r, 6, 2)}, ["Dense"]),
+        "Relu": ((3, 4, 4), [N("Relu", ["x"])], {}, ["ReLU"]),
+        "LeakyRelu": ((7,), [N("LeakyRelu", ["x"], alpha=0.2)], {}, ["LeakyReLU"]),
+        "LeakyRelu default": ((7,), [N("LeakyRelu", ["x"])], {}, ["LeakyReLU"]),
+        "Sigmoid": ((7,), [N("Sigmoid", ["x"])], {}, ["Sigmoid"]),
+        "Tanh": ((2, 3, 3), [N("Tanh", ["x"])], {}, ["Tanh"]),
+        "Abs": ((7,), [N("Abs", ["x"])], {}, ["Abs"]),
+        "MaxPool 3 stride 1": ((2, 6, 5), [N("MaxPool", ["x"], kernel_shape=[3, 3])], {}, ["MaxPool2D"]),
+        "MaxPool 2": ((2, 6, 6), [N("MaxPool", ["x"], kernel_shape=[2, 2], strides=[2, 2])], {},
+                      ["MaxPool2D"]),
+        "AveragePool 2x3 stride (2, 1)": ((2, 6, 7), [N("AveragePool", ["x"], kernel_shape=[2, 3], strides=[2, 1])],
+                                          {}, ["AvgPool2D"]),
+        "AveragePool ceil_mode exact": ((1, 6, 6), [N("AveragePool", ["x"], kernel_shape=[2, 2], strides=[2, 2],
+                                                      ceil_mode=1)], {}, ["AvgPool2D"]),
+        "GlobalAveragePool+Flatten": ((3, 5, 4), [N("GlobalAveragePool", ["x"], "p"), N("Flatten", ["p"])], {},
+                                      ["GlobalAvgPool2D"]),
+        "GlobalAveragePool+Relu+Reshape": (
+            (3, 5, 4), [N("GlobalAveragePool", ["x"], "p"), N("Relu", ["p"], "q"), N("Reshape", ["q", "s"])],
+            {"s": np.array([-1, 3], np.int64)}, ["GlobalAvgPool2D", "ReLU"]),
+        "Flatten": ((2, 3, 4), [N("Flatten", ["x"], axis=1)], {}, ["Flatten"]),
+        "Reshape [0, -1]": ((2, 3, 4), [N("Reshape", ["x", "s"])], {"s": np.array([0, -1], np.int64)},
+                            ["Flatten"]),
+        "Reshape view(x.size(0), -1)": (
+            (2, 3, 4), [N("Shape", ["x"], "sh"), N("Gather", ["sh", "i0"], "n", axis=0),
+                        N("Unsqueeze", ["n", "ax"], "n1"), N("Concat", ["n1", "m1"], "s", axis=0),
+                        N("Reshape", ["x", "s"])],
+            {"i0": np.array(0, np.int64), "ax": np.array([0], np.int64), "m1": np.array([-1], np.int64)},
+            ["Flatten"]),
+        "BatchNormalization 4-D": ((4, 3, 3), [N("BatchNormalization", ["x", "g", "b", "m", "v"], epsilon=1e-3)],
+                                   bn, ["BatchNorm"]),
+        "BatchNormalization 2-D": ((4,), [N("BatchNormalization", ["x", "g", "b", "m", "v"])], bn,
+                                   ["BatchNorm"]),
+        "Dropout with ratio": ((5,), [N("Dropout", ["x", "r"])], {"r": np.array(0.3, np.float32)},
+                               ["Dropout"]),
+        "Identity of an activation and of a weight": (
+            (5,), [N("Identity", ["w0"], "w"), N("Identity", ["x"], "h"), N("Gemm", ["h", "w"], transB=1)],
+            {"w0": rnd(r, 2, 5)}, ["Dense"]),
+        "Add residual": ((2, 4, 4), [N("Conv", ["x", "w", "b"], "c", pads=[1, 1, 1, 1]), N("Relu", ["c"], "h"),
+                                     N("Add", ["x", "h"])],
+                         {"w": rnd(r, 2, 2, 3, 3), "b": rnd(r, 2)}, ["Residual"]),
+        "Add residual, nested": (
+            (2, 4, 4), [N("Tanh", ["x"], "t"), N("Relu", ["t"], "u"), N("Add", ["u", "t"], "a"),
+                        N("Sigmoid", ["a"], "s"), N("Add", ["s", "x"])],
+            {}, ["Residual"]),
+        "Softmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("Softmax", ["z"], axis=1)],
+                         {"w": rnd(r, 4, 6)}, ["Dense"], "proba"),
+        "LogSoftmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("LogSoftmax", ["z"])],
+                            {"w": rnd(r, 4, 6)}, ["Dense"], "log_proba"),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_read_op_matches_onnxruntime(case, tmp_path):
+    in_shape, nodes, inits, kinds, *compare = CASES[case]
+    path = make_file(tmp_path / "op.onnx", nodes, inits, in_shape)
+    x = rnd(np.random.default_rng(1), 3, *in_shape, scale=2.0)
+    loaded = OF.read(path)
+    model = loaded.model
+    assert [l.type for l in model.layers] == kinds
+    ref = run_ort(path, x)
+    if compare == ["proba"]:
+        ours = model.predict_proba(x)
+    elif compare == ["log_proba"]:
+        ours = np.log(model.predict_proba(x))
+    else:
+        ours = model.predict_logits(x)
+    assert rel_diff(ours, ref) <= RTOL, case
+    assert bool(loaded.meta["notes"]) == bool(compare)
+    assert loaded.meta["format"] == "onnx" and loaded.meta["opset"] == 13
+
+
+def test_read_dropout_is_nnviz_dropout_with_its_ratio(tmp_path):
+    path = make_file(tmp_path / "d.onnx", CASES["Dropout with ratio"][1],
+                     CASES["Dropout with ratio"][2], (5,))
+    assert OF.read(path).model.layers[0].p == pytest.approx(0.3)
+
+
+def test_read_batchnorm_keeps_running_stats(tmp_path):
+    _, nodes, inits, _ = CASES["BatchNormalization 4-D"]
+    nodes = [N("BatchNormalization", ["x", "g", "b", "m", "v"], epsilon=1e-3, momentum=0.8)]
+    model = OF.read(make_file(tmp_path / "bn.onnx", nodes, inits, (4, 3, 3))).model
+    bn = model.layers[0]
+    assert bn.eps == pytest.approx(1e-3) and bn.momentum == pytest.approx(0.2)
+    assert np.array_equal(bn.buffers["running_mean"], inits["m"])
+    assert np.array_equal(bn.buffers["running_var"], inits["v"])
+    assert np.array_equal(bn.params["weight"], inits["g"])
+
+
+# ---- reading PyTorch models (torch.onnx.export) ------------------------------------------------
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def export_torch(module, x, path, **kw):
+    torch = _torch()
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # the TorchScript exporter's deprecation notice
+        torch.onnx.export(module, (torch.from_numpy(x),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}}, **kw)
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+def lab7_cnn():
+    nn = _torch().nn
+
+    class Lab7(nn.Module):          # as the course writes it: view(x.size(0), -1)
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(3, 6, 5), nn.Conv2d(6, 16, 5)
+            self.pool = nn.MaxPool2d(2)
+            self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = self.pool(self.conv1(x).relu())
+            x = self.pool(self.conv2(x).relu())
+            x = x.view(x.size(0), -1)
+            return self.fc3(self.fc2(self.fc1(x).relu()).relu())
+    return Lab7()
+
+
+def lenet5():
+    nn = _torch().nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(),
+        nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))
+
+
+def resnet(softmax=False):
+    torch = _torch()
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+            self.c2, self.b2 = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return torch.relu(x + self.b2(self.c2(torch.relu(self.b1(self.c1(x))))))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8),
+                                      nn.ReLU())
+            self.blocks = nn.Sequential(Block(8), Block(8))
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(8, 10)
+
+        def forward(self, x):
+            z = self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+            return torch.softmax(z, 1) if softmax else z
+
+    net = Net()
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():         # trained-looking statistics, so that BN matters
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=g) * 0.5 + 1)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+    return net
+
+
+@pytest.mark.parametrize("name,make,shape,kinds", [
+    ("lab7", lab7_cnn, (3, 32, 32), ["Conv2D", "ReLU", "MaxPool2D", "Conv2D", "ReLU", "MaxPool2D",
+                                     "Flatten", "Dense", "ReLU", "Dense", "ReLU", "Dense"]),
+    ("lenet5", lenet5, (1, 28, 28), [c["type"] for c in load_preset("lenet5").to_spec()["layers"]]),
+])
+def test_torch_models_open_with_the_same_logits(name, make, shape, kinds, tmp_path):
+    torch = _torch()
+    torch.manual_seed(1)
+    net = make()
+    x = np.random.default_rng(2).standard_normal((5, *shape)).astype(np.float32)
+    ref = export_torch(net, x, tmp_path / f"{name}.onnx")
+    model = OF.read(tmp_path / f"{name}.onnx").model
+    assert [l.type for l in model.layers] == kinds
+    assert model.param_count() == sum(p.numel() for p in net.parameters())
+    assert rel_diff(model.predict_logits(x), ref) <= RTOL
+    if name == "lenet5":     # the same network as nnviz's preset
+        assert model.to_spec()["layers"] == load_preset("lenet5").to_spec()["layers"]
+
+
+@pytest.mark.parametrize("mode", ["EVAL", "PRESERVE"])
+def test_torch_resnet_with_batchnorm_and_global_pooling(mode, tmp_path):
+    torch = _torch()
+    torch.manual_seed(3)
+    net = resnet(softmax=True)
+    x = np.random.default_rng(4).standard_normal((6, 3, 16, 16)).astype(np.float32)
+    # EVAL folds each BatchNorm into its convolution; PRESERVE keeps BatchNormalization nodes
+    proba = export_torch(net, x, tmp_path / "res.onnx",
+                         training=getattr(torch.onnx.TrainingMode, mode))
+    loaded = OF.read(tmp_path / "res.onnx")
+    model = loaded.model
+    types = [l.type for l in model.layers]
+    assert types.count("Residual") == 2 and "GlobalAvgPool2D" in types
+    assert ("BatchNorm" in types) == (mode == "PRESERVE")
+    assert any("Softmax" in n for n in loaded.meta["notes"])
+    with torch.no_grad():
+        logits = net.fc(torch.flatten(net.pool(net.blocks(net.stem(torch.from_numpy(x)))), 1))
+    assert rel_diff(model.predict_logits(x), logits.numpy()) <= RTOL
+    assert rel_diff(model.predict_proba(x), proba) <= RTOL
+
+
+# ---- writing: onnxruntime runs nnviz models ------------------------------------------------
+WRITE_SPECS = {
+    "bn-dropout": {"input_shape": [1, 12, 12], "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3}, {"type": "BatchNorm"}, {"type": "ReLU"},
+        {"type": "MaxPool2D", "kernel_size": 2}, {"type": "Dropout", "p": 0.25}, {"type": "Flatten"},
+        {"type": "Dense", "out_features": 16}, {"type": "BatchNorm", "momentum": 0.2, "eps": 1e-3},
+        {"type": "Sigmoid"}, {"type": "Dropout", "p": 0.5}, {"type": "Dense", "out_features": 3}]},
+    "stride2-padded": {"input_shape": [3, 11, 9], "layers": [
+        {"type": "Conv2D", "out_channels": 5, "kernel_size": 3, "stride": 2, "padding": 1},
+        {"type": "LeakyReLU", "alpha": 0.1},
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": [3, 2], "stride": [2, 1], "padding": [1, 0]},
+        {"type": "Abs"}, {"type": "AvgPool2D", "kernel_size": 2, "stride": 1},
+        {"type": "ConvTranspose2D", "out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1},
+        {"type": "Tanh"}, {"type": "Flatten"}, {"type": "Dense", "out_features": 4}]},
+    "residual": {"input_shape": [2, 8, 8], "layers": [
+        {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+        {"type": "Residual", "layers": [
+            {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1, "bias": False},
+            {"type": "BatchNorm"}, {"type": "ReLU"},
+            {"type": "Residual", "layers": [{"type": "Conv2D", "out_channels": 6, "kernel_size": 1}]},
+            {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1}]},
+        {"type": "ReLU"}, {"type": "GlobalAvgPool2D"}, {"type": "Dense", "out_features": 5}]},
+}
+
+
+def _models():
+    out = {name: load_preset(name, seed=7) for name in preset_names()}
+    out.update({name: model_from_spec(dict(spec, name=name), seed=7) for name, spec in WRITE_SPECS.items()})
+    return out
+
+
+def _randomise_stats(model, seed=0):
+    """Non-trivial biases and BatchNorm statistics, as after training."""
+    rng = np.random.default_rng(seed)
+    state = model.state()
+    for k, a in state.items():
+        if k.endswith("running_var"):
+            state[k] = rng.uniform(0.5, 2.0, a.shape).astype(a.dtype)
+        elif k.endswith(("bias", "running_mean")):
+            state[k] = (0.3 * rng.standard_normal(a.shape)).astype(a.dtype)
+    model.load_state(state)
+
+
+@pytest.mark.parametrize("name", list(preset_names()) + list(WRITE_SPECS))
+def test_written_models_run_in_onnxruntime_and_read_back_identically(name, tmp_path):
+    model = _models()[name]
+    _randomise_stats(model)
+    path = OF.write(model, tmp_path / f"{name}.onnx")
+    x = np.random.default_rng(5).standard_normal((4, *model.input_shape)).astype(np.float32)
+    assert rel_diff(run_ort(path, x), model.predict_logits(x)) <= RTOL
+    assert OF.can_read(path)
+    back = OF.read(path)
+    assert back.model.to_spec()["layers"] == model.to_spec()["layers"]
+    assert back.model.name == model.name and back.meta["notes"] == []
+    a, b = model.state(), back.model.state()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    assert np.array_equal(back.model.predict_logits(x), model.predict_logits(x))
+    # dropout ratio and BatchNorm settings survive too
+    for la, lb in zip(model.layers, back.model.layers):
+        assert la.config() == lb.config()
+
+
+def test_write_is_opset_13_and_valid(tmp_path):
+    path = OF.write(load_preset("lenet5"), tmp_path / "l.onnx")
+    mp = onnx.load(str(path))
+    onnx.checker.check_model(mp, full_check=True)
+    assert [(o.domain, o.version) for o in mp.opset_import] == [("", 13)]
+    assert mp.producer_name == "nnviz"
+    assert [n.op_type for n in mp.graph.node][:3] == ["Conv", "Tanh", "AveragePool"]
+
+
+def test_onnx_to_hdf5_and_back(tmp_path):
+    """An imported model saves as nnviz HDF5 with the same numbers."""
+    model = model_from_spec(dict(WRITE_SPECS["residual"], name="r"), seed=2)
+    _randomise_stats(model)
+    imported = OF.read(OF.write(model, tmp_path / "r.onnx")).model
+    h5 = load_model(save_model(tmp_path / "r.h5", imported)).model
+    x = np.random.default_rng(0).standard_normal((3, 2, 8, 8)).astype(np.float32)
+    assert np.array_equal(h5.predict_logits(x), model.predict_logits(x))
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(onnx, "save", boom)
+    with pytest.raises(OSError):
+        OF.write(load_preset("mlp1"), target)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+# ---- what is refused, in one line -----------------------------------------------------------
+def refused(path, *words):
+    with pytest.raises(ModelFormatError) as e:
+        OF.read(path)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(path)), msg
+    for w in words:
+        assert w in msg, msg
+    return msg
+
+
+def test_unsupported_op_names_node_and_lists_supported(tmp_path):
+    path = make_file(tmp_path / "u.onnx", [N("Erf", ["x"], "e", name="my_erf"), N("Relu", ["e"])], {}, (4,))
+    refused(path, "'my_erf'", "'Erf'", "supported:", "Conv", "GlobalAveragePool", "BatchNormalization")
+
+
+@pytest.mark.parametrize("nodes,inits,shape,words", [
+    ([N("Conv", ["x", "w"], pads=[0, 0, 1, 1])], {"w": np.ones((1, 1, 2, 2), np.float32)}, (1, 4, 4),
+     ["pads", "symmetric"]),
+    ([N("Conv", ["x", "w"], group=2)], {"w": np.ones((2, 1, 1, 1), np.float32)}, (2, 4, 4), ["group"]),
+    ([N("Conv", ["x", "w"], dilations=[2, 2])], {"w": np.ones((1, 1, 2, 2), np.float32)}, (1, 5, 5),
+     ["dilations"]),
+    ([N("MaxPool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 1, 1])], {}, (1, 4, 4), ["pads", "without padding"]),
+    ([N("Conv", ["x", "w"], "a"), N("Conv", ["x", "w"], "b"), N("Add", ["a", "b"])],
+     {"w": np.ones((1, 1, 1, 1), np.float32)}, (1, 3, 3), ["not the previous layer's output"]),
+    ([N("Relu", ["x"], "a"), N("Add", ["a", "c"])], {"c": np.ones(3, np.float32)}, (3,), ["adds a constant"]),
+    ([N("Reshape", ["x", "s"])], {"s": np.array([-1, 2, 2], np.int64)}, (1, 2, 2),
+     ["(N, 1, 2, 2) to [-1, 2, 2]", "flattening to (N, 4)"]),
+    ([N("Softmax", ["x"], "s"), N("Relu", ["s"])], {}, (3,), ["last node"]),
+    ([N("Gemm", ["x", "w"], transB=1)], {"w": np.ones((2, 5), np.float32)}, (4,), ["weight", "(2, 5)", "(2, 4)"]),
+    ([N("GlobalAveragePool", ["x"])], {}, (2, 3, 3), ["Flatten"]),
+], ids=["asymmetric pads", "group", "dilation", "pool pads", "fork", "constant add", "reshape",
+        "softmax in the middle", "weight shape", "pool without flatten"])
+def test_graphs_nnviz_cannot_represent(nodes, inits, shape, words, tmp_path):
+    refused(make_file(tmp_path / "g.onnx", nodes, inits, shape), *words)
+
+
+def test_projection_shortcut_is_refused(tmp_path):
+    torch = _torch()
+    nn = torch.nn
+
+    class Down(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(2, 4, 3, 2, 1), nn.Conv2d(2, 4, 1, 2)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+    export_torch(Down(), np.zeros((1, 2, 6, 6), np.float32), tmp_path / "d.onnx")
+    refused(tmp_path / "d.onnx", "Conv", "not the previous layer's output")
+
+
+def test_old_opset_and_graph_boundaries(tmp_path):
+    refused(make_file(tmp_path / "o.onnx", [N("Relu", ["x"])], {}, (3,), opset=11), "opset 11", "13")
+    refused(make_file(tmp_path / "d.onnx", [N("Relu", ["x"])], {}, (3, "h", 4)), "fixed")
+    refused(make_file(tmp_path / "r.onnx", [N("Relu", ["x"])], {}, (3, 4)), "3 dimensions")
+
+
+def test_missing_garbage_truncated_and_empty(tmp_path):
+    refused(tmp_path / "nope.onnx", "no such file")
+    refused(tmp_path, "folder")
+    (tmp_path / "e.onnx").write_bytes(b"")
+    refused(tmp_path / "e.onnx", "empty")
+    (tmp_path / "g.onnx").write_bytes(np.random.default_rng(0).bytes(5000))
+    refused(tmp_path / "g.onnx")
+    (tmp_path / "t.txt").write_text("not a model at all\n" * 50)
+    refused(tmp_path / "t.txt")
+    good = OF.write(load_preset("lenet5"), tmp_path / "ok.onnx").read_bytes()
+    for frac in (0.1, 0.5, 0.9, 0.999):
+        bad = tmp_path / f"trunc{frac}.onnx"
+        bad.write_bytes(good[:int(len(good) * frac)])
+        refused(bad, "not a readable ONNX file")
+
+
+def test_external_data_is_refused_without_opening_it(tmp_path):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.ones(8, np.float32).tobytes())
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 4],
+                    data_location=TensorProto.EXTERNAL)
+    w.external_data.add(key="location", value="../secret.bin")
+    g = helper.make_graph([N("Gemm", ["x", "w"], transB=1)], "ext",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "ext.onnx"
+    path.write_bytes(m.SerializeToString())
+    refused(path, "external", "../secret.bin", "initializer 'w'")
+
+
+def test_declared_billions_are_refused_before_allocating(tmp_path):
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[100_000, 100_000], raw_data=b"\0" * 16)
+    g = helper.make_graph([N("Gemm", ["x", "w"], transB=1)], "big",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 100_000])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "big.onnx"
+    path.write_bytes(m.SerializeToString())
+    tracemalloc.start()
+    try:
+        refused(path, "initializer 'w'", "[100000, 100000]", "limit")
+        # an input of 3 x 60000 x 60000 per sample, with tiny weights
+        huge_in = make_file(tmp_path / "in.onnx", [N("Relu", ["x"])], {}, (3, 60_000, 60_000))
+        refused(huge_in, "(3, 60000, 60000)", "limit")
+        # a weight whose stored bytes do not match its declared shape
+        w2 = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[300, 4], raw_data=b"\0" * 16)
+        g.ClearField("initializer")
+        g.initializer.append(w2)
+        g.input[0].CopyFrom(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]))
+        path.write_bytes(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+        refused(path, "[300, 4]", "stores 16 bytes")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 << 20, f"{peak:,} bytes allocated while refusing"
+
+
+def test_file_size_is_checked_first(tmp_path, monkeypatch):
+    path = OF.write(load_preset("lab7-cnn"), tmp_path / "l.onnx")
+    monkeypatch.setattr(OF, "MAX_FILE_BYTES", 1000)
+    refused(path, "bytes", "up to 1,000")
+
+
+def test_can_read_sniffs_content(tmp_path):
+    onnx_path = OF.write(load_preset("mlp1"), tmp_path / "renamed.h5")
+    assert OF.can_read(onnx_path)
+    h5 = save_model(tmp_path / "m.h5", load_preset("mlp1"))
+    assert not OF.can_read(h5)
+    (tmp_path / "z").write_bytes(b"PK\x03\x04rest")
+    (tmp_path / "empty").write_bytes(b"")
+    assert not OF.can_read(tmp_path / "z") and not OF.can_read(tmp_path / "empty")
+    assert not OF.can_read(tmp_path / "missing")
