@@ -516,3 +516,31 @@ def test_can_read_sniffs_content(tmp_path):
     (tmp_path / "empty").write_bytes(b"")
     assert not OF.can_read(tmp_path / "z") and not OF.can_read(tmp_path / "empty")
     assert not OF.can_read(tmp_path / "missing")
+
+
+def test_damaged_bytes_give_model_format_error_or_a_model(tmp_path):
+    """Flipped and deleted bytes in real files: protobuf parses many of them; whatever the
+    fields then hold, the answer is a model or one ModelFormatError, never another exception."""
+    model = model_from_spec(dict(WRITE_SPECS["residual"], name="r"))
+    goods = [OF.write(model, tmp_path / "r.onnx").read_bytes()]
+    export_torch(lab7_cnn(), np.zeros((1, 3, 32, 32), np.float32), tmp_path / "lab7.onnx")
+    goods.append((tmp_path / "lab7.onnx").read_bytes())
+    rng = np.random.default_rng(0)
+    outcomes = {"model": 0, "error": 0}
+    path = tmp_path / "f.onnx"
+    for i in range(400):
+        b = bytearray(goods[i % 2])
+        for _ in range(int(rng.integers(1, 4))):
+            pos = int(rng.integers(0, len(b)))
+            if rng.random() < 0.7:
+                b[pos] = int(rng.integers(0, 256))
+            else:
+                del b[pos:pos + int(rng.integers(1, 8))]
+        path.write_bytes(bytes(b))
+        try:
+            OF.read(path)
+            outcomes["model"] += 1
+        except ModelFormatError as e:
+            assert "\n" not in str(e)
+            outcomes["error"] += 1
+    assert outcomes["model"] > 0 and outcomes["error"] > 0, outcomes

@@ -31,6 +31,10 @@ def can_read(path) -> bool:
     return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in _NEXT_TAGS
 
 
+def _text(v):
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
 def _shown(path):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
 
@@ -66,17 +70,22 @@ def read(path, **options) -> LoadedModel:
     reader = GraphReader(mp)
     try:
         layers, input_shape = reader.read()
-        name = mp.graph.name if mp.graph.name not in _TORCH_GRAPH_NAMES else p.stem
+        name = _text(mp.graph.name) if mp.graph.name not in _TORCH_GRAPH_NAMES else p.stem
         model = Sequential(layers, input_shape, seed=int(options.get("seed", 0)), name=name)
         model.load_state(reader.state(model))
     except OnnxError as e:
         raise ModelFormatError(shown, str(e)) from None
     except LayerError as e:
         raise ModelFormatError(shown, f"cannot build the model: {e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+            ArithmeticError, RecursionError, MemoryError) as e:
+        # protobuf accepts damaged files whose fields then hold nonsense: still a bad file
+        reason = " ".join(str(e).split())[:200]
+        raise ModelFormatError(shown, f"damaged file ({type(e).__name__}: {reason})") from None
     meta = {"format": NAME, "ir_version": int(mp.ir_version), "opset": reader.opset,
-            "producer": " ".join(x for x in (mp.producer_name, mp.producer_version) if x),
+            "producer": " ".join(_text(x) for x in (mp.producer_name, mp.producer_version) if x),
             "notes": reader.notes, "seed": model.seed, "model_spec": model.to_spec(),
-            "metadata": {e.key: e.value for e in mp.metadata_props},
+            "metadata": {_text(e.key): _text(e.value) for e in mp.metadata_props},
             "dataset": {"name": None, "input_shape": None, "class_names": None,
                         "normalization": None},
             "training": None, "history": None, "extra": None}

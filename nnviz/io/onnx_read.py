@@ -100,13 +100,36 @@ def _f32(v):
     return float(str(np.float32(v)))
 
 
-def _attrs(node):
-    from onnx import helper
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        out[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-    return out
+class _Attrs(dict):
+    """Node attributes; get() checks the value has the kind of its default."""
+
+    def __init__(self, node, where):
+        from onnx import helper
+        super().__init__()
+        self.where = where
+        for a in node.attribute:
+            try:
+                v = helper.get_attribute_value(a)
+            except Exception:   # a damaged attribute: the type check below names it
+                v = None
+            self[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+    def get(self, name, default=None):
+        if name not in self:
+            return default
+        v = self[name]
+        if isinstance(default, (list, tuple)):
+            ok = isinstance(v, list) and all(isinstance(x, int) for x in v)
+        elif isinstance(default, float):
+            ok = isinstance(v, (int, float)) and math.isfinite(v)
+        elif isinstance(default, str):
+            ok = isinstance(v, str)
+        else:
+            ok = isinstance(v, int)
+        if not ok:
+            raise OnnxError(f"{self.where}: attribute {name!r} has a value of the wrong kind "
+                            f"({type(v).__name__})")
+        return v
 
 
 class _Value:
@@ -224,7 +247,7 @@ class GraphReader:
         handler = getattr(self, f"_op_{node.op_type}", None)
         if handler is None:
             self._unsupported()
-        handler(node, _attrs(node))
+        handler(node, _Attrs(node, self.where))
 
     def _unsupported(self):
         raise OnnxError(f"{self.where}: op type {self.node.op_type!r}"
@@ -371,10 +394,10 @@ class GraphReader:
                    arrays)
 
     def _pool(self, node, a, cls):
-        kernel = tuple(a.get("kernel_shape", ()))
+        kernel = tuple(a.get("kernel_shape", []))
         stride, pad = self._geometry(a, kernel)
         if pad != (0, 0):
-            self._fail(f"pads {a.get('pads')}; nnviz pools without padding")
+            self._fail(f"pads {list(pad) * 2}; nnviz pools without padding")
         if a.get("storage_order", 0):
             self._fail("storage_order 1 is not supported")
         shape = self._act(node.input[0]).shape
