@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from nnviz.engine import load_preset, model_from_spec, preset_names  # noqa: E402
+from nnviz.engine import load_preset, model_from_spec, preset_names, read_spec  # noqa: E402
 from nnviz.io import ModelFormatError, load_model, save_model  # noqa: E402
 from nnviz.io import onnx_format as OF  # noqa: E402
 
@@ -121,6 +121,12 @@ def _cases():
             (2, 4, 4), [N("Tanh", ["x"], "t"), N("Relu", ["t"], "u"), N("Add", ["u", "t"], "a"),
                         N("Sigmoid", ["a"], "s"), N("Add", ["s", "x"])],
             {}, ["Residual"]),
+        "Sub+Div input scaling": (
+            (3, 4, 4), [N("Sub", ["x", "m"], "s"), N("Div", ["s", "d"], "t"), N("Relu", ["t"])],
+            {"m": np.array([0.1, 0.2, 0.3], np.float32).reshape(3, 1, 1),
+             "d": np.array([0.5, 2.0, 4.0], np.float32).reshape(1, 3, 1, 1)}, ["InputScaling", "ReLU"], "note"),
+        "Div by 255": ((5,), [N("Div", ["x", "d"])], {"d": np.array(255.0, np.float32)}, ["InputScaling"],
+                       "note"),
         "Softmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("Softmax", ["z"], axis=1)],
                          {"w": rnd(r, 4, 6)}, ["Dense"], "proba"),
         "LogSoftmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("LogSoftmax", ["z"])],
@@ -147,8 +153,8 @@ def test_read_op_matches_onnxruntime(case, tmp_path):
     else:
         ours = model.predict_logits(x)
     assert rel_diff(ours, ref) <= RTOL, case
-    assert bool(loaded.meta["notes"]) == bool(compare)
-    assert loaded.meta["format"] == "onnx" and loaded.meta["opset"] == 13
+    assert bool(loaded.meta["notes"]) == bool(compare)   # softmax removed, scaling read
+    assert loaded.meta["format"] == "ONNX" and loaded.meta["opset"] == 13
 
 
 def test_read_dropout_is_nnviz_dropout_with_its_ratio(tmp_path):
@@ -302,6 +308,11 @@ WRITE_SPECS = {
         {"type": "Abs"}, {"type": "AvgPool2D", "kernel_size": 2, "stride": 1},
         {"type": "ConvTranspose2D", "out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1},
         {"type": "Tanh"}, {"type": "Flatten"}, {"type": "Dense", "out_features": 4}]},
+    "scaled-lenet5": {"input_shape": [1, 28, 28], "layers": [
+        {"type": "InputScaling", "mean": [0.1307], "std": [0.3081]}, *read_spec("lenet5")["layers"]]},
+    "scaled-mlp": {"input_shape": [3], "layers": [
+        {"type": "InputScaling", "mean": [0.5, 0.0, -1.0], "std": [0.5, 2.0, 1.5]},
+        {"type": "Dense", "out_features": 4}, {"type": "ReLU"}, {"type": "Dense", "out_features": 2}]},
     "residual": {"input_shape": [2, 8, 8], "layers": [
         {"type": "Conv2D", "out_channels": 6, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
         {"type": "Residual", "layers": [
@@ -341,7 +352,9 @@ def test_written_models_run_in_onnxruntime_and_read_back_identically(name, tmp_p
     assert OF.can_read(path)
     back = OF.read(path)
     assert back.model.to_spec()["layers"] == model.to_spec()["layers"]
-    assert back.model.name == model.name and back.meta["notes"] == []
+    assert back.model.name == model.name
+    scaled = model.layers[0].type == "InputScaling"
+    assert len(back.meta["notes"]) == scaled and all("scal" in n for n in back.meta["notes"])
     a, b = model.state(), back.model.state()
     assert a.keys() == b.keys()
     for k in a:
@@ -350,6 +363,47 @@ def test_written_models_run_in_onnxruntime_and_read_back_identically(name, tmp_p
     # dropout ratio and BatchNorm settings survive too
     for la, lb in zip(model.layers, back.model.layers):
         assert la.config() == lb.config()
+
+
+def test_input_scaling_is_in_the_graph_and_chosen_at_import(tmp_path):
+    from nnviz.io import load_model as load_any
+    model = model_from_spec(dict(WRITE_SPECS["scaled-lenet5"], name="s"), seed=1)
+    path = OF.write(model, tmp_path / "s.onnx")
+    assert [n.op_type for n in onnx.load(str(path)).graph.node][:3] == ["Sub", "Div", "Conv"]
+    # the file takes [0, 1] pixels, as the scaling does; nnviz's binding to a dataset's own
+    # standardisation is not part of it
+    model.layers[0].set_data_normalization({"mean": [0.2], "std": [0.4]})
+    x = np.random.default_rng(0).random((2, 1, 28, 28)).astype(np.float32)
+    assert rel_diff(run_ort(OF.write(model, tmp_path / "b.onnx"), x),
+                    model.predict_logits((x - 0.2) / 0.4)) <= RTOL
+    # choosing another scaling at import replaces the one in the graph
+    plain = OF.write(load_preset("lenet5", seed=1), tmp_path / "p.onnx")
+    loaded = load_any(plain, input_scaling="minus1to1")
+    assert loaded.meta["format"] == "ONNX"
+    first = loaded.model.layers[0]
+    assert first.type == "InputScaling" and first.mean == [0.5] and first.std == [0.5]
+    assert rel_diff(loaded.model.predict_logits(x), run_ort(plain, (x - 0.5) / 0.5)) <= RTOL
+
+
+def test_torch_model_normalising_in_forward(tmp_path):
+    torch = _torch()
+    torch.manual_seed(5)
+    body = lenet5()
+
+    class Normalised(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return self.body((x - 0.1307) / 0.3081)
+    x = np.random.default_rng(6).random((3, 1, 28, 28)).astype(np.float32)
+    ref = export_torch(Normalised(), x, tmp_path / "n.onnx")
+    loaded = OF.read(tmp_path / "n.onnx")
+    first = loaded.model.layers[0]
+    assert first.type == "InputScaling"
+    assert first.mean == pytest.approx([0.1307]) and first.std == pytest.approx([0.3081])
+    assert rel_diff(loaded.model.predict_logits(x), ref) <= RTOL
 
 
 def test_write_is_opset_13_and_valid(tmp_path):

@@ -11,7 +11,7 @@ from .atomic import atomic_path
 from .errors import ModelFormatError
 from .h5model import LoadedModel, _umask_mode
 
-NAME = "onnx"
+NAME = "ONNX"
 EXTENSIONS = (".onnx",)
 MAX_FILE_BYTES = 1 << 30    # parsing holds the whole file in memory; real small nets are MBs
 _TORCH_GRAPH_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export"}

@@ -22,6 +22,7 @@ from ..engine.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    InputScaling,
     LayerError,
     LeakyReLU,
     MaxPool2D,
@@ -37,7 +38,7 @@ MAX_INPUT_VALUES = 1 << 24       # one input sample: 16.7 million values
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
              "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
              "Reshape (to flat)", "BatchNormalization", "Dropout", "Add (residual)",
-             "Softmax/LogSoftmax (last node)", "Identity")
+             "Softmax/LogSoftmax (last node)", "Identity", "Sub/Div (input scaling)")
 
 
 class OnnxError(Exception):
@@ -156,6 +157,7 @@ class GraphReader:
         self.notes = []
         self.tip = None
         self.matmul_tip = None   # a MatMul's output, whose bias may follow as an Add
+        self.scaling_tip = None  # a Sub at the input, whose Div may follow
 
     # ---- entry ---------------------------------------------------------------------------
     def read(self):
@@ -521,6 +523,42 @@ class GraphReader:
         res.build(s.shape, np.random.default_rng(0), np.float32, _cpu)
         self.layers[s.pos:] = [res]
         self._set(node, _Value(s.pos + 1, s.shape, s.pooled))
+
+    def _per_channel(self, name, shape, what):
+        """A Sub/Div constant as one value or one per channel (input scaling)."""
+        c = self._const(name, what)
+        if c.ndim == len(shape) + 1 and c.shape[0] == 1:
+            c = c[0]
+        if c.size != 1 and c.shape != (shape[0],) + (1,) * (len(shape) - 1):
+            self._fail(f"{what} has shape {c.shape}; nnviz reads Sub/Div at the input as "
+                       f"scaling by one value or one per channel")
+        return [_f32(v) for v in c.reshape(-1)]
+
+    def _scaling_start(self, node):
+        if self.layers or node.input[0] not in self.values:
+            self._fail("nnviz reads Sub and Div only at the model's input, as input scaling "
+                       f"((x - mean) / std); supported: {', '.join(SUPPORTED)}")
+        return self._act(node.input[0]).shape
+
+    def _op_Sub(self, node, a):
+        shape = self._scaling_start(node)
+        self._push(node, InputScaling(self._per_channel(node.input[1], shape, "mean"), 1.0))
+        self.scaling_tip = self.tip
+
+    def _op_Div(self, node, a):
+        first = self.layers[0] if len(self.layers) == 1 else None
+        if self.scaling_tip is not None and self.scaling_tip == node.input[0] and first.std == [1.0]:
+            first.std = self._per_channel(node.input[1], first.input_shape, "std")
+            if min(first.std) <= 0:
+                self._fail(f"divides by {first.std}; input scaling needs std > 0")
+            self._set(node, self.values[self.tip])
+        else:
+            shape = self._scaling_start(node)
+            self._push(node, InputScaling(0.0, self._per_channel(node.input[1], shape, "std")))
+        self.scaling_tip = None
+        s = self.layers[0]
+        self.notes.append(f"the graph scales its input: (x - {s.mean}) / {s.std}, read as "
+                          f"nnviz's input scaling")
 
     def _op_BatchNormalization(self, node, a):
         if a.get("training_mode", 0):

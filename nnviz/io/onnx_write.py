@@ -1,8 +1,8 @@
 """An nnviz Sequential as an ONNX graph (opset 13; docs/model-format.md, "ONNX").
 
 Every nnviz layer has an ONNX form: GlobalAvgPool2D is GlobalAveragePool + Flatten,
-Residual is its inner layers + Add. Weights keep nnviz's (PyTorch's) layouts, which are
-ONNX's; Dense is a Gemm with transB = 1.
+Residual is its inner layers + Add, InputScaling is Sub (mean) + Div (std). Weights keep
+nnviz's (PyTorch's) layouts, which are ONNX's; Dense is a Gemm with transB = 1.
 """
 import numpy as np
 
@@ -16,6 +16,7 @@ from ..engine.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    InputScaling,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -101,6 +102,15 @@ class GraphWriter:
         if t is Dropout:
             ratio = self._init(f"{layer.index}.ratio", np.array(layer.p, dtype=np.float32))
             return self._node(layer, "Dropout", [x, ratio])
+        if t is InputScaling:
+            # the file's input is what the scaling expects ([0, 1] pixels), as in a PyTorch
+            # model that normalises inside forward(); nnviz's dataset binding stays outside
+            c = layer.input_shape[0]
+            tail = (1,) * (len(layer.input_shape) - 1)
+            mean, std = (np.broadcast_to(np.asarray(v, np.float64), (c,)).reshape((c,) + tail)
+                         for v in (layer.mean, layer.std))
+            y = self._node(layer, "Sub", [x, self._init(f"{layer.index}.mean", mean)])
+            return self._node(layer, "Div", [y, self._init(f"{layer.index}.std", std)])
         if t is Residual:
             y = x
             for inner in layer.layers:
