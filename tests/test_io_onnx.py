@@ -598,3 +598,21 @@ def test_damaged_bytes_give_model_format_error_or_a_model(tmp_path):
             assert "\n" not in str(e)
             outcomes["error"] += 1
     assert outcomes["model"] > 0 and outcomes["error"] > 0, outcomes
+
+
+def test_cli_info_reads_onnx_and_refuses_bad_files_in_one_line(tmp_path, capsys):
+    import json
+
+    from nnviz.cli import main
+    good = OF.write(model_from_spec(dict(WRITE_SPECS["residual"], name="res")), tmp_path / "r.onnx")
+    assert main(["info", str(good), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["name"] == "res" and info["param_count"] == model_from_spec(WRITE_SPECS["residual"]).param_count()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(good.read_bytes()[:500])
+    huge = make_file(tmp_path / "huge.onnx", [N("Relu", ["x"])], {}, (3, 60_000, 60_000))
+    unsupported = make_file(tmp_path / "u.onnx", [N("Erf", ["x"])], {}, (4,))
+    for path in (bad, huge, unsupported):
+        assert main(["info", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"nnviz: error: {path}: "), err
