@@ -469,8 +469,10 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     ([N("Softmax", ["x"], "s"), N("Relu", ["s"])], {}, (3,), ["last node"]),
     ([N("Gemm", ["x", "w"], transB=1)], {"w": np.ones((2, 5), np.float32)}, (4,), ["weight", "(2, 5)", "(2, 4)"]),
     ([N("GlobalAveragePool", ["x"])], {}, (2, 3, 3), ["Flatten"]),
+    ([N("Relu", ["x"], "a"), N("Concat", ["x", "a"], axis=1)], {}, (3,), ["'Concat'", "supported:"]),
+    ([N("Relu", ["x"], "a"), N("Sub", ["a", "c"])], {"c": np.ones(1, np.float32)}, (3,), ["only at the model's input"]),
 ], ids=["asymmetric pads", "group", "dilation", "pool pads", "fork", "constant add", "reshape",
-        "softmax in the middle", "weight shape", "pool without flatten"])
+        "softmax in the middle", "weight shape", "pool without flatten", "concat", "sub in the middle"])
 def test_graphs_nnviz_cannot_represent(nodes, inits, shape, words, tmp_path):
     refused(make_file(tmp_path / "g.onnx", nodes, inits, shape), *words)
 

@@ -624,6 +624,8 @@ class GraphReader:
                                                dtype=object)
 
     def _small(self, name, what):
+        if name in self.values:     # shape arithmetic only; on activations these are layers
+            self._unsupported()
         val = self._const(name, what)
         if val.size > 64:
             self._fail(f"{what} {name!r} has {val.size} values; nnviz evaluates only small "
