@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .atomic import atomic_path
 from .errors import ModelFormatError
+from .formats import _check_file, read_head
 from .h5model import LoadedModel, _umask_mode
 
 NAME = "ONNX"
@@ -23,11 +24,7 @@ _NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x8A}
 
 def can_read(path) -> bool:
     """True when the file's first bytes look like an ONNX ModelProto."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
+    head = read_head(path, 4)
     return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in _NEXT_TAGS
 
 
@@ -42,11 +39,7 @@ def _shown(path):
 def _parse(path, shown):
     import onnx
     from google.protobuf.message import DecodeError
-    p = Path(shown).expanduser()
-    if not p.exists():
-        raise ModelFormatError(shown, "no such file")
-    if p.is_dir():
-        raise ModelFormatError(shown, "is a folder, not a model file")
+    p = _check_file(shown)     # exists, a regular readable file
     size = p.stat().st_size
     if size == 0:
         raise ModelFormatError(shown, "is empty")

@@ -360,7 +360,8 @@ class GraphReader:
             pads.append(total // 2)
         return pads * 2
 
-    def _op_Conv(self, node, a):
+    def _conv(self, node, a, cls, out_axis):
+        """Conv / ConvTranspose: weight, bias, kernel and geometry checked, layer pushed."""
         w = self._const(node.input[1], "weight")
         b = self._opt_const(node, 2, "bias")
         if w.ndim != 4:
@@ -372,28 +373,19 @@ class GraphReader:
             self._fail(f"kernel_shape {a['kernel_shape']} does not match the weight {w.shape}")
         stride, pad = self._geometry(a, kernel)
         arrays = {"weight": w} if b is None else {"weight": w, "bias": b}
-        self._push(node, Conv2D(w.shape[0], kernel, stride, pad, bias=b is not None), arrays)
+        self._push(node, cls(w.shape[out_axis], kernel, stride, pad, bias=b is not None), arrays)
+
+    def _op_Conv(self, node, a):
+        self._conv(node, a, Conv2D, 0)
 
     def _op_ConvTranspose(self, node, a):
-        w = self._const(node.input[1], "weight")
-        b = self._opt_const(node, 2, "bias")
-        if w.ndim != 4:
-            self._fail(f"weight has shape {w.shape}; nnviz has 2-D convolutions only")
-        if a.get("group", 1) != 1:
-            self._fail(f"group {a['group']}; nnviz has no grouped convolutions")
         if any(a.get("output_padding", [0, 0])):
             self._fail(f"output_padding {a['output_padding']}; nnviz's ConvTranspose2D has none")
         if "output_shape" in a:
             self._fail("sets output_shape; nnviz reads ConvTranspose with pads instead")
-        kernel = tuple(w.shape[2:])
-        if tuple(a.get("kernel_shape", kernel)) != kernel:
-            self._fail(f"kernel_shape {a['kernel_shape']} does not match the weight {w.shape}")
         if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
             self._fail(f"auto_pad {a['auto_pad']}; nnviz reads explicit pads")
-        stride, pad = self._geometry(a, kernel)
-        arrays = {"weight": w} if b is None else {"weight": w, "bias": b}
-        self._push(node, ConvTranspose2D(w.shape[1], kernel, stride, pad, bias=b is not None),
-                   arrays)
+        self._conv(node, a, ConvTranspose2D, 1)
 
     def _pool(self, node, a, cls):
         kernel = tuple(a.get("kernel_shape", []))
