@@ -618,3 +618,14 @@ def test_cli_info_reads_onnx_and_refuses_bad_files_in_one_line(tmp_path, capsys)
         assert main(["info", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"nnviz: error: {path}: "), err
+
+
+def test_a_layer_without_onnx_form_is_one_line_at_save(tmp_path):
+    from nnviz.engine import Dense, Layer, Sequential
+
+    class Odd(Layer):      # a layer type the writer has never heard of
+        pass
+    model = Sequential([Dense(3), Odd()], (4,))
+    with pytest.raises(ModelFormatError, match=r"layer 1 \(Odd\): no ONNX form for layer type Odd"):
+        OF.write(model, tmp_path / "odd.onnx")
+    assert not list(tmp_path.iterdir())

@@ -99,7 +99,10 @@ def write(model, path, **options) -> Path:
     """Write `model` as ONNX to `path` atomically (an existing file is untouched on failure)."""
     import onnx
     path = Path(os.fspath(path)).expanduser()
-    mp = to_model_proto(model, options.get("metadata"))
+    try:
+        mp = to_model_proto(model, options.get("metadata"))
+    except ValueError as e:     # a layer type without an ONNX form
+        raise ModelFormatError(path, str(e)) from None
     mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
     with atomic_path(path, mode) as tmp:
         onnx.save(mp, tmp)
