@@ -96,6 +96,10 @@ def _cases():
         "GlobalAveragePool+Relu+Reshape": (
             (3, 5, 4), [N("GlobalAveragePool", ["x"], "p"), N("Relu", ["p"], "q"), N("Reshape", ["q", "s"])],
             {"s": np.array([-1, 3], np.int64)}, ["GlobalAvgPool2D", "ReLU"]),
+        "ReduceMean axes (2, 3)": ((3, 5, 4), [N("ReduceMean", ["x"], axes=[2, 3], keepdims=0)], {},
+                                   ["GlobalAvgPool2D"]),
+        "ReduceMean keepdims + Flatten": ((3, 5, 4), [N("ReduceMean", ["x"], "p", axes=[-1, -2]), N("Flatten", ["p"])],
+                                          {}, ["GlobalAvgPool2D"]),
         "Flatten": ((2, 3, 4), [N("Flatten", ["x"], axis=1)], {}, ["Flatten"]),
         "Reshape [0, -1]": ((2, 3, 4), [N("Reshape", ["x", "s"])], {"s": np.array([0, -1], np.int64)},
                             ["Flatten"]),
@@ -217,7 +221,7 @@ def lenet5():
         nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, 10))
 
 
-def resnet(softmax=False):
+def resnet(softmax=False, mean=False):
     torch = _torch()
     nn = torch.nn
 
@@ -240,7 +244,8 @@ def resnet(softmax=False):
             self.fc = nn.Linear(8, 10)
 
         def forward(self, x):
-            z = self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+            h = self.blocks(self.stem(x))
+            z = self.fc(h.mean((2, 3)) if mean else torch.flatten(self.pool(h), 1))
             return torch.softmax(z, 1) if softmax else z
 
     net = Net()
@@ -273,11 +278,12 @@ def test_torch_models_open_with_the_same_logits(name, make, shape, kinds, tmp_pa
         assert model.to_spec()["layers"] == load_preset("lenet5").to_spec()["layers"]
 
 
-@pytest.mark.parametrize("mode", ["EVAL", "PRESERVE"])
-def test_torch_resnet_with_batchnorm_and_global_pooling(mode, tmp_path):
+@pytest.mark.parametrize("mode,mean", [("EVAL", False), ("PRESERVE", False), ("EVAL", True)],
+                         ids=["eval", "preserve-bn", "x.mean((2,3))"])
+def test_torch_resnet_with_batchnorm_and_global_pooling(mode, mean, tmp_path):
     torch = _torch()
     torch.manual_seed(3)
-    net = resnet(softmax=True)
+    net = resnet(softmax=True, mean=mean)
     x = np.random.default_rng(4).standard_normal((6, 3, 16, 16)).astype(np.float32)
     # EVAL folds each BatchNorm into its convolution; PRESERVE keeps BatchNormalization nodes
     proba = export_torch(net, x, tmp_path / "res.onnx",
@@ -288,7 +294,7 @@ def test_torch_resnet_with_batchnorm_and_global_pooling(mode, tmp_path):
     assert types.count("Residual") == 2 and "GlobalAvgPool2D" in types
     assert ("BatchNorm" in types) == (mode == "PRESERVE")
     assert any("Softmax" in n for n in loaded.meta["notes"])
-    with torch.no_grad():
+    with torch.no_grad():     # (pool and mean((2, 3)) are the same average)
         logits = net.fc(torch.flatten(net.pool(net.blocks(net.stem(torch.from_numpy(x)))), 1))
     assert rel_diff(model.predict_logits(x), logits.numpy()) <= RTOL
     assert rel_diff(model.predict_proba(x), proba) <= RTOL

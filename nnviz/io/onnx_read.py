@@ -36,8 +36,8 @@ MIN_OPSET = 13
 MAX_TENSOR_VALUES = 1 << 28      # one weight tensor: 1 GiB of float32
 MAX_INPUT_VALUES = 1 << 24       # one input sample: 16.7 million values
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
-             "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-             "Reshape (to flat)", "BatchNormalization", "Dropout", "Add (residual)",
+             "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean (over H, W)",
+             "Flatten", "Reshape (to flat)", "BatchNormalization", "Dropout", "Add (residual)",
              "Softmax/LogSoftmax (last node)", "Identity", "Sub/Div (input scaling)")
 
 
@@ -413,6 +413,19 @@ class GraphReader:
             self._fail(f"expects an image input, got per-sample shape {v.shape}")
         self._push(node, GlobalAvgPool2D())
         self.values[self.tip].pooled = True
+
+    def _op_ReduceMean(self, node, a):
+        """x.mean((2, 3)) in PyTorch: the global average pool, keepdims or not."""
+        v = self._act(node.input[0])
+        if len(node.input) > 1 and node.input[1]:     # opset 18 and later: an input
+            axes = [int(x) for x in self._small(node.input[1], "axes").reshape(-1)]
+        else:
+            axes = a.get("axes", [])
+        if len(v.onnx_shape) != 3 or v.pooled or sorted(x % 4 for x in axes) != [2, 3]:
+            self._fail(f"averages over axes {axes}; nnviz reads ReduceMean only over the image "
+                       f"axes (2, 3) of (N, C, H, W), as global average pooling")
+        self._push(node, GlobalAvgPool2D())
+        self.values[self.tip].pooled = bool(a.get("keepdims", 1))
 
     def _flatten_to(self, node, v):
         if v.pooled:    # GlobalAveragePool + Flatten is nnviz's GlobalAvgPool2D alone
