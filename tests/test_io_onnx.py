@@ -103,6 +103,8 @@ def _cases():
         "Flatten": ((2, 3, 4), [N("Flatten", ["x"], axis=1)], {}, ["Flatten"]),
         "Reshape [0, -1]": ((2, 3, 4), [N("Reshape", ["x", "s"])], {"s": np.array([0, -1], np.int64)},
                             ["Flatten"]),
+        "Reshape by Constant value_ints": ((2, 3, 4), [helper.make_node("Constant", [], ["s"], value_ints=[0, -1]),
+                                                       N("Reshape", ["x", "s"])], {}, ["Flatten"]),
         "Reshape view(x.size(0), -1)": (
             (2, 3, 4), [N("Shape", ["x"], "sh"), N("Gather", ["sh", "i0"], "n", axis=0),
                         N("Unsqueeze", ["n", "ax"], "n1"), N("Concat", ["n1", "m1"], "s", axis=0),

@@ -4,8 +4,8 @@ The graph is walked node by node in its (topological) order. Activations form on
 chain of nnviz layers; an `Add` of an earlier chain value and the chain's end turns
 the layers in between into a `Residual`. Small integer tensors that PyTorch computes
 for `x.view(x.size(0), -1)` (Shape, Gather, Unsqueeze, Concat) are evaluated here, with
-the batch size as a symbol. Every tensor is checked (no external data, declared size
-matching the stored bytes, a size budget) before numpy sees it.
+the batch size as a symbol (onnx_shapes.py). Every tensor is checked (no external data,
+declared size matching the stored bytes, a size budget) before numpy sees it (onnx_tensors.py).
 """
 import math
 
@@ -31,9 +31,10 @@ from ..engine.layers import (
     Sigmoid,
     Tanh,
 )
+from .onnx_shapes import BATCH, ShapeOps
+from .onnx_tensors import Attrs, OnnxError, check_tensor, f32
 
 MIN_OPSET = 13
-MAX_TENSOR_VALUES = 1 << 28      # one weight tensor: 1 GiB of float32
 MAX_INPUT_VALUES = 1 << 24       # one input sample: 16.7 million values
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
              "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean (over H, W)",
@@ -41,96 +42,7 @@ SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu
              "Softmax/LogSoftmax (last node)", "Identity", "Sub/Div (input scaling)")
 
 
-class OnnxError(Exception):
-    """One line saying what in the graph nnviz cannot read."""
-
-
-class _Batch:
-    """The batch dimension inside a shape computation (unknown until run time)."""
-
-    def __repr__(self):
-        return "N"
-
-
-BATCH = _Batch()
-_FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
-_INTS = {6: np.int32, 7: np.int64}
 _ACTIVATIONS = {"Sigmoid": Sigmoid, "Tanh": Tanh, "Abs": Abs}
-
-
-def check_tensor(tp, what):
-    """The tensor's values as a numpy array, after checking it cannot cost more than it stores."""
-    from onnx import TensorProto, numpy_helper
-    if tp.data_location == TensorProto.EXTERNAL or len(tp.external_data):
-        where = next((e.value for e in tp.external_data if e.key == "location"), "?")
-        raise OnnxError(f"{what} keeps its data in an external file ({where!r}); nnviz reads "
-                        f"only self-contained .onnx files")
-    if tp.HasField("segment"):
-        raise OnnxError(f"{what} is a segment of a larger tensor, which nnviz does not read")
-    dims = [int(d) for d in tp.dims]
-    if any(d < 0 for d in dims):
-        raise OnnxError(f"{what} declares a negative dimension {dims}")
-    count = math.prod(dims)
-    if count > MAX_TENSOR_VALUES:
-        raise OnnxError(f"{what} declares shape {dims} ({count:,} values), more than nnviz's "
-                        f"limit of {MAX_TENSOR_VALUES:,}")
-    dtype = _FLOATS.get(tp.data_type) or _INTS.get(tp.data_type)
-    if dtype is None:
-        raise OnnxError(f"{what} has element type {tp.data_type}; nnviz reads float, double, "
-                        f"float16, int32 and int64 tensors")
-    if tp.raw_data:
-        stored = len(tp.raw_data)
-        need = count * np.dtype(dtype).itemsize
-    else:
-        field = {1: "float_data", 11: "double_data", 7: "int64_data"}.get(tp.data_type, "int32_data")
-        stored, need = len(getattr(tp, field)), count
-    if stored != need:
-        raise OnnxError(f"{what} declares shape {dims} ({count:,} values) but stores "
-                        f"{stored:,} {'bytes' if tp.raw_data else 'values'}")
-    a = numpy_helper.to_array(tp)
-    if tp.data_type in _FLOATS:
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise OnnxError(f"{what} contains NaN or infinite values")
-    return a
-
-
-def _f32(v):
-    """ONNX keeps float settings as float32: 0.1 comes back as 0.10000000149; take the
-    shortest decimal that is the same float32 (0.1)."""
-    return float(str(np.float32(v)))
-
-
-class _Attrs(dict):
-    """Node attributes; get() checks the value has the kind of its default."""
-
-    def __init__(self, node, where):
-        from onnx import helper
-        super().__init__()
-        self.where = where
-        for a in node.attribute:
-            try:
-                v = helper.get_attribute_value(a)
-            except Exception:   # a damaged attribute: the type check below names it
-                v = None
-            self[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-
-    def get(self, name, default=None):
-        if name not in self:
-            return default
-        v = self[name]
-        if isinstance(default, (list, tuple)):
-            ok = isinstance(v, list) and all(isinstance(x, int) for x in v)
-        elif isinstance(default, float):
-            ok = isinstance(v, (int, float)) and math.isfinite(v)
-        elif isinstance(default, str):
-            ok = isinstance(v, str)
-        else:
-            ok = isinstance(v, int)
-        if not ok:
-            raise OnnxError(f"{self.where}: attribute {name!r} has a value of the wrong kind "
-                            f"({type(v).__name__})")
-        return v
 
 
 class _Value:
@@ -146,7 +58,7 @@ class _Value:
         return self.shape + ((1, 1) if self.pooled else ())
 
 
-class GraphReader:
+class GraphReader(ShapeOps):
     def __init__(self, model_proto):
         self.mp = model_proto
         self.g = model_proto.graph
@@ -249,7 +161,7 @@ class GraphReader:
         handler = getattr(self, f"_op_{node.op_type}", None)
         if handler is None:
             self._unsupported()
-        handler(node, _Attrs(node, self.where))
+        handler(node, Attrs(node, self.where))
 
     def _unsupported(self):
         raise OnnxError(f"{self.where}: op type {self.node.op_type!r}"
@@ -537,7 +449,7 @@ class GraphReader:
         if c.size != 1 and c.shape != (shape[0],) + (1,) * (len(shape) - 1):
             self._fail(f"{what} has shape {c.shape}; nnviz reads Sub/Div at the input as "
                        f"scaling by one value or one per channel")
-        return [_f32(v) for v in c.reshape(-1)]
+        return [f32(v) for v in c.reshape(-1)]
 
     def _scaling_start(self, node):
         if self.layers or node.input[0] not in self.values:
@@ -573,17 +485,17 @@ class GraphReader:
                   for i, k in enumerate(names)}
         if (arrays["running_var"] < 0).any():
             self._fail("has a negative running variance")
-        m = _f32(1.0 - _f32(a.get("momentum", 0.9)))
+        m = f32(1.0 - f32(a.get("momentum", 0.9)))
         self._push(node, BatchNorm(momentum=m if 0 < m <= 1 else 0.1,
-                                   eps=_f32(a.get("epsilon", 1e-5))), arrays)
+                                   eps=f32(a.get("epsilon", 1e-5))), arrays)
 
     def _op_Dropout(self, node, a):
         ratio = self._opt_const(node, 1, "ratio")
-        p = _f32(np.asarray(ratio).reshape(-1)[0]) if ratio is not None and ratio.size else 0.5
+        p = f32(np.asarray(ratio).reshape(-1)[0]) if ratio is not None and ratio.size else 0.5
         self._push(node, Dropout(p))
 
     def _op_LeakyRelu(self, node, a):
-        self._push(node, LeakyReLU(_f32(a.get("alpha", 0.01))))
+        self._push(node, LeakyReLU(f32(a.get("alpha", 0.01))))
 
     def _op_Relu(self, node, a):
         self._push(node, ReLU())
@@ -607,56 +519,3 @@ class GraphReader:
 
     def _op_Identity(self, node, a):
         self._alias(node)
-
-    # ---- small integer tensors (shape arithmetic) ------------------------------------------
-    def _op_Constant(self, node, a):
-        if "value" in a:
-            val = check_tensor(a["value"], f"{self.where} value")
-        elif "value_int" in a or "value_ints" in a:
-            val = np.array(a.get("value_int", a.get("value_ints")), dtype=np.int64)
-        elif "value_float" in a or "value_floats" in a:
-            val = np.array(a.get("value_float", a.get("value_floats")), dtype=np.float32)
-        else:
-            self._fail("has no dense tensor value nnviz can read")
-        self.consts[node.output[0]] = val
-
-    def _op_Shape(self, node, a):
-        v = self.values.get(node.input[0])
-        if v is None:
-            self._fail(f"input {node.input[0]!r} is not a layer output")
-        full = [BATCH, *v.onnx_shape]
-        self.consts[node.output[0]] = np.array(full[a.get("start", 0):a.get("end", None)],
-                                               dtype=object)
-
-    def _small(self, name, what):
-        if name in self.values:     # shape arithmetic only; on activations these are layers
-            self._unsupported()
-        val = self._const(name, what)
-        if val.size > 64:
-            self._fail(f"{what} {name!r} has {val.size} values; nnviz evaluates only small "
-                       f"shape tensors")
-        return val
-
-    def _op_Gather(self, node, a):
-        data, idx = self._small(node.input[0], "data"), self._small(node.input[1], "indices")
-        try:
-            self.consts[node.output[0]] = np.asarray(
-                np.take(data, idx.astype(np.int64), axis=a.get("axis", 0)), dtype=data.dtype)
-        except (IndexError, ValueError) as e:
-            self._fail(str(e))
-
-    def _op_Unsqueeze(self, node, a):
-        data = self._small(node.input[0], "data")
-        axes = self._small(node.input[1], "axes")
-        out = data
-        for ax in sorted(int(x) % (data.ndim + len(axes)) for x in axes.reshape(-1)):
-            out = np.expand_dims(out, ax)
-        self.consts[node.output[0]] = out
-
-    def _op_Concat(self, node, a):
-        parts = [np.asarray(self._small(n, "input"), dtype=object).reshape(-1)
-                 for n in node.input]
-        if a.get("axis", 0) not in (0, -1):
-            self._fail("concatenates shape tensors along an axis other than 0")
-        self.consts[node.output[0]] = np.concatenate(parts)
-
