@@ -4,13 +4,21 @@ Reading maps the graph to an nnviz Sequential (nnviz/io/onnx_read.py), writing m
 nnviz layer to ONNX opset 13 (nnviz/io/onnx_write.py); docs/model-format.md says what maps
 to what. Every failure to read is a ModelFormatError naming the file.
 """
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .atomic import atomic_path
 from .errors import ModelFormatError
 from .formats import _check_file, read_head
 from .h5model import LoadedModel, _umask_mode
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..engine import Sequential
 
 NAME = "ONNX"
 EXTENSIONS = (".onnx",)
@@ -22,9 +30,9 @@ _TORCH_GRAPH_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export"}
 _NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x8A}
 
 
-def can_read(path) -> bool:
+def can_read(path: str | os.PathLike) -> bool:
     """True when the file's first bytes look like an ONNX ModelProto."""
-    head = read_head(path, 4)
+    head = read_head(Path(path), 4)
     return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in _NEXT_TAGS
 
 
@@ -54,7 +62,7 @@ def _parse(path, shown):
                                       f"another format ({reason})") from None
 
 
-def read(path, **options) -> LoadedModel:
+def read(path: str | os.PathLike, **options) -> LoadedModel:
     """Open an ONNX file as an nnviz model; `meta["notes"]` says what was changed on the way."""
     from ..engine import LayerError, Sequential
     from .onnx_read import GraphReader, OnnxError
@@ -85,7 +93,7 @@ def read(path, **options) -> LoadedModel:
     return LoadedModel(model=model, meta=meta, path=p)
 
 
-def to_model_proto(model, metadata=None):
+def to_model_proto(model: Sequential, metadata: dict | None = None) -> onnx.ModelProto:
     """The ONNX ModelProto of an nnviz model (checked with onnx.checker)."""
     import onnx
 
@@ -95,7 +103,7 @@ def to_model_proto(model, metadata=None):
     return mp
 
 
-def write(model, path, **options) -> Path:
+def write(model: Sequential, path: str | os.PathLike, **options) -> Path:
     """Write `model` as ONNX to `path` atomically (an existing file is untouched on failure)."""
     import onnx
     path = Path(os.fspath(path)).expanduser()

@@ -7,7 +7,10 @@ for `x.view(x.size(0), -1)` (Shape, Gather, Unsqueeze, Concat) are evaluated her
 the batch size as a symbol (onnx_shapes.py). Every tensor is checked (no external data,
 declared size matching the stored bytes, a size budget) before numpy sees it (onnx_tensors.py).
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +37,12 @@ from ..engine.layers import (
 from .onnx_shapes import BATCH, ShapeOps
 from .onnx_tensors import Attrs, OnnxError, check_tensor, f32
 
+if TYPE_CHECKING:
+    import onnx
+
+    from ..engine import Sequential
+    from ..engine.layers import Layer
+
 MIN_OPSET = 13
 MAX_INPUT_VALUES = 1 << 24       # one input sample: 16.7 million values
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
@@ -59,20 +68,20 @@ class _Value:
 
 
 class GraphReader(ShapeOps):
-    def __init__(self, model_proto):
+    def __init__(self, model_proto: onnx.ModelProto):
         self.mp = model_proto
         self.g = model_proto.graph
-        self.consts = {}     # name -> numpy array (object arrays may hold BATCH)
-        self.values = {}     # name -> _Value
-        self.layers = []     # the chain
-        self.arrays = {}     # id(layer) -> {param/buffer key: array}
-        self.notes = []
-        self.tip = None
+        self.consts: dict[str, np.ndarray] = {}     # name -> numpy array (object arrays may hold BATCH)
+        self.values: dict[str, _Value] = {}     # name -> _Value
+        self.layers: list[Layer] = []     # the chain
+        self.arrays: dict[int, dict[str, np.ndarray]] = {}     # id(layer) -> {param/buffer key: array}
+        self.notes: list[str] = []
+        self.tip = ""           # the name of the chain's end
         self.matmul_tip = None   # a MatMul's output, whose bias may follow as an Add
         self.scaling_tip = None  # a Sub at the input, whose Div may follow
 
     # ---- entry ---------------------------------------------------------------------------
-    def read(self):
+    def read(self) -> tuple[list[Layer], tuple[int, ...]]:
         if not self.mp.HasField("graph"):
             raise OnnxError("not an ONNX model (no graph)")
         self._check_opset()
@@ -105,7 +114,7 @@ class GraphReader(ShapeOps):
             raise OnnxError("the graph has no layers nnviz can run")
         return self.layers, input_shape
 
-    def state(self, model):
+    def state(self, model: Sequential) -> dict[str, np.ndarray]:
         """{model state name: array} for the built model."""
         from ..engine.model import _walk
         out = {}

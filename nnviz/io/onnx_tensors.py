@@ -1,7 +1,13 @@
 """ONNX tensors and node attributes, checked before anything is allocated from them."""
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
 
 MAX_TENSOR_VALUES = 1 << 28      # one weight tensor: 1 GiB of float32
 
@@ -13,7 +19,7 @@ class OnnxError(Exception):
 _FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
 _INTS = {6: np.int32, 7: np.int64}
 
-def check_tensor(tp, what):
+def check_tensor(tp: onnx.TensorProto, what: str) -> np.ndarray:
     """The tensor's values as a numpy array, after checking it cannot cost more than it stores."""
     from onnx import TensorProto, numpy_helper
     if tp.data_location == TensorProto.EXTERNAL or len(tp.external_data):
@@ -50,7 +56,7 @@ def check_tensor(tp, what):
     return a
 
 
-def f32(v):
+def f32(v: float) -> float:
     """ONNX keeps float settings as float32: 0.1 comes back as 0.10000000149; take the
     shortest decimal that is the same float32 (0.1)."""
     return float(str(np.float32(v)))

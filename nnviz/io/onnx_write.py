@@ -4,6 +4,10 @@ Every nnviz layer has an ONNX form: GlobalAvgPool2D is GlobalAveragePool + Flatt
 Residual is its inner layers + Add, InputScaling is Sub (mean) + Div (std). Weights keep
 nnviz's (PyTorch's) layouts, which are ONNX's; Dense is a Gemm with transB = 1.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..engine.layers import (
@@ -25,6 +29,11 @@ from ..engine.layers import (
     Tanh,
 )
 
+if TYPE_CHECKING:
+    import onnx
+
+    from ..engine import Sequential
+
 OPSET = 13
 IR_VERSION = 7            # the IR that goes with opset 13: readable by older runtimes too
 INPUT, OUTPUT = "input", "logits"
@@ -32,12 +41,13 @@ _SIMPLE = {ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", Abs: "Abs", Flatten: 
 
 
 class GraphWriter:
-    def __init__(self, model):
+    def __init__(self, model: Sequential):
         self.model = model
         self.state = model.state()       # host float arrays by "index.key"
-        self.nodes, self.inits = [], []
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
 
-    def build(self, metadata=None):
+    def build(self, metadata: dict | None = None) -> onnx.ModelProto:
         from onnx import TensorProto, helper
 
         from .. import __version__
