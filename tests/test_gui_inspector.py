@@ -50,6 +50,16 @@ def test_arch_analysis_conv_arithmetic_and_params():
     assert row["rf"] == "5×5"
 
 
+def test_arch_analysis_global_average_pooling():
+    r = analyze({"input_shape": [3, 8, 6], "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3}, {"type": "GlobalAvgPool2D"},
+        {"type": "Dense", "out_features": 2}]})
+    row = r["rows"][1]
+    assert r["ok"] and row["shape_text"] == "4" and row["params"] == 0
+    assert row["arithmetic"] == "mean of each 6×4 map: 4 values"
+    assert row["rf"] == "full"
+
+
 def test_arch_analysis_refuses_impossible_layer_without_raising():
     r = analyze({"input_shape": [1, 5, 5], "layers": [
         {"type": "Conv2D", "out_channels": 4, "kernel_size": 7}, {"type": "ReLU"}]})

@@ -22,6 +22,7 @@ LAYER_KINDS = {
     "Dropout": {"type": "Dropout", "p": 0.25},
     "Residual": {"type": "Residual", "layers": [
         {"type": "Conv2D", "out_channels": 8, "kernel_size": 3, "padding": 1}, {"type": "ReLU"}]},
+    "GlobalAvgPool2D": {"type": "GlobalAvgPool2D"},
     "Flatten": {"type": "Flatten"},
     "Dense": {"type": "Dense", "out_features": 10},
 }
@@ -122,6 +123,8 @@ def fmt_shape(shape):
 def arithmetic(cfg, in_shape, out_shape):
     """'(28 − 5 + 2·2)/1 + 1 = 28' for conv and pool rows, '' otherwise."""
     t = cfg.get("type")
+    if t == "GlobalAvgPool2D" and in_shape is not None and len(in_shape) == 3:
+        return f"mean of each {in_shape[1]}×{in_shape[2]} map: {in_shape[0]} values"
     if t not in ("Conv2D", "MaxPool2D", "AvgPool2D") or in_shape is None or len(in_shape) != 3:
         return ""
     k = cfg.get("kernel_size", 2)
