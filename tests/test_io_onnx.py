@@ -117,6 +117,9 @@ def _cases():
                                    ["BatchNorm"]),
         "Dropout with ratio": ((5,), [N("Dropout", ["x", "r"])], {"r": np.array(0.3, np.float32)},
                                ["Dropout"]),
+        "Dropout with training_mode and unused mask": (
+            (5,), [helper.make_node("Dropout", ["x", "r", "t"], ["y", "mask"])],
+            {"r": np.array(0.1, np.float32), "t": np.array(False)}, ["Dropout"]),
         "Identity of an activation and of a weight": (
             (5,), [N("Identity", ["w0"], "w"), N("Identity", ["x"], "h"), N("Gemm", ["h", "w"], transB=1)],
             {"w0": rnd(r, 2, 5)}, ["Dense"]),

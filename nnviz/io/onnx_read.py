@@ -97,6 +97,7 @@ class GraphReader(ShapeOps):
             raise OnnxError(f"the graph has {len(outputs)} outputs ({', '.join(outputs)}); "
                             f"nnviz models have one")
         self.output = outputs[0]
+        self.used = {i for n in self.g.node for i in n.input} | {self.output}
         for i, node in enumerate(self.g.node):
             self.node, self.where = node, f"node {node.name or '#' + str(i)!r} ({node.op_type})"
             try:
@@ -201,7 +202,7 @@ class GraphReader(ShapeOps):
         return v
 
     def _one_output(self, node):
-        if any(o for o in node.output[1:]):
+        if any(o and o in self.used for o in node.output[1:]):
             self._fail("uses optional extra outputs, which nnviz layers do not have")
         return node.output[0]
 

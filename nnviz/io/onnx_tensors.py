@@ -17,7 +17,7 @@ class OnnxError(Exception):
 
 
 _FLOATS = {1: np.float32, 10: np.float16, 11: np.float64}
-_INTS = {6: np.int32, 7: np.int64}
+_INTS = {6: np.int32, 7: np.int64, 9: np.bool_}   # bool: Dropout's training_mode
 
 def check_tensor(tp: onnx.TensorProto, what: str) -> np.ndarray:
     """The tensor's values as a numpy array, after checking it cannot cost more than it stores."""
@@ -38,7 +38,7 @@ def check_tensor(tp: onnx.TensorProto, what: str) -> np.ndarray:
     dtype = _FLOATS.get(tp.data_type) or _INTS.get(tp.data_type)
     if dtype is None:
         raise OnnxError(f"{what} has element type {tp.data_type}; nnviz reads float, double, "
-                        f"float16, int32 and int64 tensors")
+                        f"float16, int32, int64 and bool tensors")
     if tp.raw_data:
         stored = len(tp.raw_data)
         need = count * np.dtype(dtype).itemsize
