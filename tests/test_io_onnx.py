@@ -555,6 +555,10 @@ def test_declared_billions_are_refused_before_allocating(tmp_path):
         # an input of 3 x 60000 x 60000 per sample, with tiny weights
         huge_in = make_file(tmp_path / "in.onnx", [N("Relu", ["x"])], {}, (3, 60_000, 60_000))
         refused(huge_in, "(3, 60000, 60000)", "limit")
+        # a transposed convolution whose output would be 200001 x 200001
+        wide = make_file(tmp_path / "wide.onnx", [N("ConvTranspose", ["x", "w"], strides=[100_000, 100_000])],
+                         {"w": np.ones((1, 1, 1, 1), np.float32)}, (1, 3, 3))
+        refused(wide, "(1, 200001, 200001)", "limit")
         # a weight whose stored bytes do not match its declared shape
         w2 = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[300, 4], raw_data=b"\0" * 16)
         g.ClearField("initializer")

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..engine.layers import Layer
 
 MIN_OPSET = 13
-MAX_INPUT_VALUES = 1 << 24       # one input sample: 16.7 million values
+MAX_SAMPLE_VALUES = 1 << 24      # one sample's input or layer output: 16.7 million values
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
              "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean (over H, W)",
              "Flatten", "Reshape (to flat)", "BatchNormalization", "Dropout", "Add (residual)",
@@ -154,9 +154,9 @@ class GraphReader(ShapeOps):
                 raise OnnxError(f"input {inp.name!r} has a dimension without a fixed size "
                                 f"({d.dim_param or '?'}); nnviz needs fixed sample shapes")
             shape.append(int(d.dim_value))
-        if math.prod(shape) > MAX_INPUT_VALUES:
+        if math.prod(shape) > MAX_SAMPLE_VALUES:
             raise OnnxError(f"input {inp.name!r} declares samples of shape {tuple(shape)}, more "
-                            f"than nnviz's limit of {MAX_INPUT_VALUES:,} values")
+                            f"than nnviz's limit of {MAX_SAMPLE_VALUES:,} values")
         self.values[inp.name] = _Value(0, shape)
         self.tip = inp.name
         return tuple(shape)
@@ -216,6 +216,9 @@ class GraphReader(ShapeOps):
         arrays = arrays or {}
         self._check_arrays(layer, v.shape, arrays)
         out = layer.build(v.shape, np.random.default_rng(0), np.float32, _cpu)
+        if math.prod(out) > MAX_SAMPLE_VALUES:     # running it would need this much per sample
+            self._fail(f"gives per-sample outputs of shape {tuple(out)}, more than nnviz's "
+                       f"limit of {MAX_SAMPLE_VALUES:,} values")
         self.layers.append(layer)
         self.arrays[id(layer)] = arrays
         self._set(node, _Value(len(self.layers), out, v.pooled))
