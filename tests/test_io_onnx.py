@@ -644,3 +644,24 @@ def test_a_layer_without_onnx_form_is_one_line_at_save(tmp_path):
     with pytest.raises(ModelFormatError, match=r"layer 1 \(Odd\): no ONNX form for layer type Odd"):
         OF.write(model, tmp_path / "odd.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_dataset_facts_travel_in_metadata(tmp_path):
+    from nnviz.data.dataset import Dataset
+    from nnviz.io import load_model as load_any
+    from nnviz.io import save_model as save_any
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 2)).astype(np.float32)
+    ds = Dataset(name="toy", x_train=x, y_train=np.arange(6) % 2, x_test=x, y_test=np.arange(6) % 2,
+                 class_names=["cat", "dog"], normalization={"mean": [0.5], "std": [0.25]})
+    path = save_any(tmp_path / "m.onnx", load_preset("mlp1"), dataset=ds)
+    loaded = load_any(path)
+    assert loaded.meta["format"] == "ONNX"
+    assert loaded.meta["dataset"] == {"name": "toy", "input_shape": [2], "class_names": ["cat", "dog"],
+                                      "normalization": {"mean": [0.5], "std": [0.25]}}
+    mp = onnx.load(str(path))
+    mp.metadata_props[0].value = "[1, 2"
+    onnx.save(mp, str(path))
+    loaded = OF.read(path)
+    assert loaded.meta["dataset"]["class_names"] is None
+    assert any("nnviz.dataset" in n for n in loaded.meta["notes"])

@@ -6,6 +6,7 @@ to what. Every failure to read is a ModelFormatError naming the file.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from .atomic import atomic_path
 from .errors import ModelFormatError
 from .formats import _check_file, read_head
-from .h5model import LoadedModel, _umask_mode
+from .h5model import LoadedModel, _dataset_info, _umask_mode
 
 if TYPE_CHECKING:
     import onnx
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 NAME = "ONNX"
 EXTENSIONS = (".onnx",)
 MAX_FILE_BYTES = 1 << 30    # parsing holds the whole file in memory; real small nets are MBs
+DATASET_KEY = "nnviz.dataset"     # metadata_props entry: JSON of the dataset facts
+DATASET_KEYS = ("name", "input_shape", "class_names", "normalization")
 _TORCH_GRAPH_NAMES = {"", "main_graph", "torch_jit", "torch-jit-export"}
 
 # A serialised ModelProto starts with field 1 (ir_version, varint tag 0x08) and a small
@@ -83,14 +86,30 @@ def read(path: str | os.PathLike, **options) -> LoadedModel:
         # protobuf accepts damaged files whose fields then hold nonsense: still a bad file
         reason = " ".join(str(e).split())[:200]
         raise ModelFormatError(shown, f"damaged file ({type(e).__name__}: {reason})") from None
+    metadata = {_text(e.key): _text(e.value) for e in mp.metadata_props}
     meta = {"format": NAME, "ir_version": int(mp.ir_version), "opset": reader.opset,
             "producer": " ".join(_text(x) for x in (mp.producer_name, mp.producer_version) if x),
             "notes": reader.notes, "seed": model.seed, "model_spec": model.to_spec(),
-            "metadata": {_text(e.key): _text(e.value) for e in mp.metadata_props},
-            "dataset": {"name": None, "input_shape": None, "class_names": None,
-                        "normalization": None},
+            "metadata": metadata, "dataset": _dataset_meta(metadata, reader.notes),
             "training": None, "history": None, "extra": None}
     return LoadedModel(model=model, meta=meta, path=p)
+
+
+def _dataset_meta(metadata: dict, notes: list) -> dict:
+    """The dataset facts nnviz wrote into metadata_props (all None when absent)."""
+    out: dict = dict.fromkeys(DATASET_KEYS)
+    text = metadata.get(DATASET_KEY)
+    if text is None:
+        return out
+    try:
+        facts = json.loads(text)
+    except ValueError:
+        facts = None
+    if not isinstance(facts, dict):
+        notes.append(f"ignored the file's {DATASET_KEY} metadata (not a JSON object)")
+        return out
+    out.update({k: facts.get(k) for k in DATASET_KEYS})
+    return out
 
 
 def to_model_proto(model: Sequential, metadata: dict | None = None) -> onnx.ModelProto:
@@ -107,8 +126,12 @@ def write(model: Sequential, path: str | os.PathLike, **options) -> Path:
     """Write `model` as ONNX to `path` atomically (an existing file is untouched on failure)."""
     import onnx
     path = Path(os.fspath(path)).expanduser()
+    metadata = dict(options.get("metadata") or {})
+    dataset = options.get("dataset") or getattr(options.get("trainer"), "dataset", None)
+    if dataset is not None:    # class names and normalisation travel along
+        metadata[DATASET_KEY] = json.dumps(_dataset_info(dataset))
     try:
-        mp = to_model_proto(model, options.get("metadata"))
+        mp = to_model_proto(model, metadata)
     except ValueError as e:     # a layer type without an ONNX form
         raise ModelFormatError(path, str(e)) from None
     mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
