@@ -166,6 +166,15 @@ def test_read_op_matches_onnxruntime(case, tmp_path):
     assert loaded.meta["format"] == "ONNX" and loaded.meta["opset"] == 13
 
 
+def test_reshape_by_the_files_fixed_batch_size_is_a_flatten(tmp_path):
+    path = make_file(tmp_path / "b.onnx", [N("Reshape", ["x", "s"])], {"s": np.array([3, 12], np.int64)},
+                     (2, 2, 3), batch=3)
+    x = rnd(np.random.default_rng(0), 3, 2, 2, 3)
+    model = OF.read(path).model
+    assert [l.type for l in model.layers] == ["Flatten"]
+    assert rel_diff(model.predict_logits(x), run_ort(path, x)) == 0
+
+
 def test_read_dropout_is_nnviz_dropout_with_its_ratio(tmp_path):
     path = make_file(tmp_path / "d.onnx", CASES["Dropout with ratio"][1],
                      CASES["Dropout with ratio"][2], (5,))
@@ -477,12 +486,14 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     ([N("Relu", ["x"], "a"), N("Add", ["a", "c"])], {"c": np.ones(3, np.float32)}, (3,), ["adds a constant"]),
     ([N("Reshape", ["x", "s"])], {"s": np.array([-1, 2, 2], np.int64)}, (1, 2, 2),
      ["(N, 1, 2, 2) to [-1, 2, 2]", "flattening to (N, 4)"]),
+    ([N("Reshape", ["x", "s"])], {"s": np.array([2, -1], np.int64)}, (2, 3, 3), ["[2, -1]", "flattening"]),
     ([N("Softmax", ["x"], "s"), N("Relu", ["s"])], {}, (3,), ["last node"]),
     ([N("Gemm", ["x", "w"], transB=1)], {"w": np.ones((2, 5), np.float32)}, (4,), ["weight", "(2, 5)", "(2, 4)"]),
     ([N("GlobalAveragePool", ["x"])], {}, (2, 3, 3), ["Flatten"]),
     ([N("Relu", ["x"], "a"), N("Concat", ["x", "a"], axis=1)], {}, (3,), ["'Concat'", "supported:"]),
     ([N("Relu", ["x"], "a"), N("Sub", ["a", "c"])], {"c": np.ones(1, np.float32)}, (3,), ["only at the model's input"]),
 ], ids=["asymmetric pads", "group", "dilation", "pool pads", "fork", "constant add", "reshape",
+        "reshape with a batch size",
         "softmax in the middle", "weight shape", "pool without flatten", "concat", "sub in the middle"])
 def test_graphs_nnviz_cannot_represent(nodes, inits, shape, words, tmp_path):
     refused(make_file(tmp_path / "g.onnx", nodes, inits, shape), *words)

@@ -71,14 +71,14 @@ class GraphReader(ShapeOps):
     def __init__(self, model_proto: onnx.ModelProto):
         self.mp = model_proto
         self.g = model_proto.graph
-        self.consts: dict[str, np.ndarray] = {}     # name -> numpy array (object arrays may hold BATCH)
-        self.values: dict[str, _Value] = {}     # name -> _Value
-        self.layers: list[Layer] = []     # the chain
-        self.arrays: dict[int, dict[str, np.ndarray]] = {}     # id(layer) -> {param/buffer key: array}
+        self.consts: dict[str, np.ndarray] = {}   # constants (object arrays may hold BATCH)
+        self.values: dict[str, _Value] = {}       # chain activations
+        self.layers: list[Layer] = []             # the chain
+        self.arrays: dict[int, dict[str, np.ndarray]] = {}   # id(layer) -> {key: weights}
         self.notes: list[str] = []
-        self.tip = ""           # the name of the chain's end
-        self.matmul_tip = None   # a MatMul's output, whose bias may follow as an Add
-        self.scaling_tip = None  # a Sub at the input, whose Div may follow
+        self.tip = ""              # the name of the chain's end
+        self.matmul_tip = None     # a MatMul's output, whose bias may follow as an Add
+        self.scaling_tip = None    # a Sub at the input, whose Div may follow
 
     # ---- entry ---------------------------------------------------------------------------
     def read(self) -> tuple[list[Layer], tuple[int, ...]]:
@@ -148,6 +148,8 @@ class GraphReader(ShapeOps):
         if len(dims) not in (2, 4):
             raise OnnxError(f"input {inp.name!r} has {len(dims)} dimensions; nnviz reads "
                             f"(batch, features) or (batch, channels, height, width)")
+        first = dims[0]
+        self.batch = int(first.dim_value) if first.HasField("dim_value") and first.dim_value > 0 else None
         shape = []
         for d in dims[1:]:
             if not d.HasField("dim_value") or d.dim_value <= 0:
@@ -275,7 +277,7 @@ class GraphReader(ShapeOps):
         return stride, (pads[0], pads[1])
 
     def _same_pads(self, kernel, stride):
-        hw = self.values[self.node.input[0]].shape[1:]
+        hw = self._act(self.node.input[0]).shape[1:]
         pads = []
         for n, k, s in zip(hw, kernel, stride):
             total = max((-(-n // s) - 1) * s + k - n, 0)
@@ -372,8 +374,9 @@ class GraphReader(ShapeOps):
         target = list(np.asarray(self._const(node.input[1], "shape")).reshape(-1))
         n = math.prod(v.onnx_shape)
         keep_zero = a.get("allowzero", 0)
+        # the batch dimension: from Shape, 0 (copy), -1 (infer), or the file's fixed batch size
         first_ok = target and (target[0] is BATCH or target[0] == -1 or (target[0] == 0 and not keep_zero)
-                               or (isinstance(target[0], (int, np.integer)) and target[0] > 0))
+                               or (self.batch is not None and target[0] == self.batch))
         if len(target) == 2 and first_ok and (target[1] == n or (target[1] == -1 and target[0] != -1)):
             self._flatten_to(node, v)
         elif len(target) == len(v.onnx_shape) + 1 and first_ok and [
