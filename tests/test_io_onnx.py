@@ -490,11 +490,14 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     ([N("Softmax", ["x"], "s"), N("Relu", ["s"])], {}, (3,), ["last node"]),
     ([N("Gemm", ["x", "w"], transB=1)], {"w": np.ones((2, 5), np.float32)}, (4,), ["weight", "(2, 5)", "(2, 4)"]),
     ([N("GlobalAveragePool", ["x"])], {}, (2, 3, 3), ["Flatten"]),
+    ([N("Gemm", ["x", "w"], transB=5)], {"w": np.ones((2, 4), np.float32)}, (4,), ["'transB' is 5"]),
+    ([N("Relu", ["x", "w"])], {"w": np.ones(4, np.float32)}, (4,), ["not a valid ONNX graph", "input size 2"]),
     ([N("Relu", ["x"], "a"), N("Concat", ["x", "a"], axis=1)], {}, (3,), ["'Concat'", "supported:"]),
     ([N("Relu", ["x"], "a"), N("Sub", ["a", "c"])], {"c": np.ones(1, np.float32)}, (3,), ["only at the model's input"]),
 ], ids=["asymmetric pads", "group", "dilation", "pool pads", "fork", "constant add", "reshape",
         "reshape with a batch size",
-        "softmax in the middle", "weight shape", "pool without flatten", "concat", "sub in the middle"])
+        "softmax in the middle", "weight shape", "pool without flatten", "bad flag", "bad arity", "concat",
+        "sub in the middle"])
 def test_graphs_nnviz_cannot_represent(nodes, inits, shape, words, tmp_path):
     refused(make_file(tmp_path / "g.onnx", nodes, inits, shape), *words)
 
@@ -676,3 +679,58 @@ def test_dataset_facts_travel_in_metadata(tmp_path):
     loaded = OF.read(path)
     assert loaded.meta["dataset"]["class_names"] is None
     assert any("nnviz.dataset" in n for n in loaded.meta["notes"])
+
+
+def test_mutated_graphs_are_refused_or_read_as_onnxruntime_runs_them(tmp_path):
+    """Field-level damage (dims, attributes, inputs, op types, input shapes) to real graphs:
+    every file is a ModelFormatError or a model, and every model onnxruntime also runs
+    computes what onnxruntime computes."""
+    import copy
+    bases = [onnx.load(str(OF.write(model_from_spec(dict(WRITE_SPECS[n], name=n)), tmp_path / f"{n}.onnx")))
+             for n in ("residual", "bn-dropout", "stride2-padded")]
+    export_torch(lab7_cnn(), np.zeros((1, 3, 32, 32), np.float32), tmp_path / "lab7.onnx")
+    bases.append(onnx.load(str(tmp_path / "lab7.onnx")))
+    rng = np.random.default_rng(1)
+    numbers = [0, -1, 1, 2, 3, 7, 1 << 31, 1 << 40]
+    ops = ["Relu", "Conv", "Add", "Flatten", "Gemm", "Identity", "MaxPool", "Reshape", "Sub", "ReduceMean"]
+    seen = {"error": 0, "agree": 0}
+    path = tmp_path / "m.onnx"
+    for i in range(160):
+        mp = copy.deepcopy(bases[i % len(bases)])
+        g = mp.graph
+        node = g.node[int(rng.integers(len(g.node)))]
+        kind = i % 5
+        if kind == 0 and len(g.initializer):
+            t = g.initializer[int(rng.integers(len(g.initializer)))]
+            if len(t.dims):
+                t.dims[int(rng.integers(len(t.dims)))] = int(rng.choice(numbers))
+        elif kind == 1 and len(node.attribute):
+            a = node.attribute[int(rng.integers(len(node.attribute)))]
+            if a.ints:
+                a.ints[int(rng.integers(len(a.ints)))] = int(rng.choice(numbers))
+            elif a.type == a.INT:
+                a.i = int(rng.choice(numbers))
+        elif kind == 2 and len(node.input):
+            names = [x for n in g.node for x in list(n.input) + list(n.output)]
+            node.input[int(rng.integers(len(node.input)))] = str(rng.choice(names))
+        elif kind == 3:
+            node.op_type = str(rng.choice(ops))
+        else:
+            dims = g.input[0].type.tensor_type.shape.dim
+            dims[int(rng.integers(1, len(dims)))].dim_value = int(rng.choice(numbers[:6]))
+        path.write_bytes(mp.SerializeToString())
+        try:
+            loaded = OF.read(path)
+        except ModelFormatError as e:
+            assert "\n" not in str(e)
+            seen["error"] += 1
+            continue
+        try:
+            s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            x = rnd(np.random.default_rng(i), 2, *loaded.model.input_shape)
+            ref = s.run(None, {s.get_inputs()[0].name: x})[0]
+        except Exception:        # onnxruntime refuses it (for instance a fixed batch of 1)
+            continue
+        assert rel_diff(loaded.model.predict_logits(x), ref) <= 1e-4, f"mutation {i}"
+        seen["agree"] += 1
+    assert seen["error"] > 40 and seen["agree"] > 15, seen

@@ -113,7 +113,22 @@ class GraphReader(ShapeOps):
                             "GlobalAvgPool2D gives (channels,)")
         if not self.layers:
             raise OnnxError("the graph has no layers nnviz can run")
+        self._check_output_shape()
+        self._validate()     # last: our own messages say more about what nnviz cannot read
         return self.layers, input_shape
+
+    def _check_output_shape(self):
+        """A declared output shape must be what the layers give (else the file is broken)."""
+        out = self.g.output[0]
+        if not out.type.tensor_type.HasField("shape"):
+            return
+        dims = list(out.type.tensor_type.shape.dim)
+        got = self.values[self.tip].onnx_shape
+        declared = [d.dim_value if d.HasField("dim_value") else None for d in dims[1:]]
+        if len(declared) != len(got) or any(d not in (None, g) for d, g in zip(declared, got)):
+            shown = ", ".join("?" if d is None else str(d) for d in declared)
+            raise OnnxError(f"the graph output {out.name!r} declares per-sample shape ({shown}) "
+                            f"but the layers give {got}")
 
     def state(self, model: Sequential) -> dict[str, np.ndarray]:
         """{model state name: array} for the built model."""
@@ -123,6 +138,16 @@ class GraphReader(ShapeOps):
             for key, a in self.arrays.get(id(layer), {}).items():
                 out[f"{layer.index}.{key}"] = a
         return out
+
+    def _validate(self):
+        """ONNX's own shape inference, strict (node arities, types, shapes that agree: what
+        onnxruntime checks when it loads a file), after the tensors passed our checks."""
+        import onnx
+        try:
+            onnx.shape_inference.infer_shapes(self.mp, check_type=True, strict_mode=True)
+        except onnx.shape_inference.InferenceError as e:
+            text = " ".join(str(e).split())
+            raise OnnxError(f"not a valid ONNX graph ({text[:300]})") from None
 
     # ---- graph boundary ------------------------------------------------------------------
     def _check_opset(self):
@@ -180,12 +205,18 @@ class GraphReader(ShapeOps):
                         f"{' of domain ' + repr(self.node.domain) if self.node.domain else ''}"
                         f" has no nnviz layer; supported: {', '.join(SUPPORTED)}")
 
-    def _const(self, name, what):
+    def _const(self, name, what, shape_ok=False):
+        """A constant; shape values (from Shape, which may hold the batch size) only where
+        `shape_ok` (Reshape targets and shape arithmetic)."""
         if name not in self.consts:
             if name in self.values:
                 self._fail(f"{what} {name!r} must be a constant (an initializer), not computed")
             self._fail(f"{what} {name!r} is not defined before this node")
-        return self.consts[name]
+        val = self.consts[name]
+        if val.dtype == object and not shape_ok:
+            self._fail(f"{what} {name!r} is computed from the input's shape; nnviz needs "
+                       f"a constant here")
+        return val
 
     def _opt_const(self, node, i, what):
         return self._const(node.input[i], what) if len(node.input) > i and node.input[i] else None
@@ -319,12 +350,12 @@ class GraphReader(ShapeOps):
         stride, pad = self._geometry(a, kernel)
         if pad != (0, 0):
             self._fail(f"pads {list(pad) * 2}; nnviz pools without padding")
-        if a.get("storage_order", 0):
+        if a.flag("storage_order", 0):
             self._fail("storage_order 1 is not supported")
         shape = self._act(node.input[0]).shape
         if len(shape) != 3:
             self._fail(f"expects an image input, got per-sample shape {shape}")
-        if a.get("ceil_mode", 0) and any((n - k) % s for n, k, s in zip(shape[1:], kernel, stride)):
+        if a.flag("ceil_mode", 0) and any((n - k) % s for n, k, s in zip(shape[1:], kernel, stride)):
             self._fail("ceil_mode 1 with windows that do not fit exactly; nnviz rounds down")
         self._push(node, cls(list(kernel), list(stride)))
 
@@ -345,14 +376,14 @@ class GraphReader(ShapeOps):
         """x.mean((2, 3)) in PyTorch: the global average pool, keepdims or not."""
         v = self._act(node.input[0])
         if len(node.input) > 1 and node.input[1]:     # opset 18 and later: an input
-            axes = [int(x) for x in self._small(node.input[1], "axes").reshape(-1)]
+            axes = [int(x) for x in self._int_values(node.input[1], "axes").reshape(-1)]
         else:
             axes = a.get("axes", [])
         if len(v.onnx_shape) != 3 or v.pooled or sorted(x % 4 for x in axes) != [2, 3]:
             self._fail(f"averages over axes {axes}; nnviz reads ReduceMean only over the image "
                        f"axes (2, 3) of (N, C, H, W), as global average pooling")
         self._push(node, GlobalAvgPool2D())
-        self.values[self.tip].pooled = bool(a.get("keepdims", 1))
+        self.values[self.tip].pooled = a.flag("keepdims", 1)
 
     def _flatten_to(self, node, v):
         if v.pooled:    # GlobalAveragePool + Flatten is nnviz's GlobalAvgPool2D alone
@@ -371,9 +402,9 @@ class GraphReader(ShapeOps):
 
     def _op_Reshape(self, node, a):
         v = self._act(node.input[0])
-        target = list(np.asarray(self._const(node.input[1], "shape")).reshape(-1))
+        target = list(np.asarray(self._const(node.input[1], "shape", shape_ok=True)).reshape(-1))
         n = math.prod(v.onnx_shape)
-        keep_zero = a.get("allowzero", 0)
+        keep_zero = a.flag("allowzero", 0)
         # the batch dimension: from Shape, 0 (copy), -1 (infer), or the file's fixed batch size
         first_ok = target and (target[0] is BATCH or target[0] == -1 or (target[0] == 0 and not keep_zero)
                                or (self.batch is not None and target[0] == self.batch))
@@ -389,13 +420,13 @@ class GraphReader(ShapeOps):
 
     def _op_Gemm(self, node, a):
         self._act(node.input[0])
-        if a.get("transA", 0):
+        if a.flag("transA", 0):
             self._fail("transA 1; nnviz reads Gemm with the activation as A")
         w = self._const(node.input[1], "weight")
         c = self._opt_const(node, 2, "bias")
         if w.ndim != 2:
             self._fail(f"weight has shape {w.shape}")
-        w = w if a.get("transB", 0) else w.T
+        w = w if a.flag("transB", 0) else w.T
         w = np.ascontiguousarray(w * np.float32(a.get("alpha", 1.0)))
         arrays = {"weight": w}
         if c is not None:
@@ -494,7 +525,7 @@ class GraphReader(ShapeOps):
                           f"nnviz's input scaling")
 
     def _op_BatchNormalization(self, node, a):
-        if a.get("training_mode", 0):
+        if a.flag("training_mode", 0):
             self._fail("is in training mode; nnviz reads the inference form (running statistics)")
         names = ("weight", "bias", "running_mean", "running_var")
         arrays = {k: np.ascontiguousarray(self._const(node.input[i + 1], k).reshape(-1))

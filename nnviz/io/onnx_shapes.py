@@ -46,26 +46,39 @@ class ShapeOps:
     def _small(self, name, what):
         if name in self.values:     # shape arithmetic only; on activations these are layers
             self._unsupported()
-        val = self._const(name, what)
+        val = self._const(name, what, shape_ok=True)
         if val.size > 64:
             self._fail(f"{what} {name!r} has {val.size} values; nnviz evaluates only small "
                        f"shape tensors")
         return val
 
+    def _int_values(self, name, what):
+        """A small constant as a numpy int64 array (not one that holds the batch size)."""
+        val = self._small(name, what)
+        if val.dtype == object and any(v is BATCH for v in val.reshape(-1)):
+            self._fail(f"{what} {name!r} depends on the batch size")
+        try:
+            return val.astype(np.int64)
+        except (TypeError, ValueError):
+            self._fail(f"{what} {name!r} is not a list of integers")
+
     def _op_Gather(self, node, a):
-        data, idx = self._small(node.input[0], "data"), self._small(node.input[1], "indices")
+        data, idx = self._small(node.input[0], "data"), self._int_values(node.input[1], "indices")
         try:
             self.consts[node.output[0]] = np.asarray(
-                np.take(data, idx.astype(np.int64), axis=a.get("axis", 0)), dtype=data.dtype)
+                np.take(data, idx, axis=a.get("axis", 0)), dtype=data.dtype)
         except (IndexError, ValueError) as e:
             self._fail(str(e))
 
     def _op_Unsqueeze(self, node, a):
         data = self._small(node.input[0], "data")
-        axes = self._small(node.input[1], "axes")
+        axes = self._int_values(node.input[1], "axes").reshape(-1)
         out = data
-        for ax in sorted(int(x) % (data.ndim + len(axes)) for x in axes.reshape(-1)):
-            out = np.expand_dims(out, ax)
+        try:
+            for ax in sorted(int(x) % (data.ndim + axes.size) for x in axes):
+                out = np.expand_dims(out, ax)
+        except (ValueError, IndexError):
+            self._fail(f"axes {axes.tolist()} do not fit a tensor of {data.ndim} dimensions")
         self.consts[node.output[0]] = out
 
     def _op_Concat(self, node, a):

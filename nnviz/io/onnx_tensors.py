@@ -76,6 +76,13 @@ class Attrs(dict):
                 v = None
             self[a.name] = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
+    def flag(self, name: str, default: int = 0) -> bool:
+        """A 0/1 attribute (transB, keepdims, ceil_mode, ...); other values are refused."""
+        v = self.get(name, default)
+        if v not in (0, 1):
+            raise OnnxError(f"{self.where}: attribute {name!r} is {v}; ONNX allows 0 or 1")
+        return bool(v)
+
     def get(self, name, default=None):
         if name not in self:
             return default
