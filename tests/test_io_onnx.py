@@ -734,3 +734,28 @@ def test_mutated_graphs_are_refused_or_read_as_onnxruntime_runs_them(tmp_path):
         assert rel_diff(loaded.model.predict_logits(x), ref) <= 1e-4, f"mutation {i}"
         seen["agree"] += 1
     assert seen["error"] > 40 and seen["agree"] > 15, seen
+
+
+def test_imported_pytorch_model_fine_tunes_and_exports_back(tmp_path):
+    """PyTorch -> ONNX -> nnviz, a few training steps (BatchNorm statistics move), -> ONNX:
+    onnxruntime computes what the fine-tuned model computes."""
+    from nnviz.data.dataset import Dataset
+    from nnviz.train import Trainer
+    torch = _torch()
+    torch.manual_seed(8)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((48, 3, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 10, 48)
+    export_torch(resnet(), x[:2], tmp_path / "res.onnx", training=torch.onnx.TrainingMode.PRESERVE)
+    model = OF.read(tmp_path / "res.onnx").model
+    before = model.state()
+    data = Dataset(name="toy", x_train=x[:40], y_train=y[:40], x_test=x[40:], y_test=y[40:],
+                   class_names=[str(i) for i in range(10)])
+    tr = Trainer(model, data, optimizer="adam", lr=0.01, batch_size=8, seed=0)
+    losses = [tr.step()[0] for _ in range(5)]
+    assert all(np.isfinite(losses))
+    after = model.state()
+    assert any(not np.array_equal(before[k], after[k]) for k in before if k.endswith("running_mean"))
+    path = OF.write(model, tmp_path / "tuned.onnx", trainer=tr)
+    assert rel_diff(run_ort(path, x[40:]), model.predict_logits(x[40:])) <= RTOL
+    assert OF.read(path).meta["dataset"]["class_names"] == data.class_names
