@@ -118,7 +118,7 @@ def to_model_proto(model: Sequential, metadata: dict | None = None) -> onnx.Mode
 
     from .onnx_write import GraphWriter
     mp = GraphWriter(model).build(metadata)
-    onnx.checker.check_model(mp)
+    onnx.checker.check_model(mp, full_check=True)    # with shape inference
     return mp
 
 
