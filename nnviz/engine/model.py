@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import backend as _backend
+from . import fused_mlp
 from .layers import Conv2D, Layer, LayerError, MaxPool2D, ReLU, Residual
 from .layers.residual import build_chain
 
@@ -56,12 +57,12 @@ class Sequential:
 
     def forward(self, x, train=False):
         x = self._check_input(x)
-        if not train and not self._forward_hooks:
-            fast = getattr(self.B, "mlp_forward", None)   # large eval batches of plain MLPs
-            y = fast(self, x) if fast is not None else None
+        caps = self.B.capabilities
+        if not train and not self._forward_hooks and "fused_mlp" in caps:
+            y = fused_mlp.forward(self, x)      # large eval batches of plain MLPs, or None
             if y is not None:
                 return y
-        if self.fuse and not self._forward_hooks and getattr(self.B, "FUSES_CONV_RELU", False):
+        if self.fuse and not self._forward_hooks and "fused_conv_relu" in caps:
             return self._forward_fused(x, train)
         for layer in self.layers:
             x = layer.forward(x, train)
@@ -87,7 +88,7 @@ class Sequential:
 
     def backward(self, grad, need_input_grad=True):
         """Backpropagate d loss / d output; returns d loss / d input."""
-        fuse = self.fuse and getattr(self.B, "FUSES_CONV_RELU", False)
+        fuse = self.fuse and "fused_conv_relu" in self.B.capabilities
         i = len(self.layers) - 1
         while i >= 0:
             layer = self.layers[i]
@@ -154,6 +155,10 @@ class Sequential:
             a[...] = self.B.asarray(src, a.dtype)
 
     # --- hooks ---------------------------------------------------------------
+    def has_hooks(self):
+        """True while a forward or backward hook is installed (fused paths then stand aside)."""
+        return bool(self._forward_hooks or self._backward_hooks)
+
     def add_forward_hook(self, fn):
         """fn(layer, output) after every top-level layer; returns a remover."""
         self._forward_hooks.append(fn)

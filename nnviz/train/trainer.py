@@ -4,7 +4,10 @@ import time
 import numpy as np
 
 from ..engine import get_loss, make_optimizer, optimizer_from_config
+from .fused_mlp import FusedMLPStep
 from .history import History
+
+FUSED_MODES = ("auto", "off")
 
 
 class TrainingDiverged(ArithmeticError):
@@ -29,11 +32,20 @@ def accuracy(out, labels):
 
 
 class Trainer:
+    """Trains `model` on `dataset`, one batch per step().
+
+    fused: "auto" runs a whole step of a plain MLP in one backend kernel when the backend
+    has the "fused_mlp" capability and the model, loss and optimiser qualify (same numbers
+    as the layer path, up to summation order); "off" always runs layer by layer.
+    """
     GOOD_EVERY = 25   # steps between copies of the last finite weights
 
     def __init__(self, model, dataset, loss="softmax_xent", optimizer="sgd", lr=0.01,
-                 momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0, batch_size=32, seed=0):
+                 momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0, batch_size=32, seed=0,
+                 fused="auto"):
         self.model = model
+        self.fused = fused
+        self._fused_mlp = FusedMLPStep()
         self.dataset = dataset
         if tuple(dataset.input_shape) != tuple(model.input_shape):
             raise TrainerError(f"dataset {dataset.name!r} has inputs of shape "
@@ -72,6 +84,21 @@ class Trainer:
         self._batch_size = int(b)
 
     @property
+    def fused(self):
+        return self._fused
+
+    @fused.setter
+    def fused(self, mode):
+        if mode not in FUSED_MODES:
+            raise TrainerError(f"fused must be one of {', '.join(FUSED_MODES)}, got {mode!r}")
+        self._fused = mode
+
+    @property
+    def uses_fused_step(self):
+        """True once a step ran as one fused kernel (and the plan still stands)."""
+        return self._fused == "auto" and self._fused_mlp.active
+
+    @property
     def lr(self):
         return self.optimizer.lr
 
@@ -98,14 +125,26 @@ class Trainer:
     def step(self):
         """One batch: forward, loss, backward, update. Returns (loss, accuracy)."""
         t0 = time.perf_counter()
-        fused = getattr(self.model.B, "mlp_train_step", None)
-        if fused is not None and "_next_batch" not in self.__dict__:  # plain MLPs: one kernel
-            if self._perm is None:
-                self._next_batch()
-            b = min(self.batch_size, len(self.dataset.y_train) - self.pos)
-            res = fused(self, self._perm, self.pos, b)
-            if res is not None:
-                return self._finish_fused(t0, b, *res)
+        done = self._fused_step() if self._fused == "auto" else None
+        loss, n, acc = done if done is not None else self._layer_step()
+        return self._after_step(t0, loss, n, acc)
+
+    def _fused_step(self):
+        """(loss, samples, accuracy) of one fused plain-MLP step, or None (not applicable)."""
+        if self._perm is None:
+            self._next_batch()
+        b = min(self.batch_size, len(self.dataset.y_train) - self.pos)
+        res = self._fused_mlp.run(self, self._perm, self.pos, b)
+        if res is None:
+            return None
+        status, loss, correct = res
+        if status == 1:
+            self._diverged(f"loss is {loss}")
+        if status == 2:
+            self._diverged("a gradient is not finite")
+        return loss, b, correct / b
+
+    def _layer_step(self):
         x, y = self._next_batch()
         model, B = self.model, self.model.B
         out = model.forward(x, train=True)
@@ -117,35 +156,19 @@ class Trainer:
         if not B.all_finite(grads):
             self._diverged("a gradient is not finite")
         self.optimizer.step(grads)
-        self.steps += 1
-        if self.steps - self._good_step >= self.GOOD_EVERY:
-            if not B.all_finite(model.parameters()):
-                self._diverged("a weight is not finite")
-            self._good, self._good_step = model.state(), self.steps
-        acc = accuracy(B.to_host(out), y)
-        self.history.add_step(self.steps, loss, acc)
-        self.samples += len(y)
-        self.pos += len(y)
-        self.seconds += time.perf_counter() - t0
-        if self.pos >= len(self.dataset.y_train):
-            self._end_epoch()
-        return loss, acc
+        return loss, len(y), accuracy(B.to_host(out), y)
 
-    def _finish_fused(self, t0, b, status, loss, correct):
-        if status == 1:
-            self._diverged(f"loss is {loss}")
-        if status == 2:
-            self._diverged("a gradient is not finite")
-        model, B = self.model, self.model.B
+    def _after_step(self, t0, loss, n, acc):
+        """Bookkeeping after an applied step, whichever path ran it."""
+        model = self.model
         self.steps += 1
         if self.steps - self._good_step >= self.GOOD_EVERY:
-            if not B.all_finite(model.parameters()):
+            if not model.B.all_finite(model.parameters()):
                 self._diverged("a weight is not finite")
             self._good, self._good_step = model.state(), self.steps
-        acc = correct / b
         self.history.add_step(self.steps, loss, acc)
-        self.samples += b
-        self.pos += b
+        self.samples += n
+        self.pos += n
         self.seconds += time.perf_counter() - t0
         if self.pos >= len(self.dataset.y_train):
             self._end_epoch()
@@ -229,6 +252,35 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "dropout_rng": self.model.rng.bit_generator.state,
                 "history": self.history.to_dict()}
+
+    @staticmethod
+    def check_state(model, state):
+        """Dry-run what load_state_dict does with `state` for `model`, touching neither:
+        raises TrainerError naming what is wrong, so a damaged saved state fails on load."""
+        try:
+            cfg = state["config"]
+            get_loss(cfg["loss"])
+            for where, k, lo in ((cfg, "batch_size", 1), (cfg, "seed", None), (state, "epoch", 0),
+                                 (state, "pos", 0), (state, "steps", 0), (state, "samples", 0)):
+                v = where[k]
+                if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+                    raise ValueError(f"{k} should be an integer" + ("" if lo is None else f" >= {lo}")
+                                     + f", found {v!r}")
+            if isinstance(state["seconds"], bool) or not isinstance(state["seconds"], (int, float)):
+                raise ValueError(f"seconds should be a number, found {state['seconds']!r}")
+            opt = optimizer_from_config(cfg["optimizer"], model.parameters())
+            opt.load_state_dict(state["optimizer"])
+            probe = np.random.default_rng()
+            probe.bit_generator.state = state["dropout_rng"]
+            if "history" not in state:
+                raise TrainerError("the training state has no history")
+            History.from_dict(state["history"])
+        except TrainerError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as e:
+            msg = " ".join((str(e).strip() or type(e).__name__).split())
+            msg = msg if len(msg) <= 300 else msg[:300] + "..."
+            raise TrainerError(f"the training state is damaged ({type(e).__name__}: {msg})") from None
 
     def load_state_dict(self, state):
         cfg = state["config"]

@@ -43,9 +43,11 @@ except ImportError:
     pass
 
 from . import cpu_kernels as K  # noqa: E402
-from .cpu_mlp import mlp_forward, mlp_train_step  # noqa: F401  (fused paths for plain MLPs)
+from .cpu_mlp import MLP_ACT_CODES, mlp_forward, mlp_step  # noqa: F401  (fused plain-MLP kernels)
 
 name = "cpu"
+# conv2d_forward(relu=True) and maxpool_relu_backward; MLP_ACT_CODES, mlp_step, mlp_forward
+capabilities = frozenset({"fused_conv_relu", "fused_mlp"})
 
 
 def device_name():
@@ -134,9 +136,6 @@ def _chunking(n, ckk, ohw, itemsize):
     m = max(1, min(n, CHUNK_BYTES // max(per, 1)))
     nch = -(-n // m)
     return nch, -(-n // nch)
-
-
-FUSES_CONV_RELU = True   # conv2d_forward(relu=True) and maxpool_relu_backward exist
 
 
 def conv2d_forward(x, w, b, stride, pad, cache, relu=False):

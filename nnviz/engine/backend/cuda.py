@@ -23,6 +23,7 @@ from numba import cuda
 from . import cuda_kernels as K
 
 name = "cuda"
+capabilities: frozenset[str] = frozenset()   # no fused kernels (see the contract in backend/contract.py)
 
 TPB = K.TPB
 TILE = K.TILE
