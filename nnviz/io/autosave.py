@@ -24,7 +24,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..io.atomic import atomic_path
+from ..data import default_data_dir
+from . import save_model
+from .atomic import atomic_path
 
 __all__ = ["Autosaver", "find_crash_checkpoint", "default_autosave_dir", "read_marker",
            "MARKER_NAME", "CHECKPOINT_SUFFIX"]
@@ -38,10 +40,6 @@ def default_autosave_dir() -> Path:
     env = os.environ.get("NNVIZ_AUTOSAVE_DIR")
     if env:
         return Path(env).expanduser()
-    try:
-        from ..data import default_data_dir
-    except ImportError:   # the data package is optional for autosave
-        return Path.home() / ".local" / "share" / "nnviz" / "autosave"
     return Path(default_data_dir()) / "autosave"
 
 
@@ -228,7 +226,6 @@ class Autosaver:
         Returns the path, or None when the weights are not finite or the write failed
         (then :attr:`last_error` says why; ``raise_errors=True`` raises instead).
         """
-        from ..io import save_model
         path = self.checkpoint_path(workspace)
         with self.lock:
             try:
