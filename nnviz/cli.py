@@ -321,6 +321,8 @@ def cmd_gui(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .engine.process import tune_process
+    tune_process()
     cmds = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "bench": cmd_bench,
             "gui": cmd_gui, None: cmd_gui}
     if args.command == "datasets":

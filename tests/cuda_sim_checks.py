@@ -68,6 +68,14 @@ def rnd(rng, *shape):
 
 # ---- arrays ------------------------------------------------------------------
 @check
+def contract():
+    from nnviz.engine.backend.contract import conforms
+    problems = conforms(G)
+    if problems:
+        raise AssertionError("; ".join(problems))
+
+
+@check
 def arrays():
     rng = np.random.default_rng(0)
     x = rnd(rng, 3, 5)

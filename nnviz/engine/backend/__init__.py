@@ -1,4 +1,5 @@
-"""Backend selection. Layers reach kernels only through `get()`.
+"""Backend selection. Layers reach kernels only through `get()`; what a backend module
+offers, and its optional `capabilities`, is written down in contract.py.
 
 `auto` picks CUDA when numba.cuda finds a GPU and the cuda backend is
 installed, else the CPU; the choice is logged once.

@@ -3,46 +3,22 @@
 Layers call only the functions here (through `nnviz.engine.backend`), so a
 CUDA backend with the same functions can replace this module.
 """
-import ctypes
-import os
-import sys
-
 # Numba's OpenMP workers keep libgomp's default wait policy: spin briefly after a parallel
 # region, then sleep. OMP_WAIT_POLICY=PASSIVE (sleep at once) made every region pay a
 # thread wake-up: LeNet-5 batch 16 trained at 5,500 img/s instead of 11,000-14,000 on an
 # idle 2-core VM. On a machine whose cores are busy with other work, set
 # OMP_WAIT_POLICY=PASSIVE yourself (docs/performance.md).
+# The allocator setting that keeps freed activations for reuse is process-wide: the entry
+# points apply it (nnviz.engine.process.tune_process), importing this module does not.
 
-
-def _keep_freed_memory():
-    """Stop glibc from giving each step's freed activations back to the kernel.
-
-    A training step frees and reallocates the same few MB of activations; with glibc's
-    defaults part of that is unmapped and then faulted in again (about 600 page faults
-    per LeNet-5 step at batch 64, about 15% of the step). Fixed thresholds keep up to
-    128 MB of freed memory in the heap for reuse.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("NNVIZ_MALLOC_DEFAULTS"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)
-                    and libc.mallopt(m_trim_threshold, 128 << 20))
-    except (OSError, AttributeError):   # not glibc
-        return False
-
-
-MALLOC_TUNED = _keep_freed_memory()
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 try:  # Numba's np.dot calls SciPy's BLAS: load it before backend/__init__ pins BLAS threads
     import scipy.linalg.cython_blas  # noqa: F401
 except ImportError:
     pass
 
-from . import cpu_kernels as K  # noqa: E402
+from . import cpu_kernels as K
 from .cpu_mlp import MLP_ACT_CODES, mlp_forward, mlp_step  # noqa: F401  (fused plain-MLP kernels)
 
 name = "cpu"
@@ -261,7 +237,7 @@ def maxpool_forward(x, k, s, cache):
     if tuple(k) == (2, 2) and tuple(s) == (2, 2) and x.flags.c_contiguous:
         (K.maxpool2_p if x.size >= PAR_MIN_ELEMS else K.maxpool2_s)(x, y, arg)
         return y
-    (K.maxpool_forward if x.size >= PAR_MIN_ELEMS else K.maxpool_forward_s)(
+    (K.maxpool_fwd_p if x.size >= PAR_MIN_ELEMS else K.maxpool_fwd_s)(
         x, k[0], k[1], s[0], s[1], y, arg)
     return y
 
@@ -273,7 +249,7 @@ def maxpool_backward(gy, x_shape, k, s, cache):
         (K.maxpool2_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool2_bwd_s)(
             gy, gy, cache["argmax"], False, gx)
         return gx
-    (K.maxpool_backward if gx.size >= PAR_MIN_ELEMS else K.maxpool_backward_s)(
+    (K.maxpool_bwd_p if gx.size >= PAR_MIN_ELEMS else K.maxpool_bwd_s)(
         np.ascontiguousarray(gy), cache["argmax"], gx)
     return gx
 

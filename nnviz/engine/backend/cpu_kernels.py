@@ -13,7 +13,9 @@ _opts = dict(cache=True, nogil=True)
 
 
 def _serial_and_parallel(impl):
-    """A serial and a parallel dispatcher of one kernel body.
+    """A serial and a parallel dispatcher of one kernel body: every such twin in this file
+    is named `<op>_s` / `<op>_p` (e.g. `conv_fwd_s`, `conv_fwd_p`); the backend picks one by
+    the size of the work. Kernels without a twin keep a plain name.
 
     Numba's on-disk cache names entries after the function and keys them by signature,
     not by the parallel flag: two jits of one function would load each other's code.
@@ -133,8 +135,8 @@ def _maxpool_bwd_impl(gy, argmax, gx):
                 g[a // w_, a % w_] += gy[n, c, y, xo]
 
 
-maxpool_forward_s, maxpool_forward = _serial_and_parallel(_maxpool_fwd_impl)
-maxpool_backward_s, maxpool_backward = _serial_and_parallel(_maxpool_bwd_impl)
+maxpool_fwd_s, maxpool_fwd_p = _serial_and_parallel(_maxpool_fwd_impl)
+maxpool_bwd_s, maxpool_bwd_p = _serial_and_parallel(_maxpool_bwd_impl)
 
 
 @njit(parallel=True, **_opts)
@@ -556,7 +558,7 @@ conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
 
 # ---- 2x2 / stride-2 max-pool (every LeNet and Lab-7 pool) ------------------------------------
 def _maxpool2_impl(x, out, argmax):
-    # same order and ties as maxpool_forward: (0,0), (0,1), (1,0), (1,1), strict >.
+    # same order and ties as maxpool_fwd_s: (0,0), (0,1), (1,0), (1,1), strict >.
     # Plain 4-D indexing: a row view per output row cost more than the row's work.
     n_, c_, h_, w_ = x.shape
     oh, ow = out.shape[2], out.shape[3]
