@@ -11,6 +11,13 @@ if "NNVIZ_AUTOSAVE_DIR" not in os.environ:
     import tempfile as _tempfile
     os.environ["NNVIZ_AUTOSAVE_DIR"] = _tempfile.mkdtemp(prefix="nnviz-test-autosave-")
 
+# The tests run in a process set up as `nnviz` sets up its own (the allocator keeps freed
+# memory for reuse): the app's windows and workers are tested as users run them. Importing
+# the engine does not do this (tests/test_engine_backend.py checks that in a fresh process).
+from nnviz.engine.process import tune_process  # noqa: E402
+
+tune_process()
+
 
 @pytest.fixture
 def window(qtbot):

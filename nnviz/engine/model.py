@@ -5,6 +5,7 @@ from . import backend as _backend
 from . import fused_mlp
 from .layers import Conv2D, Layer, LayerError, MaxPool2D, ReLU, Residual
 from .layers.residual import build_chain
+from .losses import softmax
 
 _DROPOUT_STREAM = 1_000_003  # seed offset: dropout masks draw from their own stream
 
@@ -113,13 +114,7 @@ class Sequential:
         return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
 
     def predict_proba(self, x, batch_size=4096):
-        z = self.predict_logits(x, batch_size)
-        if z.ndim == 2 and z.shape[1] == 1:       # one logit: binary model
-            p = 1 / (1 + np.exp(-z))
-            return np.concatenate([1 - p, p], axis=1)
-        m = z.max(axis=1, keepdims=True)
-        e = np.exp(z - m)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.predict_logits(x, batch_size))   # one logit: binary model
 
     def predict(self, x, batch_size=4096):
         return self.predict_proba(x, batch_size).argmax(axis=1)

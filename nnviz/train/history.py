@@ -53,12 +53,16 @@ class History:
         for k in EPOCH_KEYS:
             self.epochs[k].append(row.get(k, float("nan")))
 
+    def to_arrays(self, dtype=None) -> dict:
+        """{"steps": {key: array}, "epochs": {key: array}}, new arrays (safe to hand to another
+        thread); dtype None: int64 step and epoch numbers, float64 values; else all `dtype`."""
+        def conv(table):
+            return {k: np.asarray(v, dtype=dtype or (np.int64 if k in ("epoch", "step") else np.float64))
+                    for k, v in table.items()}
+        return {"steps": conv(self.steps), "epochs": conv(self.epochs)}
+
     def to_dict(self):
-        return {"max_points": self.max_points, "stride": self.stride,
-                "steps": {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64)
-                          for k, v in self.steps.items()},
-                "epochs": {k: np.asarray(v, dtype=np.int64 if k in ("epoch", "step") else np.float64)
-                           for k, v in self.epochs.items()}}
+        return {"max_points": self.max_points, "stride": self.stride, **self.to_arrays()}
 
     @classmethod
     def from_dict(cls, d):

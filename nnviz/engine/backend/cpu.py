@@ -43,16 +43,6 @@ def to_host(x):
 
 def zeros(shape, dtype=np.float32):
     return np.zeros(shape, dtype=dtype)
-
-
-def empty(shape, dtype=np.float32):
-    return np.empty(shape, dtype=dtype)
-
-
-def copy(x):
-    return np.array(x, copy=True)
-
-
 def buffer(cache, key, shape, dtype):
     """Reuse a scratch array between steps while the shape stays the same."""
     buf = cache.get(key)
@@ -395,15 +385,10 @@ def batchnorm_backward(gy, gamma, train, cache):
 
 
 # ---- losses -----------------------------------------------------------------
-def log_softmax(z):
+def _log_softmax(z):
     m = z.max(axis=1, keepdims=True)
     s = z - m
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
-
-
-def softmax(z):
-    return np.exp(log_softmax(z))
-
 
 def softmax_xent(logits, labels):
     """(mean loss, d loss / d logits); None if a label is outside [0, classes)."""
@@ -412,7 +397,7 @@ def softmax_xent(logits, labels):
         out = np.empty(2, np.float64)
         K.softmax_xent(np.ascontiguousarray(logits), labels, grad, out)
         return (None, None) if out[1] else (float(out[0]), grad)
-    lp = log_softmax(logits)
+    lp = _log_softmax(logits)
     n = logits.shape[0]
     loss = -lp[np.arange(n), labels].mean()
     grad = np.exp(lp)

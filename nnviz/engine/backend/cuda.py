@@ -83,23 +83,15 @@ def _shape(shape):
     return tuple(int(s) for s in shape)
 
 
-def empty(shape, dtype=np.float32):
+def _empty(shape, dtype=np.float32):
     return cuda.device_array(_shape(shape), dtype=np.dtype(dtype))
 
 
 def zeros(shape, dtype=np.float32):
-    a = empty(shape, dtype)
+    a = _empty(shape, dtype)
     if a.size:
         K.fill[K.blocks(a.size), TPB](_flat(a), 0)
     return a
-
-
-def copy(x):
-    if not is_device(x):
-        return cuda.to_device(np.array(x, copy=True))
-    out = cuda.device_array(x.shape, dtype=x.dtype)
-    out.copy_to_device(x)
-    return out
 
 
 def buffer(cache, key, shape, dtype):
@@ -136,13 +128,6 @@ def gemm(a, b, ta=False, tb=False, out=None, reduce_batch=False, accumulate=Fals
         K.gemm[grid, (TILE, TILE)](a, b, out, int(bool(ta)), int(bool(tb)),
                                    int(bool(accumulate)), int(bool(reduce_batch)))
     return out
-
-
-def matmul(a, b, ta=False, tb=False):
-    """2-D op(a) @ op(b) on the device (a thin wrapper over gemm)."""
-    a, b = _dev(a), _dev(b)
-    y = gemm(a.reshape(1, *a.shape), b.reshape(1, *b.shape), ta, tb)
-    return y.reshape(y.shape[1], y.shape[2])
 
 
 def _add_bias(y, b, channels, inner):
@@ -444,21 +429,6 @@ def batchnorm_backward(gy, gamma, train, cache):
 
 
 # ---- losses -----------------------------------------------------------------
-def _rows(z, exp_out):
-    z = _dev(z, np.float32)
-    out = cuda.device_array(z.shape, dtype=z.dtype)
-    K.log_softmax_rows[K.blocks(z.shape[0]), TPB](z, out, int(exp_out))
-    return out
-
-
-def log_softmax(z):
-    return _rows(z, False)
-
-
-def softmax(z):
-    return _rows(z, True)
-
-
 def softmax_xent(logits, labels):
     z = _dev(logits)
     n = z.shape[0]

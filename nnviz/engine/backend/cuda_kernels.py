@@ -514,27 +514,6 @@ def softmax_xent_rows(z, labels, nf, rowloss, grad):
 
 
 @cuda.jit(cache=False)
-def log_softmax_rows(z, out, exp_out):
-    r = cuda.grid(1)
-    if r >= z.shape[0]:
-        return
-    k_ = z.shape[1]
-    mx = z[r, 0]
-    for k in range(1, k_):
-        if z[r, k] > mx:
-            mx = z[r, k]
-    s = _ZERO
-    for k in range(k_):
-        s += math.exp(z[r, k] - mx)
-    ls = math.log(s)
-    for k in range(k_):
-        v = z[r, k] - mx - ls
-        if exp_out:
-            v = math.exp(v)
-        out[r, k] = v
-
-
-@cuda.jit(cache=False)
 def mse_elems(p, t, scale, sq, grad):
     i = cuda.grid(1)
     if i < p.size:

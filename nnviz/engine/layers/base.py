@@ -64,10 +64,6 @@ class Layer:
     def param_count(self):
         return int(sum(np.prod(p.shape) for p in self.params.values()))
 
-    def zero_grads(self):
-        for k, p in self.params.items():
-            self.grads[k] = None
-
     def _fail(self, msg):
         raise LayerError(f"{self.label}: {msg}")
 
