@@ -14,7 +14,7 @@ if "NNVIZ_AUTOSAVE_DIR" not in os.environ:
 # The tests run in a process set up as `nnviz` sets up its own (the allocator keeps freed
 # memory for reuse): the app's windows and workers are tested as users run them. Importing
 # the engine does not do this (tests/test_engine_backend.py checks that in a fresh process).
-from nnviz.engine.process import tune_process  # noqa: E402
+from nnviz.engine.process import tune_process
 
 tune_process()
 

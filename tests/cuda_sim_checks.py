@@ -303,10 +303,10 @@ def optimizers():
     for mom, nest, wd, l1 in ((0.0, False, 0.0, 0.0), (0.9, False, 0.0, 0.0),
                               (0.9, True, 1e-2, 0.0), (0.5, False, 1e-2, 1e-3)):
         _opt_case(f"sgd m={mom} n={nest} wd={wd} l1={l1}", C.sgd_update, G.sgd_update, 1,
-                  lambda t: (0.1, mom, nest, wd, l1, t == 1))
+                  lambda t, mom=mom, nest=nest, wd=wd, l1=l1: (0.1, mom, nest, wd, l1, t == 1))
     for wd, l1 in ((0.0, 0.0), (1e-2, 1e-3)):
         _opt_case(f"adam wd={wd} l1={l1}", C.adam_update, G.adam_update, 2,
-                  lambda t: (0.01, 0.9, 0.999, 1e-8, wd, l1, t))
+                  lambda t, wd=wd, l1=l1: (0.01, 0.9, 0.999, 1e-8, wd, l1, t))
     # host arrays are updated in place too
     p = np.ones(3, np.float32)
     G.sgd_update(p, np.ones(3, np.float32), np.zeros(3, np.float32), 0.5, 0.0, False, 0, 0, True)

@@ -12,8 +12,8 @@ import pytest
 from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec
 from nnviz.io import load_model
-from nnviz.train import Trainer
 from nnviz.io.autosave import MARKER_NAME, Autosaver, default_autosave_dir, find_crash_checkpoint, read_marker
+from nnviz.train import Trainer
 
 SPEC = {"name": "tiny-mlp", "input_shape": [2], "layers": [
     {"type": "Dense", "out_features": 8}, {"type": "Tanh"}, {"type": "Dense", "out_features": 2}]}

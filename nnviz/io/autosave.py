@@ -20,9 +20,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..data import default_data_dir
 from . import save_model
@@ -65,14 +67,15 @@ def _pid_alive(pid) -> bool:
         return False
     if pid <= 0:
         return False
-    if os.name == "nt":   # pragma: no cover - Windows
+    if sys.platform == "win32":   # pragma: no cover - Windows
         import ctypes
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)
         if not handle:
             return False
         code = ctypes.c_ulong()
-        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        ctypes.windll.kernel32.CloseHandle(handle)
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
         return code.value == 259   # STILL_ACTIVE
     try:
         os.kill(pid, 0)
@@ -101,16 +104,15 @@ def read_marker(folder) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _marker_alive(marker: dict) -> bool:
+def _marker_alive(marker: dict[str, Any]) -> bool:
     """True when the process that wrote `marker` is still running."""
     pid = marker.get("pid")
-    if not _pid_alive(pid):
+    if pid is None or not _pid_alive(pid):
         return False
     started = marker.get("proc_start")
     now = _proc_start(pid)
-    if started is not None and now is not None and int(started) != now:
-        return False   # the pid was reused by another process
-    return True
+    # a different start time: the pid was reused by another process
+    return started is None or now is None or int(started) == now
 
 
 def _checkpoints(folder: Path) -> list[Path]:

@@ -31,7 +31,7 @@ H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
 class LoadedModel:
     model: object
     meta: dict = field(default_factory=dict)
-    path: Path = None
+    path: Path | None = None
 
     def __repr__(self):
         return f"LoadedModel({self.model!r}, path={str(self.path)!r})"
@@ -284,8 +284,8 @@ def _read(f, budget):
         raise _Fail(f"unsupported dtype {dtype!r}")
     try:
         model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
-    except LayerError as e:
-        raise _Fail(f"model_spec: {e}") from None
+    except LayerError as err:
+        raise _Fail(f"model_spec: {err}") from None
 
     # weights, from the Keras groups
     entries, where = _layout(model)

@@ -7,7 +7,7 @@ numbers; a plan is rebuilt when the optimiser, the data or a parameter array is 
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class FusedMLPStep:
     """A trainer's fused step: plans on first use, re-plans when what it copied changed."""
 
     def __init__(self) -> None:
-        self.plan: _Plan | None | bool = None   # None: not planned yet; False: does not qualify
+        self.plan: _Plan | Literal[False] | None = None   # None: not planned yet; False: does not qualify
 
     @property
     def active(self) -> bool:

@@ -5,11 +5,12 @@ valid column range is computed once per row instead of testing every pixel,
 which is what lets LLVM vectorise it.
 """
 import types
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
+_opts: dict[str, Any] = dict(cache=True, nogil=True)
 
 
 def _serial_and_parallel(impl):

@@ -8,12 +8,14 @@ views the layers and the optimiser hold. Which models and trainers qualify, and 
 layout, are planned outside the backend: nnviz.engine.fused_mlp (forward) and
 nnviz.train.fused_mlp (training step). Layer table rows: (weight offset, bias offset, in, out).
 """
+from typing import Any
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
-_fast = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
+_opts: dict[str, Any] = dict(cache=True, nogil=True)
+_fast: dict[str, Any] = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
 
 # activation after a Dense layer -> the kernels' code (0: none)
 MLP_ACT_CODES = {"ReLU": 1, "Tanh": 2, "Sigmoid": 3}

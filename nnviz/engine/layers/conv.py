@@ -54,7 +54,7 @@ class Conv2D(_ConvBase):
             self._fail(f"kernel {kh}x{kw} is larger than the padded input "
                        f"{h + 2 * ph}x{w + 2 * pw} (input {shape}, padding {ph})")
         oh, ow = (h - kh + 2 * ph) // sh + 1, (w - kw + 2 * pw) // sw + 1
-        for n, k, p, s, o, axis in ((h, kh, ph, sh, oh, "rows"), (w, kw, pw, sw, ow, "columns")):
+        for n, k, p, s, axis in ((h, kh, ph, sh, "rows"), (w, kw, pw, sw, "columns")):
             rest = (n - k + 2 * p) % s
             if rest:
                 self.notes.append(f"stride {s} leaves {rest} {axis} unused at the border "
