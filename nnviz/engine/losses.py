@@ -1,4 +1,8 @@
 """Losses: forward(pred, target) -> float, backward() -> d loss / d pred (mean reduction)."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from . import backend as _backend
@@ -28,14 +32,17 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class Loss:
     name = ""
 
-    def __init__(self, backend=None):
+    def __init__(self, backend: Any = None) -> None:
         self._grad = None
         self.B = backend  # None: the active backend
 
-    def backward(self):
+    def forward(self, pred: Any, target: Any) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> Any:
         return self._grad
 
-    def config(self):
+    def config(self) -> dict:
         return {"type": type(self).__name__}
 
 
@@ -43,7 +50,7 @@ class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of softmax(logits) against integer labels, stable via log-sum-exp."""
     name = "softmax_xent"
 
-    def forward(self, logits, labels):
+    def forward(self, logits: Any, labels: Any) -> float:
         labels = np.asarray(labels)
         if logits.ndim != 2:
             raise LossError(f"SoftmaxCrossEntropy: expects logits (batch, classes), got {logits.shape}")
@@ -75,7 +82,7 @@ def _float_targets(pred, target):
 class MSE(Loss):
     name = "mse"
 
-    def forward(self, pred, target):
+    def forward(self, pred: Any, target: Any) -> float:
         value, self._grad = (self.B or _backend.get()).mse(pred, _float_targets(pred, target))
         return value
 
@@ -84,7 +91,7 @@ class BCEWithLogits(Loss):
     """Binary cross-entropy taking logits (sigmoid folded in for stability)."""
     name = "bce"
 
-    def forward(self, logits, target):
+    def forward(self, logits: Any, target: Any) -> float:
         value, self._grad = (self.B or _backend.get()).bce_with_logits(logits, _float_targets(logits, target))
         return value
 
@@ -94,7 +101,7 @@ LOSSES = {"softmax_xent": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntr
           "bce": BCEWithLogits, "BCE": BCEWithLogits, "BCEWithLogits": BCEWithLogits}
 
 
-def get_loss(name, backend=None):
+def get_loss(name: str, backend: Any = None) -> Loss:
     try:
         return LOSSES[name](backend)
     except KeyError:

@@ -153,8 +153,8 @@ class Autosaver:
     them.  Weights that are not finite are never written over a good checkpoint.
     """
 
-    def __init__(self, every_epochs=1, folder=None, workspace="model", enabled=True,
-                 start=True, min_interval_s=0.0):
+    def __init__(self, every_epochs: int = 1, folder: str | os.PathLike | None = None, workspace: str = "model",
+                 enabled: bool = True, start: bool = True, min_interval_s: float = 0.0) -> None:
         if isinstance(every_epochs, bool) or int(every_epochs) != every_epochs or every_epochs < 1:
             raise ValueError(f"every_epochs must be a positive integer, got {every_epochs!r}")
         self.every_epochs = int(every_epochs)
@@ -163,13 +163,13 @@ class Autosaver:
         self.enabled = bool(enabled)
         # tiny epochs (toy data: a few ms) must not turn autosave into constant disk writes
         self.min_interval_s = float(min_interval_s)
-        self.last_saved_at = None
+        self.last_saved_at: float | None = None
         self.lock = threading.RLock()
         self.last_error: Exception | None = None
         self.last_path: Path | None = None
         self.last_saved_epoch: int | None = None
         self.saves = 0
-        self.started_at = None
+        self.started_at: float | None = None
         if start:
             self.start_session()
 
@@ -203,7 +203,7 @@ class Autosaver:
         return self.folder / (_safe_name(workspace if workspace is not None else self.workspace)
                               + CHECKPOINT_SUFFIX)
 
-    def on_epoch_end(self, trainer, dataset=None, workspace=None):
+    def on_epoch_end(self, trainer: Any, dataset: Any = None, workspace: str | None = None) -> Path | None:
         """Call after each epoch; saves when the epoch count is a multiple of every_epochs.
 
         Returns the path written, or None (not due, disabled, or failed: see last_error).
@@ -217,12 +217,13 @@ class Autosaver:
             return None
         return self.save_now(trainer, dataset=dataset, workspace=workspace)
 
-    def due(self):
+    def due(self) -> bool:
         """False while less than min_interval_s has passed since the last save."""
         return (self.last_saved_at is None or
                 time.monotonic() - self.last_saved_at >= self.min_interval_s)
 
-    def save_now(self, trainer, dataset=None, workspace=None, raise_errors=False):
+    def save_now(self, trainer: Any, dataset: Any = None, workspace: str | None = None,
+                 raise_errors: bool = False) -> Path | None:
         """Save the trainer's model and state now (e.g. on Stop). Thread-safe.
 
         Returns the path, or None when the weights are not finite or the write failed

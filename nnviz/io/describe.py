@@ -1,4 +1,6 @@
 """`nnviz info`: a saved model or a preset as a table plus the same facts as JSON."""
+from __future__ import annotations
+
 import math
 import os
 from pathlib import Path
@@ -38,7 +40,7 @@ def _is_file_like(s):
     return p.is_file() and p.suffix.lower() != ".json" or p.suffix.lower() in H5_SUFFIXES
 
 
-def describe_model(path_or_preset):
+def describe_model(path_or_preset: str | os.PathLike) -> dict:
     """{"text": table, "kind": "file"|"spec", "layers": [...], "training": {...}|None, ...}."""
     src = os.fspath(path_or_preset) if isinstance(path_or_preset, os.PathLike) else str(path_or_preset)
     meta = None

@@ -1,5 +1,9 @@
 """The Qt-free trainer shared by the CLI and the GUI's worker thread."""
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +17,7 @@ FUSED_MODES = ("auto", "off")
 class TrainingDiverged(ArithmeticError):
     """Loss, gradients or weights stopped being finite; the step was not applied."""
 
-    def __init__(self, step, what, lr):
+    def __init__(self, step: int, what: str, lr: float) -> None:
         self.step, self.what, self.lr = step, what, lr
         super().__init__(f"training diverged at step {step}: {what} "
                          f"(learning rate {lr:g} is probably too high)")
@@ -23,7 +27,7 @@ class TrainerError(ValueError):
     pass
 
 
-def accuracy(out, labels):
+def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
     if out.ndim == 2 and out.shape[1] == 1:
         pred = (out[:, 0] > 0).astype(np.int64)
     else:
@@ -40,9 +44,9 @@ class Trainer:
     """
     GOOD_EVERY = 25   # steps between copies of the last finite weights
 
-    def __init__(self, model, dataset, loss="softmax_xent", optimizer="sgd", lr=0.01,
-                 momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0, batch_size=32, seed=0,
-                 fused="auto"):
+    def __init__(self, model: Any, dataset: Any, loss: str = "softmax_xent", optimizer: str = "sgd",
+                 lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 l1: float = 0.0, batch_size: int = 32, seed: int = 0, fused: str = "auto") -> None:
         self.model = model
         self.fused = fused
         self._fused_mlp = FusedMLPStep()
@@ -70,11 +74,11 @@ class Trainer:
 
     # --- hyper-parameters (applied at the next step) ---------------------------
     @property
-    def batch_size(self):
+    def batch_size(self) -> int:
         return self._batch_size
 
     @batch_size.setter
-    def batch_size(self, b):
+    def batch_size(self, b: int) -> None:
         n = len(self.dataset.y_train)
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
             raise TrainerError(f"batch size must be a positive integer, got {b!r}")
@@ -84,34 +88,34 @@ class Trainer:
         self._batch_size = int(b)
 
     @property
-    def fused(self):
+    def fused(self) -> str:
         return self._fused
 
     @fused.setter
-    def fused(self, mode):
+    def fused(self, mode: str) -> None:
         if mode not in FUSED_MODES:
             raise TrainerError(f"fused must be one of {', '.join(FUSED_MODES)}, got {mode!r}")
         self._fused = mode
 
     @property
-    def uses_fused_step(self):
+    def uses_fused_step(self) -> bool:
         """True once a step ran as one fused kernel (and the plan still stands)."""
         return self._fused == "auto" and self._fused_mlp.active
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         return self.optimizer.lr
 
     @lr.setter
-    def lr(self, v):
+    def lr(self, v: float) -> None:
         self.optimizer.lr = v
 
-    def set_optimizer(self, name, **kw):
+    def set_optimizer(self, name: str, **kw: Any) -> None:
         kw.setdefault("lr", self.lr)
         self.optimizer = make_optimizer(name, self.model.parameters(), backend=self.model.B, **kw)
 
     @property
-    def steps_per_epoch(self):
+    def steps_per_epoch(self) -> int:
         return -(-len(self.dataset.y_train) // self.batch_size)
 
     # --- stepping ----------------------------------------------------------------
@@ -122,7 +126,7 @@ class Trainer:
         idx = self._perm[self.pos:self.pos + self.batch_size]
         return self.dataset.x_train[idx], self.dataset.y_train[idx]
 
-    def step(self):
+    def step(self) -> tuple[float, float]:
         """One batch: forward, loss, backward, update. Returns (loss, accuracy)."""
         t0 = time.perf_counter()
         done = self._fused_step() if self._fused == "auto" else None
@@ -177,7 +181,7 @@ class Trainer:
     def _diverged(self, what):
         raise TrainingDiverged(self.steps + 1, what, self.lr)
 
-    def restore_last_good(self):
+    def restore_last_good(self) -> int:
         """Put back the last weights known to be finite; returns their step."""
         self.model.load_state(self._good)
         return self._good_step
@@ -188,7 +192,8 @@ class Trainer:
         self._perm = None
         self.epoch_done = True
 
-    def run_epoch(self, should_stop=None, on_step=None):
+    def run_epoch(self, should_stop: Callable[[], bool] | None = None,
+                  on_step: Callable[..., Any] | None = None) -> dict | None:
         """Train to the end of the current epoch; returns the epoch row, or None if stopped."""
         start_epoch = self.epoch
         while self.epoch == start_epoch:
@@ -199,7 +204,7 @@ class Trainer:
                 on_step(self, loss, acc)
         return self.record_epoch()
 
-    def record_epoch(self):
+    def record_epoch(self) -> dict:
         steps = self.history.steps
         # mean of this epoch's step losses: cheap and what the learner saw
         spe = self.steps_per_epoch
@@ -211,7 +216,8 @@ class Trainer:
         self.history.add_epoch(**row)
         return row
 
-    def fit(self, epochs, should_stop=None, on_step=None, on_epoch=None):
+    def fit(self, epochs: int, should_stop: Callable[[], bool] | None = None,
+            on_step: Callable[..., Any] | None = None, on_epoch: Callable[..., Any] | None = None) -> dict:
         for _ in range(int(epochs)):
             row = self.run_epoch(should_stop, on_step)
             if row is None:
@@ -220,7 +226,7 @@ class Trainer:
                 on_epoch(self, row)
         return self.summary()
 
-    def evaluate(self, split="test", batch_size=1024):
+    def evaluate(self, split: str = "test", batch_size: int = 1024) -> tuple[float, float]:
         x = getattr(self.dataset, f"x_{split}")
         y = getattr(self.dataset, f"y_{split}")
         if len(y) == 0:
@@ -232,7 +238,7 @@ class Trainer:
             correct += accuracy(self.model.B.to_host(out), y[i:i + batch_size]) * len(y[i:i + batch_size])
         return total / len(y), correct / len(y)
 
-    def summary(self):
+    def summary(self) -> dict:
         e = self.history.epochs
         last = lambda k: (e[k][-1] if e[k] else float("nan"))
         return {"train_loss": last("train_loss"), "train_accuracy": last("train_accuracy"),
@@ -242,11 +248,11 @@ class Trainer:
                 "backend": self.model.B.name}
 
     # --- state for saving and resuming ---------------------------------------------
-    def config(self):
+    def config(self) -> dict:
         return {"loss": self.loss_name, "batch_size": self.batch_size, "seed": self.seed,
                 "optimizer": self.optimizer.config()}
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         return {"config": self.config(), "epoch": self.epoch, "pos": self.pos,
                 "steps": self.steps, "seconds": self.seconds, "samples": self.samples,
                 "optimizer": self.optimizer.state_dict(),
@@ -254,7 +260,7 @@ class Trainer:
                 "history": self.history.to_dict()}
 
     @staticmethod
-    def check_state(model, state):
+    def check_state(model: Any, state: dict) -> None:
         """Dry-run what load_state_dict does with `state` for `model`, touching neither:
         raises TrainerError naming what is wrong, so a damaged saved state fails on load."""
         try:
@@ -282,7 +288,7 @@ class Trainer:
             msg = msg if len(msg) <= 300 else msg[:300] + "..."
             raise TrainerError(f"the training state is damaged ({type(e).__name__}: {msg})") from None
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         cfg = state["config"]
         self.loss_name = cfg["loss"]
         self.loss = get_loss(self.loss_name, self.model.B)

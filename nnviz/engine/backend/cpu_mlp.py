@@ -8,6 +8,8 @@ views the layers and the optimiser hold. Which models and trainers qualify, and 
 layout, are planned outside the backend: nnviz.engine.fused_mlp (forward) and
 nnviz.train.fused_mlp (training step). Layer table rows: (weight offset, bias offset, in, out).
 """
+from __future__ import annotations
+
 from typing import Any
 
 import numba
@@ -361,7 +363,8 @@ def mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, ntask, Y):
             _forward_block(X, P, lay, acts, fast_tanh, r0, min(_BLOCK, n - r0), A, Z, Y)
 
 
-def mlp_forward(X, P, lay, acts, maxd, fast_tanh, Y):
+def mlp_forward(X: np.ndarray, P: np.ndarray, lay: np.ndarray, acts: np.ndarray, maxd: int,
+                fast_tanh: bool, Y: np.ndarray) -> None:
     """Y = the plain MLP described by (P, lay, acts) applied to the rows of X, blocks of rows
     spread over the threads."""
     nblk = -(-X.shape[0] // _BLOCK)
