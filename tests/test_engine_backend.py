@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nnviz.data.dataset import Dataset
+from nnviz.data import make_toy
 from nnviz.engine import model_from_spec
 from nnviz.engine.backend import contract, cpu
 from nnviz.train import Trainer
@@ -41,18 +41,10 @@ def test_conforms_names_what_is_missing_or_wrong():
     assert contract.conforms(_like_cpu(capabilities=frozenset({"warp"}))) == ["unknown capability 'warp'"]
 
 
-def _points(n=256, d=3, k=4, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    y = (np.abs(x[:, 0] * 2 + x[:, 1]).astype(np.int64)) % k
-    return Dataset(name="pts", x_train=x, y_train=y, x_test=x[:50], y_test=y[:50],
-                   class_names=[str(i) for i in range(k)])
-
-
 def test_a_backend_without_capabilities_gets_the_layer_paths():
-    spec = {"input_shape": [3], "layers": [{"type": "Dense", "out_features": 6}, {"type": "Tanh"},
-                                           {"type": "Dense", "out_features": 4}]}
-    data = _points()
+    spec = {"input_shape": [2], "layers": [{"type": "Dense", "out_features": 6}, {"type": "Tanh"},
+                                           {"type": "Dense", "out_features": 3}]}
+    data = make_toy("spiral", n=256, classes=3)
     plain = _like_cpu(capabilities=frozenset(), mlp_step=None, mlp_forward=None,
                       maxpool_relu_backward=None)
     runs = []
@@ -61,7 +53,7 @@ def test_a_backend_without_capabilities_gets_the_layer_paths():
         model.B = B
         tr = Trainer(model, data, batch_size=32, lr=0.1, momentum=0.9)
         losses = [tr.step()[0] for _ in range(8)]
-        grid = model.forward(np.random.default_rng(2).standard_normal((3000, 3)).astype(np.float32))
+        grid = model.forward(np.random.default_rng(2).standard_normal((3000, 2)).astype(np.float32))
         runs.append((losses, grid, tr.uses_fused_step))
     (l1, g1, fused1), (l2, g2, fused2) = runs
     assert fused1 and not fused2
