@@ -14,7 +14,6 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QThread
 
-from nnviz.engine.process import tune_process
 from nnviz.gui.mainwindow import MainWindow
 
 SOAK_S = float(os.environ.get("NNVIZ_SOAK_S", "60"))
@@ -45,7 +44,6 @@ class _Errors(logging.Handler):
 
 @pytest.mark.slow
 def test_soak_start_pause_reset_switch(qtbot, tmp_path, monkeypatch):
-    tune_process()   # the app's process settings (allocator), as `nnviz` applies them
     monkeypatch.setenv("NNVIZ_AUTOSAVE_DIR", str(tmp_path / "autosave"))
     monkeypatch.setattr(MainWindow, "AUTOSAVE_MIN_S", 2.0)   # exercise autosave too
     errors = []

@@ -16,13 +16,9 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-log = logging.getLogger("nnviz")
+from nnviz.train import TrainingDiverged
 
-try:
-    from nnviz.train import TrainingDiverged
-except ImportError:  # pragma: no cover - the trainer ships with the engine
-    class TrainingDiverged(ArithmeticError):
-        pass
+log = logging.getLogger("nnviz")
 
 
 def _one_line(exc):
