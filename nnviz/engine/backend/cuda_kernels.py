@@ -20,6 +20,8 @@ Conventions
 `cache=False` everywhere: kernels are compiled for the device at first use
 (the simulator ignores the flag anyway).
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -32,7 +34,7 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
 
-def blocks(n, tpb=TPB):
+def blocks(n: int, tpb: int = TPB) -> int:
     return max(1, (int(n) + tpb - 1) // tpb)
 
 

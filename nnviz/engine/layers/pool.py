@@ -73,9 +73,9 @@ class GlobalAvgPool2D(Layer):
         self._need(shape, 3, "an image input (channels, height, width)")
         return (shape[0],)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._xshape = x.shape
         return self.B.global_avgpool_forward(x, self._cache)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return self.B.global_avgpool_backward(gy, self._xshape, self._cache)
