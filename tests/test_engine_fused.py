@@ -223,6 +223,12 @@ def test_fused_setting_is_explicit_and_switchable():
     ref = Trainer(_mlp(["Tanh", "ReLU"]), data, batch_size=32, fused="off")
     ref.step()
     np.testing.assert_allclose(tr.step()[0], ref.step()[0], rtol=1e-5)
+    tr.fused = "auto"                 # and back: the fused step sees what the layer path left
+    np.testing.assert_allclose(tr.step()[0], ref.step()[0], rtol=1e-5)
+    assert tr.uses_fused_step
+    for a, b in zip(tr.model.gradients() + tr.model.parameters(),
+                    ref.model.gradients() + ref.model.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)   # the layers see the fused step's arrays
     with pytest.raises(ValueError, match="fused must be one of auto, off"):
         Trainer(_mlp(["Tanh"]), data, fused="yes")
     hooked = Trainer(_mlp(["Tanh"]), data, batch_size=32)

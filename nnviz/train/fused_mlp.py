@@ -56,14 +56,15 @@ class _Plan:
         self.acts = np.array([a for _, a in lay], np.int64)
         self.fast = dt == np.float32   # rational tanh for float32, exact np.tanh for float64
         self.out = np.zeros(2, np.float64)
-        self.sig = [(l, l.params["weight"], l.params["bias"]) for l, _ in lay]
+        # the arrays the layers hold: a replaced one (a new parameter, or gradients a layer-path
+        # step stored) means the flat copies are no longer what the layers see
+        self.sig = [(l, key, l.params[key], l.grads[key]) for l, _ in lay for key in ("weight", "bias")]
 
     def still_valid(self, tr: Any) -> bool:
         if (self.opt is not tr.optimizer or self.x is not tr.dataset.x_train
                 or self.y is not tr.dataset.y_train or self.model is not tr.model):
             return False
-        # someone replaced a parameter array: re-plan
-        return all(l.params["weight"] is w and l.params["bias"] is b for l, w, b in self.sig)
+        return all(l.params[key] is p and l.grads.get(key) is g for l, key, p, g in self.sig)
 
 
 def _qualifies(tr: Any) -> list[list] | None:
