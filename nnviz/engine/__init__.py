@@ -11,6 +11,7 @@ from .layers import (
                      Dense,
                      Dropout,
                      Flatten,
+                     GlobalAvgPool2D,
                      InputScaling,
                      Layer,
                      LayerError,
@@ -30,7 +31,7 @@ BCE = BCEWithLogits
 
 __all__ = [
     "backend", "Sequential", "Layer", "LayerError", "LAYER_TYPES", "ACTIVATIONS",
-    "Dense", "Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "Flatten", "ReLU",
+    "Dense", "Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "ReLU",
     "LeakyReLU", "Sigmoid", "Tanh", "Abs", "Dropout", "BatchNorm", "Residual", "InputScaling",
     "SoftmaxCrossEntropy", "MSE", "BCE", "BCEWithLogits", "get_loss", "LossError",
     "SGD", "Adam", "make_optimizer", "optimizer_from_config", "OptimizerError",
