@@ -1,0 +1,174 @@
+"""Keras files (legacy .h5 with model_config, Keras 3 .keras zips): the format registry's entry.
+
+Reading only: nnviz writes Keras-loadable legacy .h5 as its own format (nnviz_h5). A .keras
+file is never extracted: its two members are read into memory after checking the member
+count, their declared sizes and compression ratios.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFormatError
+from .formats import h5_probe, read_head
+from .h5model import LoadedModel
+from .keras_read import KerasReadError, convert
+from .tree import TreeError, read_array
+
+NAME = "Keras"
+EXTENSIONS = (".keras", ".h5", ".hdf5")
+write = None
+
+MAX_MEMBERS = 64
+MAX_CONFIG_BYTES = 16 << 20
+MAX_WEIGHTS_BYTES = 2 << 30
+MAX_RATIO = 1000            # declared size / compressed size: deflate tops out near 1032
+
+
+def can_read(path: Path) -> bool:
+    if read_head(path, 4) in (b"PK\x03\x04", b"PK\x05\x06"):
+        return True         # a zip: only .keras among our formats (the reader checks the rest)
+    return bool(h5_probe(path, lambda f: "nnviz" not in f and "model_config" in f.attrs))
+
+
+def read(path: Path, **options) -> LoadedModel:
+    try:
+        if read_head(path, 2) == b"PK":
+            spec, state, notes, version = _read_zip(path)
+            kind = "Keras 3 .keras"
+        else:
+            spec, state, notes, version = _read_h5(path)
+            kind = "Keras legacy HDF5"
+        model = _build(spec, state)
+    except (KerasReadError, TreeError) as e:
+        raise ModelFormatError(path, str(e)) from None
+    except ModelFormatError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+        raise ModelFormatError(path, f"not a readable .keras (zip) file: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            RuntimeError, OverflowError, MemoryError) as e:
+        raise ModelFormatError(path, f"damaged Keras file ({type(e).__name__}: "
+                                     f"{' '.join(str(e).split())[:300]})") from None
+    meta = {"format": NAME, "source_format": kind, "keras_version": version, "notes": notes,
+            "seed": 0, "model_spec": spec, "training": None, "history": None, "extra": None,
+            "dataset": {"name": None, "input_shape": list(spec["input_shape"]),
+                        "class_names": None, "normalization": None}}
+    return LoadedModel(model=model, meta=meta, path=Path(path))
+
+
+def _build(spec, state):
+    from ..engine import LayerError, model_from_spec
+    try:
+        model = model_from_spec(spec, seed=0)
+        model.load_state(state)
+    except LayerError as e:
+        raise KerasReadError(f"the converted model does not build: {e}") from None
+    return model
+
+
+# ---- legacy HDF5 ------------------------------------------------------------------------------
+def _text(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        return _text(v.item())
+    if isinstance(v, str):
+        return v
+    raise KerasReadError("model_config is not text")
+
+
+def _names(attr):
+    return [_text(x) for x in np.asarray(attr).reshape(-1)]
+
+
+def _read_h5(path):
+    import h5py
+    budget = 2 * Path(path).stat().st_size + (1 << 20)
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            raise KerasReadError("has no model_config (a weights-only file?); save the whole "
+                                 "model with model.save(...)")
+        text = _text(f.attrs["model_config"])
+        if len(text) > MAX_CONFIG_BYTES:
+            raise KerasReadError("model_config is larger than 16 MiB")
+        cfg = json.loads(text)
+        mw = f.get("model_weights")
+        if mw is None or not isinstance(mw, h5py.Group):
+            raise KerasReadError("has no model_weights group")
+        version = _text(f.attrs["keras_version"]) if "keras_version" in f.attrs else None
+
+        def weights(node, _group, shapes):
+            g = mw.get(node.name)
+            if not isinstance(g, h5py.Group):
+                raise KerasReadError(f"model_weights has no group for {node.label}")
+            names = _names(g.attrs.get("weight_names", np.zeros(0, "S1")))
+            if len(names) != len(shapes):
+                raise KerasReadError(f"{node.label} has {len(names)} weight arrays, expected "
+                                     f"{len(shapes)} for its config")
+            out = []
+            for wn, shape in zip(names, shapes):
+                if wn not in g:
+                    raise KerasReadError(f"model_weights/{node.name} has no {wn}")
+                out.append(read_array(g[wn], budget, shape, f"{node.name}/{wn}"))
+            return out
+
+        spec, state, notes = convert(cfg, weights, max_params=budget // 4)
+    return spec, state, notes, version
+
+
+# ---- Keras 3 zip ------------------------------------------------------------------------------
+def _member(zf, name, cap):
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise KerasReadError(f"is a zip without {name}: not a Keras 3 .keras file") from None
+    if info.flag_bits & 0x1:
+        raise KerasReadError(f"{name} is encrypted")
+    if info.file_size > cap:
+        raise KerasReadError(f"{name} declares {info.file_size:,} bytes, more than nnviz reads "
+                             f"({cap:,})")
+    if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+        raise KerasReadError(f"{name} expands {info.file_size // max(info.compress_size, 1):,}"
+                             f" times (a zip bomb?)")
+    with zf.open(info) as fh:
+        data = fh.read(info.file_size + 1)
+    if len(data) != info.file_size:
+        raise KerasReadError(f"{name} does not hold its declared size")
+    return data
+
+
+def _read_zip(path):
+    import h5py
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise KerasReadError(f"the zip holds {len(infos):,} members; a .keras file has 3")
+        cfg = json.loads(_member(zf, "config.json", MAX_CONFIG_BYTES).decode("utf-8"))
+        meta = {}
+        if "metadata.json" in zf.namelist():
+            try:
+                meta = json.loads(_member(zf, "metadata.json", 1 << 20).decode("utf-8"))
+            except (ValueError, KerasReadError):
+                meta = {}
+        blob = _member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES)
+    budget = len(blob) + (1 << 20)
+    with h5py.File(io.BytesIO(blob), "r") as f:
+        def weights(node, group, shapes):
+            g = f.get(f"layers/{group}/vars")
+            if not isinstance(g, h5py.Group):
+                raise KerasReadError(f"model.weights.h5 has no layers/{group}/vars for "
+                                     f"{node.label}")
+            if len(g) != len(shapes):
+                raise KerasReadError(f"{node.label} has {len(g)} weight arrays in "
+                                     f"model.weights.h5, expected {len(shapes)} for its config")
+            return [read_array(g.get(str(i)), budget, shape,
+                               f"layers/{group}/vars/{i}") for i, shape in enumerate(shapes)]
+
+        spec, state, notes = convert(cfg, weights, max_params=budget // 4)
+    version = meta.get("keras_version") if isinstance(meta, dict) else None
+    return spec, state, notes, version

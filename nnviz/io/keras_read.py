@@ -1,0 +1,634 @@
+"""Keras model configs (legacy .h5 and Keras 3 .keras) -> an nnviz model, exactly.
+
+A Sequential or a Functional graph that is a chain with residual Adds (x + f(x)) becomes an
+nnviz Sequential. channels_last models are converted to NCHW: kernels transposed, and the
+first Dense after a Flatten gets its input rows permuted so it sees the features in the order
+Keras flattened them. Anything nnviz cannot compute the same way is refused in one line naming
+the layer. `weights(name, class_name, shapes)` supplies a layer's arrays (Keras order/shapes).
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+SUPPORTED = ("InputLayer, Dense, Conv2D, Conv2DTranspose, MaxPooling2D, AveragePooling2D, "
+             "GlobalAveragePooling2D, Flatten, Reshape (to flat), Dropout, BatchNormalization, "
+             "Activation/ReLU/LeakyReLU/Softmax, ZeroPadding2D, Cropping2D (after "
+             "Conv2DTranspose), Add (residual), Normalization/Rescaling (first layer)")
+
+MAX_INPUT_ELEMENTS = 1 << 26      # 64M values per sample: far beyond any model nnviz can show
+_ACTS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+_SPATIAL = ("Conv2D", "Conv2DTranspose", "MaxPooling2D", "AveragePooling2D",
+            "GlobalAveragePooling2D", "ZeroPadding2D", "Cropping2D")
+
+
+class KerasReadError(ValueError):
+    pass
+
+
+def _fail(msg):
+    raise KerasReadError(msg)
+
+
+def snake(name: str) -> str:
+    """Keras's to_snake_case (the group names of a .keras weights file)."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+# ---- the graph ------------------------------------------------------------------------------
+class Node:
+    def __init__(self, cfg, where):
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
+            _fail(f"{where}: a layer entry needs a class_name")
+        self.cls = cfg["class_name"]
+        self.config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
+        self.name = str(cfg.get("name") or self.config.get("name") or where)
+        self.inputs = _inbound(cfg.get("inbound_nodes"), self.name)
+
+    def __repr__(self):
+        return f"{self.cls} {self.name!r}"
+
+    @property
+    def label(self):
+        return f"layer {self.name!r} ({self.cls})"
+
+
+def _history(t):
+    if isinstance(t, dict):                                  # Keras 3 __keras_tensor__
+        h = (t.get("config") or {}).get("keras_history")
+        if isinstance(h, list) and h:
+            return [str(h[0])]
+        return []
+    if isinstance(t, list) and t and isinstance(t[0], str):  # legacy [name, node, tensor, {}]
+        return [t[0]]
+    if isinstance(t, list):
+        return [n for x in t for n in _history(x)]
+    return []
+
+
+def _inbound(nodes, name):
+    if not nodes:
+        return []
+    if not isinstance(nodes, list) or len(nodes) != 1:
+        _fail(f"layer {name!r} is called {len(nodes) if isinstance(nodes, list) else '?'} times "
+              f"(shared layers are not supported)")
+    node = nodes[0]
+    if isinstance(node, dict):
+        return _history(node.get("args", []))
+    return _history(node)
+
+
+def _io_names(v):
+    if isinstance(v, list) and v and isinstance(v[0], str):
+        return [v[0]]
+    if isinstance(v, list):
+        return [x[0] for x in v if isinstance(x, list) and x and isinstance(x[0], str)]
+    return []
+
+
+def parse_graph(model_config):
+    """(ordered ops, input Node or None, snake-name map): ops are Nodes or
+    ("residual", add Node, [ops]) for x + f(x)."""
+    if not isinstance(model_config, dict):
+        _fail("model_config is not a JSON object")
+    cls = model_config.get("class_name")
+    cfg = model_config.get("config")
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg, dict):
+        _fail(f"the model is a {cls!r}; nnviz reads Keras Sequential and Functional models")
+    raw = cfg.get("layers")
+    if not isinstance(raw, list) or not raw:
+        _fail("the model config has no layers")
+    if len(raw) > 10_000:
+        _fail(f"the model config lists {len(raw):,} layers")
+    nodes = [Node(c, f"layer {i}") for i, c in enumerate(raw)]
+    weight_names = _weight_names(nodes, sequential=cls == "Sequential")
+    if cls == "Sequential":
+        inp = nodes[0] if nodes[0].cls == "InputLayer" else None
+        ops = [n for n in nodes if n.cls != "InputLayer"]
+        return ops, inp, cfg, weight_names
+    by = {}
+    for n in nodes:
+        if n.name in by:
+            _fail(f"two layers are named {n.name!r}")
+        by[n.name] = n
+    ins, outs = _io_names(cfg.get("input_layers")), _io_names(cfg.get("output_layers"))
+    if len(ins) != 1 or len(outs) != 1:
+        _fail(f"the model has {len(ins)} inputs and {len(outs)} outputs; nnviz reads models "
+              f"with one of each")
+    for n in nodes:
+        for i in n.inputs:
+            if i not in by:
+                _fail(f"{n.label} reads from an unknown layer {i!r}")
+    uses = {}
+    for n in nodes:
+        for i in n.inputs:
+            uses[i] = uses.get(i, 0) + 1
+
+    def ancestors(name):
+        seen, todo = set(), [name]
+        while todo:
+            cur = todo.pop()
+            if cur not in seen:
+                seen.add(cur)
+                todo.extend(by[cur].inputs)
+        return seen
+
+    def path(to, stop):
+        out, cur = [], to
+        while cur != stop:
+            n = by[cur]
+            if n.cls == "InputLayer":
+                if stop is None:
+                    break
+                _fail(f"cannot follow the graph from {stop!r} to {to!r}")
+            if n.cls == "Add":
+                if len(n.inputs) != 2:
+                    _fail(f"{n.label} adds {len(n.inputs)} tensors; nnviz residuals add two")
+                a, b = n.inputs
+                if a in ancestors(b):
+                    skip, body = a, b
+                elif b in ancestors(a):
+                    skip, body = b, a
+                else:
+                    _fail(f"{n.label} adds two branches; nnviz residuals add a block's input "
+                          f"to its output (no projection shortcut)")
+                if uses.get(skip, 0) != 2:
+                    _fail(f"{n.label}: the skip input {skip!r} feeds other layers too")
+                out.append(("residual", n, path(body, skip)))
+                cur = skip
+            else:
+                if len(n.inputs) != 1:
+                    _fail(f"{n.label} has {len(n.inputs)} inputs; nnviz reads chains")
+                if uses.get(n.inputs[0], 0) > 1 and not _is_skip(n.inputs[0], by, uses):
+                    _fail(f"layer {n.inputs[0]!r} feeds several layers; nnviz reads chains")
+                out.append(n)
+                cur = n.inputs[0]
+        return out[::-1]
+
+    ops = path(outs[0], None)
+    inp = by[ins[0]]
+    return ops, inp, cfg, weight_names
+
+
+def _is_skip(name, by, uses):
+    return uses.get(name) == 2 and any(n.cls == "Add" and name in n.inputs for n in by.values())
+
+
+def _weight_names(nodes, sequential):
+    """Node name -> the group a .keras weights file gives it (snake class name + counter)."""
+    used, out = {}, {}
+    for n in nodes:
+        if sequential and n.cls == "InputLayer":
+            continue
+        base = snake(n.cls)
+        if base in used:
+            used[base] += 1
+            out[n.name] = f"{base}_{used[base]}"
+        else:
+            used[base] = 0
+            out[n.name] = base
+    return out
+
+
+# ---- layers ---------------------------------------------------------------------------------
+def _pair(v, what, node):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v, v
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(
+            isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return int(v[0]), int(v[1])
+    _fail(f"{node.label}: {what} {v!r} is not an int or a pair of ints")
+
+
+def _pads(v, what, node):
+    """((top, bottom), (left, right)) from Keras's int | (h, w) | ((t, b), (l, r))."""
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (list, tuple)) for x in v):
+        return tuple(_pair(list(x), what, node) for x in v)
+    h, w = _pair(v, what, node)
+    return (h, h), (w, w)
+
+
+def _activation_name(v):
+    if isinstance(v, dict):
+        v = v.get("config") if isinstance(v.get("config"), str) else v.get("class_name")
+    return str(v or "linear").lower()
+
+
+class Converter:
+    """Walks the ops and emits nnviz layer specs plus their arrays in nnviz layout."""
+
+    def __init__(self, weights, notes, max_params=None):
+        self.weights = weights        # fn(node, shapes) -> [arrays]
+        self.notes = notes
+        self.max_params = max_params
+        self.started = False          # a layer was converted (scaling must come first)
+        self._gray = False
+        self._crop_ok = False
+        self.layout = None            # "channels_last" | "channels_first" for images
+        self.shape = None             # nnviz shape (C, H, W) or (F,)
+        self.perm = None              # flat features: Keras index j is nnviz feature perm[j]
+        self.pad = None               # a ZeroPadding2D waiting for its convolution
+        self.params = 0
+
+    # shape helpers
+    def _image(self, node):
+        if len(self.shape) != 3:
+            _fail(f"{node.label} needs an image input, got features of shape {self.shape}")
+        df = node.config.get("data_format") or "channels_last"
+        if df not in ("channels_last", "channels_first"):
+            _fail(f"{node.label}: unknown data_format {df!r}")
+        if self.layout is None:
+            self.layout = df
+        elif df != self.layout:
+            _fail(f"{node.label}: data_format {df} in a {self.layout} model")
+        return self.shape
+
+    def _flat_ok(self, node):
+        if len(self.shape) != 1:
+            _fail(f"{node.label} on inputs of shape {self.shape}: nnviz applies it to flat "
+                  f"features only (add a Flatten)")
+
+    def _count(self, *shapes):
+        n = sum(int(np.prod(s, dtype=np.float64)) for s in shapes)
+        self.params += n
+
+    def _arrays(self, node, shapes):
+        self._count(*shapes)
+        if self.max_params is not None and self.params > self.max_params:
+            # checked before anything of that size is read or allocated
+            _fail(f"the model declares {self.params:,} parameters by {node.label}, more than "
+                  f"the file holds ({self.max_params:,} float32 values)")
+        arrs = self.weights(node, shapes)
+        return [np.asarray(a, np.float32) for a in arrs]
+
+    # entry points
+    def start(self, inp, first, cfg):
+        shape = None
+        for src in (inp.config if inp is not None else {}, first.config if first else {}):
+            for key in ("batch_shape", "batch_input_shape"):
+                if isinstance(src.get(key), list):
+                    shape = src[key][1:]
+        if shape is None and first is not None:
+            bc = (first.config.get("build_config") or
+                  (cfg.get("build_config") if isinstance(cfg.get("build_config"), dict) else {}))
+            if isinstance(bc, dict) and isinstance(bc.get("input_shape"), list):
+                shape = bc["input_shape"][1:]
+        if shape is None:
+            _fail("the model has no input shape (no InputLayer / batch_input_shape)")
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+            _fail(f"input shape {shape} must be fixed positive sizes (nnviz needs every size)")
+        if math.prod(shape) > MAX_INPUT_ELEMENTS:
+            _fail(f"input shape {shape} has more than {MAX_INPUT_ELEMENTS:,} values per sample")
+        return list(shape)
+
+    def input_shape(self, keras_shape, ops):
+        first_spatial = next((o for o in _flat_ops(ops) if o.cls in _SPATIAL
+                              or (o.cls == "BatchNormalization" and len(keras_shape) == 3)), None)
+        if len(keras_shape) == 3:
+            self.layout = ((first_spatial.config.get("data_format") if first_spatial else None)
+                           or "channels_last")
+            h, w, c = keras_shape if self.layout == "channels_last" else (
+                keras_shape[1], keras_shape[2], keras_shape[0])
+            self.shape = (c, h, w)
+        elif len(keras_shape) == 2:          # (H, W) grayscale, as MNIST MLPs read it
+            self.layout = "channels_last"
+            self.shape = (1, *keras_shape)
+            self._gray = True
+        elif len(keras_shape) == 1:
+            self.shape = tuple(keras_shape)
+        else:
+            _fail(f"input shape {keras_shape}: nnviz reads images (H, W, C) and flat features")
+        return list(self.shape)
+
+    def chain(self, ops, top):
+        out = []
+        for i, op in enumerate(ops):
+            last = top and i == len(ops) - 1
+            if isinstance(op, tuple):
+                _, add, body = op
+                before = (self.shape, self.perm)
+                inner = self.chain(body, False)
+                if (self.shape, self.perm is None) != (before[0], before[1] is None):
+                    _fail(f"{add.label}: the residual block changes the shape")
+                if self.pad is not None:
+                    _fail(f"{self.pad.label} must come right before a convolution")
+                out.append(({"type": "Residual", "layers": [c for c, _ in inner]},
+                            [a for _, a in inner]))
+                continue
+            nxt = ops[i + 1] if i + 1 < len(ops) else None
+            out.extend(self.layer(op, last, nxt))
+            if op.cls != "InputLayer":
+                self.started = True
+        if self.pad is not None:
+            _fail(f"{self.pad.label} must come right before a Conv2D")
+        return out
+
+    def _act(self, node, name, last):
+        if name in ("linear", None):
+            return []
+        if name == "softmax":
+            if not last:
+                _fail(f"{node.label}: softmax inside the network; nnviz supports it only as "
+                      f"the last layer (read as logits)")
+            self.notes.append(f"the final softmax ({node.name}) was removed: nnviz models give "
+                              f"logits; predictions are their softmax, the same probabilities")
+            return []
+        if name in _ACTS:
+            return [({"type": _ACTS[name]}, {})]
+        if name == "leaky_relu":
+            return [({"type": "LeakyReLU", "alpha": 0.2}, {})]
+        _fail(f"{node.label}: activation {name!r} is not supported (relu, tanh, sigmoid, "
+              f"leaky_relu, linear, final softmax)")
+
+    def layer(self, node, last, nxt):
+        c = node.config
+        k = node.cls
+        if k == "InputLayer":
+            return []
+        if k == "Dense":
+            self._flat_ok(node)
+            units = c.get("units")
+            if not isinstance(units, int) or units < 1:
+                _fail(f"{node.label}: units {units!r}")
+            fin = self.shape[0]
+            shapes = [(fin, units)] + ([(units,)] if c.get("use_bias", True) else [])
+            arrs = self._arrays(node, shapes)
+            w = np.empty((units, fin), np.float32)
+            kt = arrs[0].T
+            if self.perm is not None:       # the Dense after a channels_last Flatten
+                w[:, self.perm] = kt
+                self.perm = None
+            else:
+                w[...] = kt
+            a = {"weight": w}
+            spec = {"type": "Dense", "out_features": units}
+            if len(arrs) > 1:
+                a["bias"] = arrs[1]
+            else:
+                spec["bias"] = False
+            self.shape = (units,)
+            return [(spec, a)] + self._act(node, _activation_name(c.get("activation")), last)
+        if k in ("Conv2D", "Conv2DTranspose"):
+            cin, h, w = self._image(node)
+            filters = c.get("filters")
+            if not isinstance(filters, int) or filters < 1:
+                _fail(f"{node.label}: filters {filters!r}")
+            kh, kw = _pair(c.get("kernel_size"), "kernel_size", node)
+            sh, sw = _pair(c.get("strides", 1), "strides", node)
+            if _pair(c.get("dilation_rate", 1), "dilation_rate", node) != (1, 1):
+                _fail(f"{node.label}: dilation is not supported")
+            if c.get("groups", 1) != 1:
+                _fail(f"{node.label}: grouped convolution is not supported")
+            padding = str(c.get("padding", "valid")).lower()
+            if k == "Conv2D":
+                ph, pw = self._conv_pads(node, padding, (h, w), (kh, kw), (sh, sw))
+                kshape = (kh, kw, cin, filters)
+                oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+            else:
+                ph, pw = self._deconv_pads(node, padding, (kh, kw), (sh, sw), nxt)
+                kshape = (kh, kw, filters, cin)
+                oh, ow = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
+            if oh < 1 or ow < 1:
+                _fail(f"{node.label}: output would be empty for input {h}x{w}")
+            shapes = [kshape] + ([(filters,)] if c.get("use_bias", True) else [])
+            arrs = self._arrays(node, shapes)
+            spec = {"type": "Conv2D" if k == "Conv2D" else "ConvTranspose2D",
+                    "out_channels": filters, "kernel_size": [kh, kw], "stride": [sh, sw],
+                    "padding": [ph, pw]}
+            a = {"weight": np.ascontiguousarray(arrs[0].transpose(3, 2, 0, 1))}
+            if len(arrs) > 1:
+                a["bias"] = arrs[1]
+            else:
+                spec["bias"] = False
+            self.shape = (filters, oh, ow)
+            return [(spec, a)] + self._act(node, _activation_name(c.get("activation")), last)
+        if k in ("MaxPooling2D", "AveragePooling2D"):
+            ch, h, w = self._image(node)
+            kh, kw = _pair(c.get("pool_size", 2), "pool_size", node)
+            strides = c.get("strides")
+            sh, sw = _pair(strides, "strides", node) if strides is not None else (kh, kw)
+            if str(c.get("padding", "valid")).lower() == "same":
+                tot = [max((math.ceil(n / s) - 1) * s + kk - n, 0)
+                       for n, kk, s in ((h, kh, sh), (w, kw, sw))]
+                if any(tot):
+                    _fail(f"{node.label}: padding='same' pads this {h}x{w} input; nnviz pools "
+                          f"without padding")
+            if kh > h or kw > w:
+                _fail(f"{node.label}: pool {kh}x{kw} is larger than the input {h}x{w}")
+            self.shape = (ch, (h - kh) // sh + 1, (w - kw) // sw + 1)
+            return [({"type": "MaxPool2D" if k == "MaxPooling2D" else "AvgPool2D",
+                      "kernel_size": [kh, kw], "stride": [sh, sw]}, {})]
+        if k == "GlobalAveragePooling2D":
+            ch, _, _ = self._image(node)
+            if c.get("keepdims"):
+                _fail(f"{node.label}: keepdims=True is not supported")
+            self.shape = (ch,)
+            return [({"type": "GlobalAvgPool2D"}, {})]
+        if k in ("Flatten", "Reshape"):
+            if k == "Reshape":
+                target = c.get("target_shape")
+                n = int(np.prod(self.shape))
+                if not (isinstance(target, list) and len(target) == 1 and target[0] in (n, -1)):
+                    _fail(f"{node.label}: only a reshape to flat ({n},) is supported, "
+                          f"got {target!r}")
+            if len(self.shape) == 1:
+                return []
+            self.perm = self._flat_perm(node, k == "Flatten" and c.get("data_format")
+                                        == "channels_first")
+            self.shape = (int(np.prod(self.shape)),)
+            return [({"type": "Flatten"}, {})]
+        if k == "Dropout":
+            rate = float(c.get("rate", 0.0))
+            return [({"type": "Dropout", "p": rate}, {})]
+        if k == "BatchNormalization":
+            return self._batchnorm(node)
+        if k == "Activation":
+            return self._act(node, _activation_name(c.get("activation")), last)
+        if k == "ReLU":
+            if c.get("max_value") is not None or float(c.get("threshold") or 0) != 0:
+                _fail(f"{node.label}: max_value/threshold are not supported")
+            slope = float(c.get("negative_slope") or 0)
+            return [({"type": "LeakyReLU", "alpha": slope} if slope else {"type": "ReLU"}, {})]
+        if k == "LeakyReLU":
+            slope = c.get("negative_slope", c.get("alpha", 0.3))
+            return [({"type": "LeakyReLU", "alpha": float(slope)}, {})]
+        if k == "Softmax":
+            return self._act(node, "softmax", last)
+        if k == "ZeroPadding2D":
+            self._image(node)
+            (t, b), (l, r) = _pads(c.get("padding", 1), "padding", node)
+            if t != b or l != r:
+                _fail(f"{node.label}: asymmetric padding {((t, b), (l, r))}; nnviz pads "
+                      f"both sides equally")
+            if nxt is None or isinstance(nxt, tuple) or nxt.cls != "Conv2D":
+                _fail(f"{node.label} must come right before a Conv2D (nnviz pads inside "
+                      f"convolutions)")
+            self.pad = node
+            self._pad = (t, l)
+            return []
+        if k == "Cropping2D":
+            if not self._crop_ok:
+                _fail(f"{node.label}: cropping is supported only right after a Conv2DTranspose")
+            self._crop_ok = False
+            return []
+        if k in ("Normalization", "Rescaling"):
+            return self._scaling(node)
+        _fail(f"{node.label} is not supported; nnviz reads {SUPPORTED}")
+
+    def _conv_pads(self, node, padding, hw, ks, ss):
+        extra = (0, 0)
+        if self.pad is not None:
+            extra, self.pad = self._pad, None
+        if padding == "valid":
+            return extra
+        if padding != "same":
+            _fail(f"{node.label}: padding {padding!r}")
+        if extra != (0, 0):
+            _fail(f"{node.label}: ZeroPadding2D before a padding='same' convolution")
+        out = []
+        for n, k, s, axis in zip(hw, ks, ss, ("height", "width")):
+            tot = max((math.ceil(n / s) - 1) * s + k - n, 0)
+            if tot % 2:
+                _fail(f"{node.label}: padding='same' here pads {tot // 2} and {tot - tot // 2} "
+                      f"pixels on the two sides of the {axis} ({n} pixels, kernel {k}, stride "
+                      f"{s}); nnviz pads both sides equally")
+            out.append(tot // 2)
+        return tuple(out)
+
+    def _deconv_pads(self, node, padding, ks, ss, nxt):
+        op = node.config.get("output_padding")
+        if op is not None and _pair(op, "output_padding", node) != (0, 0):
+            _fail(f"{node.label}: output_padding is not supported")
+        pads = []
+        for k, s in zip(ks, ss):
+            if padding == "valid":
+                if op is None and k < s:
+                    _fail(f"{node.label}: kernel {k} < stride {s} needs output padding")
+                pads.append(0)
+            elif padding == "same":
+                if (k - s) % 2 or k < s:
+                    _fail(f"{node.label}: padding='same' with kernel {k}, stride {s} crops "
+                          f"asymmetrically")
+                pads.append((k - s) // 2)
+            else:
+                _fail(f"{node.label}: padding {padding!r}")
+        if nxt is not None and not isinstance(nxt, tuple) and nxt.cls == "Cropping2D":
+            (t, b), (l, r) = _pads(nxt.config.get("cropping", 0), "cropping", nxt)
+            if t != b or l != r or nxt.config.get("data_format", self.layout) != self.layout:
+                _fail(f"{nxt.label}: asymmetric cropping is not supported")
+            pads = [pads[0] + t, pads[1] + l]
+            self._crop_ok = True
+        return tuple(pads)
+
+    def _flat_perm(self, node, transposing):
+        """perm[j] = the nnviz (C, H, W) flat index of Keras's j-th flat feature."""
+        c, h, w = self.shape
+        idx = np.arange(c * h * w).reshape(c, h, w)
+        if self._gray:
+            idx = idx.reshape(h, w)                            # (H, W) input, no channel axis
+        elif self.layout == "channels_last":
+            idx = idx.transpose(1, 2, 0)                     # Keras holds (H, W, C)
+        if transposing and idx.ndim == 3:
+            idx = np.moveaxis(idx, 0, -1)                    # channels_first Flatten: to last
+        perm = idx.reshape(-1)
+        return None if np.array_equal(perm, np.arange(perm.size)) else perm
+
+    def _batchnorm(self, node):
+        c = node.config
+        axis = c.get("axis", -1)
+        axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+        n = self.shape[0]
+        if len(self.shape) == 3:
+            self._image(node)
+            want = (-1, 3) if self.layout == "channels_last" else (1, -3)
+        else:
+            want = (-1, 1)
+        if axis not in want:
+            _fail(f"{node.label}: normalises axis {axis}; nnviz normalises the channel axis")
+        shapes = [(n,)] * (int(bool(c.get("scale", True))) + int(bool(c.get("center", True))) + 2)
+        arrs = self._arrays(node, shapes)
+        gamma = arrs.pop(0) if c.get("scale", True) else np.ones(n, np.float32)
+        beta = arrs.pop(0) if c.get("center", True) else np.zeros(n, np.float32)
+        mean, var = arrs
+        a = {"weight": gamma, "bias": beta, "running_mean": mean, "running_var": var}
+        if self.perm is not None:           # flat features in Keras order -> nnviz order
+            for key, v in a.items():
+                out = np.empty_like(v)
+                out[self.perm] = v
+                a[key] = out
+        mom = 1.0 - float(c.get("momentum", 0.99))
+        spec = {"type": "BatchNorm", "momentum": mom if 0 < mom <= 1 else 0.01,
+                "eps": float(c.get("epsilon", 1e-3))}
+        return [(spec, a)]
+
+    def _scaling(self, node):
+        if self.started:
+            _fail(f"{node.label} is supported only as the first layer (as input scaling)")
+        c = node.config
+        ch = self.shape[0]
+        if node.cls == "Normalization":
+            if c.get("invert"):
+                _fail(f"{node.label}: invert=True is not supported")
+            mean, var = c.get("mean"), c.get("variance")
+            if mean is None or var is None:
+                shapes = [(ch,), (ch,), ()]
+                mean, var, _ = self.weights(node, shapes)
+            mean = np.asarray(mean, np.float64).reshape(-1)
+            std = np.sqrt(np.maximum(np.asarray(var, np.float64).reshape(-1), 1e-7 ** 2))
+            self.notes.append(f"input scaling from {node.name}: mean {mean.tolist()}, "
+                              f"std {std.tolist()}")
+        else:
+            scale = np.asarray(c.get("scale", 1.0), np.float64).reshape(-1)
+            offset = np.asarray(c.get("offset", 0.0), np.float64).reshape(-1)
+            if np.any(scale == 0):
+                _fail(f"{node.label}: scale 0")
+            # Rescaling reads raw 0..255 pixels: y = 255 p * scale + offset = (p - mean) / std
+            std, mean = 1.0 / (255.0 * scale), -offset / (255.0 * scale)
+            mean = np.broadcast_to(mean, np.broadcast_shapes(mean.shape, std.shape))
+            self.notes.append(f"{node.name} rescales 0..255 pixels: read as input scaling "
+                              f"mean {mean.tolist()}, std {np.ravel(std).tolist()} of [0, 1] pixels")
+        return [({"type": "InputScaling", "mean": [float(v) for v in np.ravel(mean)],
+                  "std": [float(v) for v in np.ravel(std)]}, {})]
+
+
+def _flat_ops(ops):
+    for op in ops:
+        if isinstance(op, tuple):
+            yield from _flat_ops(op[2])
+        else:
+            yield op
+
+
+def convert(model_config, weights, max_params=None):
+    """(nnviz spec, {state name: array}, notes) for a Keras model_config.
+
+    `weights(node, group name, shapes)` returns one layer's arrays after checking `shapes`;
+    `max_params`: refuse a model declaring more parameters than the file can hold, before
+    anything of that size is read or allocated."""
+    ops, inp, cfg, wnames = parse_graph(model_config)
+    notes = []
+    conv = Converter(lambda node, shapes: weights(node, wnames.get(node.name, node.name), shapes),
+                     notes, max_params)
+    first = next(iter(_flat_ops(ops)), None)
+    shape = conv.input_shape(conv.start(inp, first, cfg), ops)
+    out = conv.chain(ops, True)
+    if not out:
+        _fail("the model has no layers nnviz can compute")
+    state = {}
+    for i, (spec, arrays) in enumerate(out):
+        _collect(state, str(i), spec, arrays)
+    name = str(cfg.get("name") or "keras-model")
+    return {"name": name, "input_shape": shape, "layers": [c for c, _ in out]}, state, notes
+
+
+def _collect(state, prefix, spec, arrays):
+    if spec["type"] == "Residual":
+        for j, (inner, arr) in enumerate(zip(spec["layers"], arrays)):
+            _collect(state, f"{prefix}.{j}", inner, arr)
+        return
+    for k, v in arrays.items():
+        state[f"{prefix}.{k}"] = v
