@@ -286,11 +286,8 @@ class Converter:
         return list(shape)
 
     def input_shape(self, keras_shape, ops):
-        first_spatial = next((o for o in _flat_ops(ops) if o.cls in _SPATIAL
-                              or (o.cls == "BatchNormalization" and len(keras_shape) == 3)), None)
         if len(keras_shape) == 3:
-            self.layout = ((first_spatial.config.get("data_format") if first_spatial else None)
-                           or "channels_last")
+            self.layout = _layout_hint(ops)
             h, w, c = keras_shape if self.layout == "channels_last" else (
                 keras_shape[1], keras_shape[2], keras_shape[0])
             self.shape = (c, h, w)
@@ -310,6 +307,9 @@ class Converter:
             last = top and i == len(ops) - 1
             if isinstance(op, tuple):
                 _, add, body = op
+                if self.perm is not None:
+                    _fail(f"{add.label}: a residual on channels_last flattened features "
+                          f"(nnviz orders them by channel)")
                 before = (self.shape, self.perm)
                 inner = self.chain(body, False)
                 if (self.shape, self.perm is None) != (before[0], before[1] is None):
@@ -543,7 +543,6 @@ class Converter:
         axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
         n = self.shape[0]
         if len(self.shape) == 3:
-            self._image(node)
             want = (-1, 3) if self.layout == "channels_last" else (1, -3)
         else:
             want = (-1, 1)
@@ -595,6 +594,21 @@ class Converter:
                   "std": [float(v) for v in np.ravel(std)]}, {})]
 
 
+def _layout_hint(ops):
+    """The data layout the first image layer states (data_format, or a channel axis); Keras's
+    default channels_last when none does."""
+    for o in _flat_ops(ops):
+        if o.cls in _SPATIAL:
+            return o.config.get("data_format") or "channels_last"
+        if o.cls in ("BatchNormalization", "Normalization"):
+            axis = o.config.get("axis", -1)
+            axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+            return "channels_first" if axis in (1, -3) else "channels_last"
+        if o.cls in ("Flatten", "Reshape", "Dense", "GlobalAveragePooling2D"):
+            break
+    return "channels_last"
+
+
 def _flat_ops(ops):
     for op in ops:
         if isinstance(op, tuple):
@@ -616,6 +630,9 @@ def convert(model_config, weights, max_params=None):
     first = next(iter(_flat_ops(ops)), None)
     shape = conv.input_shape(conv.start(inp, first, cfg), ops)
     out = conv.chain(ops, True)
+    if conv.perm is not None:
+        _fail("the model ends with a channels_last Flatten: its outputs come in (H, W, C) "
+              "order, nnviz's in (C, H, W) order; add the Dense that follows")
     if not out:
         _fail("the model has no layers nnviz can compute")
     state = {}
