@@ -66,9 +66,7 @@ def _randomize_bn(model, seed=7):
     for k in state:
         if k.endswith("running_mean"):
             state[k] = rng.standard_normal(state[k].shape).astype(np.float32) * 0.3
-        elif k.endswith("running_var"):
-            state[k] = (rng.random(state[k].shape) + 0.5).astype(np.float32)
-        elif k.endswith("weight") and state[k].ndim == 1:
+        elif k.endswith("running_var") or k.endswith("weight") and state[k].ndim == 1:
             state[k] = (rng.random(state[k].shape) + 0.5).astype(np.float32)
     model.load_state(state)
     return model
@@ -477,3 +475,48 @@ def test_cli_bad_keras_file_is_one_line_exit_2(tmp_path, capsys):
         assert main(cmd) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("nnviz: error: ") and "\n" not in err and "LSTM" in err, err
+
+
+def test_cli_convert_keras_to_nnviz_h5_and_back_into_keras(kzoo, tmp_path, capsys):
+    keras = keras_mod()
+    from nnviz.cli import main
+    km, shape = kzoo["lenet5"]
+    km.save(tmp_path / "in.keras")
+    out = tmp_path / "out.h5"
+    assert main(["convert", str(tmp_path / "in.keras"), str(out), "--input-scaling", "mnist"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    m = load_model(out).model
+    assert m.layers[0].config() == {"type": "InputScaling", "mean": [0.1307], "std": [0.3081]}
+    pixels = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
+    want = keras.ops.convert_to_numpy(km((pixels - 0.1307) / 0.3081))
+    assert rel(m.predict_logits(pixels.transpose(0, 3, 1, 2)), want) < RTOL
+    # the converted file opens in Keras too: scaling included, it takes [0, 1] pixels
+    k2 = keras.saving.load_model(out)
+    assert rel(keras.ops.convert_to_numpy(k2(pixels.transpose(0, 3, 1, 2))), want) < RTOL
+    assert main(["info", str(out)]) == 0
+    assert "input scaling: mnist" in capsys.readouterr().out
+
+
+def test_cli_convert_says_when_keras_cannot_open_the_result(tmp_path, capsys):
+    from nnviz.cli import main
+    src = save_model(tmp_path / "abs.h5", model_from_spec(_spec("abs", [4], [
+        {"type": "Dense", "out_features": 3}, {"type": "Abs"}])))
+    assert main(["convert", str(src), str(tmp_path / "o.h5")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"nnviz: note: Keras cannot open {tmp_path / 'o.h5'}: layer 1 (Abs) has no "
+                   f"Keras layer (nnviz reads it)"]
+    assert main(["convert", str(src), str(tmp_path / "o.keras")]) == 2
+    assert "cannot write .keras" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["info", str(src), "--input-scaling", "1,2,3"])
+    assert e.value.code == 2 and "expected one of" in capsys.readouterr().err
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+    path = save_model(tmp_path / "m.h5", load_preset("lenet5"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    r = subprocess.run(f"'{sys.executable}' -m nnviz info '{path}' --json | head -c 1",
+                       shell=True, capture_output=True, text=True, env=env, timeout=120)
+    assert r.stdout == "{" and r.stderr == "", r.stderr

@@ -56,8 +56,8 @@ def read(path: Path, **options) -> LoadedModel:
                                      f"{' '.join(str(e).split())[:300]})") from None
     meta = {"format": NAME, "source_format": kind, "keras_version": version, "notes": notes,
             "seed": 0, "model_spec": spec, "training": None, "history": None, "extra": None,
-            "dataset": {"name": None, "input_shape": list(spec["input_shape"]),
-                        "class_names": None, "normalization": None}}
+            "dataset": {"name": None, "input_shape": None, "class_names": None,
+                        "normalization": None}}
     return LoadedModel(model=model, meta=meta, path=Path(path))
 
 
@@ -157,18 +157,27 @@ def _read_zip(path):
                 meta = {}
         blob = _member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES)
     budget = len(blob) + (1 << 20)
-    with h5py.File(io.BytesIO(blob), "r") as f:
-        def weights(node, group, shapes):
-            g = f.get(f"layers/{group}/vars")
-            if not isinstance(g, h5py.Group):
-                raise KerasReadError(f"model.weights.h5 has no layers/{group}/vars for "
-                                     f"{node.label}")
-            if len(g) != len(shapes):
-                raise KerasReadError(f"{node.label} has {len(g)} weight arrays in "
-                                     f"model.weights.h5, expected {len(shapes)} for its config")
-            return [read_array(g.get(str(i)), budget, shape,
-                               f"layers/{group}/vars/{i}") for i, shape in enumerate(shapes)]
+    opened = []      # the weights file opens at the first weight: config errors come first
 
+    def weights(node, group, shapes):
+        if not opened:
+            try:
+                opened.append(h5py.File(io.BytesIO(blob), "r"))
+            except OSError:
+                raise KerasReadError("model.weights.h5 is not a readable HDF5 file") from None
+        g = opened[0].get(f"layers/{group}/vars")
+        if not isinstance(g, h5py.Group):
+            raise KerasReadError(f"model.weights.h5 has no layers/{group}/vars for {node.label}")
+        if len(g) != len(shapes):
+            raise KerasReadError(f"{node.label} has {len(g)} weight arrays in model.weights.h5, "
+                                 f"expected {len(shapes)} for its config")
+        return [read_array(g.get(str(i)), budget, shape, f"layers/{group}/vars/{i}")
+                for i, shape in enumerate(shapes)]
+
+    try:
         spec, state, notes = convert(cfg, weights, max_params=budget // 4)
+    finally:
+        for f in opened:
+            f.close()
     version = meta.get("keras_version") if isinstance(meta, dict) else None
     return spec, state, notes, version
