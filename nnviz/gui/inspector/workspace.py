@@ -53,6 +53,9 @@ log = logging.getLogger("nnviz")
 CUSTOM = "small CNN (custom)"
 MODEL_CHOICES = [CUSTOM, "lenet5", "lab7-cnn"]
 DEFAULT_DATASETS = ["shapes", "color-shapes", "mnist", "fashion-mnist", "cifar10"]
+#: input shapes of the named datasets (the others are loaded to find out)
+KNOWN_SHAPES = {"shapes": (1, 28, 28), "color-shapes": (3, 32, 32), "mnist": (1, 28, 28),
+                "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 N_GALLERY = 16
 CONF_CAP = 2000
 MAX_CELL_EXAMPLES = 48
@@ -604,9 +607,8 @@ class InspectorWorkspace(QWidget):
                 self.set_dataset(ds_name, rebuild=False)
         except Exception as e:
             self._banner(f"Dataset {ds_name!r} not available: {e}")
-        if self.dataset is None or tuple(self.dataset.input_shape) != tuple(model.input_shape):
-            self._banner(f"No dataset with inputs {tuple(model.input_shape)} is loaded")
-            return False
+        if not self._fits(self.dataset, model):
+            self._find_dataset_for(model)       # raises, naming the shape needed
         spec = model.to_spec()
         self._select_combo(self.model_combo, spec.get("name") if spec.get("name") in
                            MODEL_CHOICES else CUSTOM)
@@ -649,6 +651,29 @@ class InspectorWorkspace(QWidget):
         self._install_trainer(trainer)
         self._banner("")
         return True
+
+    @staticmethod
+    def _fits(ds, model):
+        return ds is not None and tuple(ds.input_shape) == tuple(model.input_shape) and \
+            tuple(model.output_shape) == (ds.num_classes,)
+
+    def _find_dataset_for(self, model):
+        """Switch to the first dataset whose inputs and classes fit an opened model."""
+        shape = tuple(model.input_shape)
+        for name in [n for n in dataset_names() if KNOWN_SHAPES.get(n) in (None, shape)]:
+            try:
+                ds = self._datasets.get(name) or load_named_dataset(name)
+            except Exception as e:
+                log.info("dataset %s not available: %s", name, e)
+                continue
+            self._datasets[ds.name] = ds
+            if self._fits(ds, model):
+                self.set_dataset(ds, rebuild=False)
+                return ds
+        c, h, w = shape
+        raise ValueError(f"this model needs inputs of shape {shape} ({c} channel"
+                         f"{'s' if c > 1 else ''}, {h}×{w} pixels) and {model.output_shape[0]} "
+                         f"classes; no dataset nnviz has fits: open one with File ▸ Open dataset…")
 
     def prepare_screenshot(self, steps=300):
         """LeNet-5 on shapes, trained ~300 steps, an input selected, a map enlarged."""
