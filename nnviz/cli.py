@@ -136,9 +136,10 @@ def build_parser():
     i.add_argument("--json", action="store_true")
 
     c = sub.add_parser("convert", help="convert a model file: the extensions pick the formats "
-                                       "(.h5 nnviz/Keras, .onnx)")
+                                       "(.h5 nnviz/Keras, .keras, .onnx)")
     c.add_argument("input", help="a model file: nnviz or Keras .h5, Keras .keras, .onnx")
-    c.add_argument("output", help="where to write: .h5 (nnviz, opens in Keras) or .onnx")
+    c.add_argument("output", help="where to write: .h5 (nnviz, opens in Keras), .keras "
+                                  "(Keras 3) or .onnx")
     _add_scaling_arg(c)
 
     try:

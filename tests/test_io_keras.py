@@ -99,6 +99,11 @@ def test_keras_opens_nnviz_files_and_computes_the_same(zoo, name, tmp_path):
     for compile in (False, True):
         km = keras.saving.load_model(path, compile=compile)
         assert rel(keras.ops.convert_to_numpy(km(x)), want) < RTOL, (name, compile)
+    # and as a Keras 3 .keras file
+    km = keras.saving.load_model(save_model(tmp_path / f"{name}.keras", m))
+    assert rel(keras.ops.convert_to_numpy(km(x)), want) < RTOL, name
+    back = load_model(tmp_path / f"{name}.keras").model        # and nnviz reads it back
+    assert rel(back.predict_logits(x), want) < RTOL, name
 
 
 @pytest.mark.parametrize("opt,loss", [("adam", "softmax_xent"), ("sgd", "bce")])
@@ -506,7 +511,10 @@ def test_cli_convert_says_when_keras_cannot_open_the_result(tmp_path, capsys):
     assert err == [f"nnviz: note: Keras cannot open {tmp_path / 'o.h5'}: layer 1 (Abs) has no "
                    f"Keras layer (nnviz reads it)"]
     assert main(["convert", str(src), str(tmp_path / "o.keras")]) == 2
-    assert "cannot write .keras" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"nnviz: error: {tmp_path / 'o.keras'}: Keras cannot represent this model: layer 1 "
+        f"(Abs) has no Keras layer (save it as .h5 for nnviz)\n")
+    assert not (tmp_path / "o.keras").exists()
     with pytest.raises(SystemExit) as e:
         main(["info", str(src), "--input-scaling", "1,2,3"])
     assert e.value.code == 2 and "expected one of" in capsys.readouterr().err

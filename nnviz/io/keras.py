@@ -192,7 +192,7 @@ def _convert_one(layer, namer, hint, nested=False):
     elif t is BatchNorm:
         name = namer("BatchNormalization")
         main = {"class_name": "BatchNormalization", "config": {
-            **_base(name), "axis": [1], "momentum": 1.0 - layer.momentum,
+            **_base(name), "axis": 1, "momentum": 1.0 - layer.momentum,
             "epsilon": layer.eps, "center": True, "scale": True,
             "beta_initializer": {"class_name": "Zeros", "config": {}},
             "gamma_initializer": {"class_name": "Ones", "config": {}},
@@ -214,7 +214,7 @@ def _convert_one(layer, namer, hint, nested=False):
         scale, offset = layer.affine(layer.input_shape[0])
         name = namer("Normalization")
         main = {"class_name": "Normalization", "config": {
-            **_base(name), "axis": [1], "invert": False, "mean": (-offset / scale).tolist(),
+            **_base(name), "axis": 1, "invert": False, "mean": (-offset / scale).tolist(),
             "variance": (1.0 / scale ** 2).tolist()}}
     elif t is LeakyReLU:
         name = namer("LeakyReLU")
@@ -303,6 +303,40 @@ def model_config(model, entries):
     return {"class_name": "Functional", "config": {
         "name": model.name, "layers": nodes, "input_layers": [["input_layer", 0, 0]],
         "output_layers": [[out, 0, 0]]}}
+
+
+def _with_modules(obj, module):
+    """Keras 3 serialisation: every {"class_name", "config"} also names its module."""
+    if isinstance(obj, list):
+        return [_with_modules(v, module) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "class_name" in obj and isinstance(obj.get("config"), dict):
+        cfg = {k: _with_modules(v, "keras.initializers" if k.endswith("_initializer")
+                                else "keras.layers") for k, v in obj["config"].items()}
+        return {**obj, "module": module, "config": cfg, "registered_name": None}
+    return {k: _with_modules(v, module) for k, v in obj.items()}
+
+
+def keras3_config(model, entries):
+    """model_config() as a Keras 3 `.keras` config.json."""
+    cfg = _with_modules(model_config(model, entries), "keras.layers")
+    cfg["module"] = "keras" if cfg["class_name"] == "Sequential" else "keras.src.models.functional"
+    return cfg
+
+
+def keras3_weight_groups(entries, functional):
+    """(group in model.weights.h5, weights) in Keras's order: layers/<snake name>[_n]."""
+    from .keras_read import snake
+    used = {}
+    rows = [("InputLayer", [])] if functional else []
+    by_name = dict(weight_groups(entries))
+    rows += [(kl["class_name"], by_name.get(kl["config"]["name"], []))
+             for kl in keras_layer_order(entries)]
+    for cls, weights in rows:
+        base = snake(cls)
+        used[base] = used.get(base, -1) + 1
+        yield (base if used[base] == 0 else f"{base}_{used[base]}"), weights
 
 
 _LOSSES = {

@@ -1,6 +1,6 @@
 """Keras files (legacy .h5 with model_config, Keras 3 .keras zips): the format registry's entry.
 
-Reading only: nnviz writes Keras-loadable legacy .h5 as its own format (nnviz_h5). A .keras
+Reads both; writes `.keras` (nnviz's own .h5, nnviz_h5, is also a Keras legacy file). A .keras
 file is never extracted: its two members are read into memory after checking the member
 count, their declared sizes and compression ratios.
 """
@@ -15,13 +15,12 @@ import numpy as np
 
 from .errors import ModelFormatError
 from .formats import h5_probe, read_head
-from .h5model import LoadedModel
+from .h5model import LoadedModel, _umask_mode
 from .keras_read import KerasReadError, convert
 from .tree import TreeError, read_array
 
 NAME = "Keras"
 EXTENSIONS = (".keras", ".h5", ".hdf5")
-write = None
 
 MAX_MEMBERS = 64
 MAX_CONFIG_BYTES = 16 << 20
@@ -69,6 +68,38 @@ def _build(spec, state):
     except LayerError as e:
         raise KerasReadError(f"the converted model does not build: {e}") from None
     return model
+
+
+def write(model, path: Path, **options) -> None:
+    """A Keras 3 .keras file; refused (one line) for a model Keras cannot represent."""
+    import datetime
+
+    import h5py
+
+    from .. import __version__
+    from . import keras as K
+    from .atomic import atomic_path
+    problems = K.keras_problems(model)
+    if problems:
+        raise ModelFormatError(path, f"Keras cannot represent this model: {'; '.join(problems)}"
+                               f" (save it as .h5 for nnviz)")
+    entries = K.convert(model.layers, K.Namer())
+    config = K.keras3_config(model, entries)
+    host = model.state()
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_group("vars")
+        for group, weights in K.keras3_weight_groups(entries, config["class_name"] != "Sequential"):
+            g = f.create_group(f"layers/{group}/vars")
+            for i, (layer, key, _, to, _) in enumerate(weights):
+                g.create_dataset(str(i), data=to(host[f"{layer.index}.{key}"]))
+    meta = {"keras_version": "3.0.0", "nnviz_version": str(__version__),
+            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
+    mode = _umask_mode()
+    with atomic_path(Path(path), mode) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("metadata.json", json.dumps(meta))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", buf.getvalue())
 
 
 # ---- legacy HDF5 ------------------------------------------------------------------------------
