@@ -590,8 +590,8 @@ class Converter:
             mean = np.broadcast_to(mean, np.broadcast_shapes(mean.shape, std.shape))
             self.notes.append(f"{node.name} rescales 0..255 pixels: read as input scaling "
                               f"mean {mean.tolist()}, std {np.ravel(std).tolist()} of [0, 1] pixels")
-        return [({"type": "InputScaling", "mean": [float(v) for v in np.ravel(mean)],
-                  "std": [float(v) for v in np.ravel(std)]}, {})]
+        return [({"type": "InputScaling", "mean": [float(v) + 0.0 for v in np.ravel(mean)],
+                  "std": [float(v) for v in np.ravel(std)]}, {})]     # + 0.0: no "-0.0"
 
 
 def _layout_hint(ops):
