@@ -586,12 +586,12 @@ class Converter:
             if np.any(scale == 0):
                 _fail(f"{node.label}: scale 0")
             # Rescaling reads raw 0..255 pixels: y = 255 p * scale + offset = (p - mean) / std
-            std, mean = 1.0 / (255.0 * scale), -offset / (255.0 * scale)
+            std, mean = 1.0 / (255.0 * scale), -offset / (255.0 * scale) + 0.0   # no -0.0
             mean = np.broadcast_to(mean, np.broadcast_shapes(mean.shape, std.shape))
             self.notes.append(f"{node.name} rescales 0..255 pixels: read as input scaling "
                               f"mean {mean.tolist()}, std {np.ravel(std).tolist()} of [0, 1] pixels")
-        return [({"type": "InputScaling", "mean": [float(v) + 0.0 for v in np.ravel(mean)],
-                  "std": [float(v) for v in np.ravel(std)]}, {})]     # + 0.0: no "-0.0"
+        return [({"type": "InputScaling", "mean": [float(v) for v in np.ravel(mean)],
+                  "std": [float(v) for v in np.ravel(std)]}, {})]
 
 
 def _layout_hint(ops):
