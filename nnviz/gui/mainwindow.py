@@ -562,31 +562,27 @@ class MainWindow(QMainWindow):
 
     def export_onnx(self, path=None):
         """The current tab's model as ONNX (nnviz.io.export_model picks the format)."""
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
-                                                  "ONNX models (*.onnx)")
-        if not path:
-            return False
-        if not str(path).lower().endswith(".onnx"):
-            path = f"{path}.onnx"
-        ws, ctrl = self.current, getattr(self.current, "controller", None)
+        path = str(path or QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
+                                                       "ONNX models (*.onnx)")[0])
+        if path and not path.lower().endswith(".onnx"):
+            path += ".onnx"
+        ws = self.current
 
         def export(_trainer):
+            from nnviz.io import export_model
             payload = ws.save_payload()
             if payload is None:
-                raise ValueError(f"{getattr(ws, 'title', 'this tab')} has no model to export")
-            from nnviz.io import export_model
+                raise ValueError(f"{ws.title} has no model to export")
             export_model(payload[0], path)
         try:
-            if ctrl is not None:
-                ctrl.run_locked(export)
-            else:
-                export(None)
+            if path:
+                ws.controller.run_locked(export) if ws.controller is not None else export(None)
         except Exception as exc:
             self._error("Cannot export ONNX", exc)
             return False
-        self.statusBar().showMessage(f"exported {path}", 5000)
-        return True
+        if path:
+            self.statusBar().showMessage(f"exported {path}", 5000)
+        return bool(path)
 
     def export_png(self, path=None):
         if not path:
