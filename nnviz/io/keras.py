@@ -210,12 +210,15 @@ def _convert_one(layer, namer, hint, nested=False):
         name = namer("Flatten")
         main = {"class_name": "Flatten", "config": {**_base(name), "data_format": "channels_last"}}
     elif t is InputScaling:
-        # (x - mean') / sqrt(var') = x * scale + offset
-        scale, offset = layer.affine(layer.input_shape[0])
+        # the Keras model reads what the scaling expects ([0, 1] pixels), as ONNX export does;
+        # the binding to a dataset's standardisation stays in nnviz/model_spec
+        c = layer.input_shape[0]
+        mean, std = (np.broadcast_to(np.asarray(v, np.float64), (c,)) for v in (layer.mean,
+                                                                               layer.std))
         name = namer("Normalization")
         main = {"class_name": "Normalization", "config": {
-            **_base(name), "axis": 1, "invert": False, "mean": (-offset / scale).tolist(),
-            "variance": (1.0 / scale ** 2).tolist()}}
+            **_base(name), "axis": 1, "invert": False, "mean": mean.tolist(),
+            "variance": (std ** 2).tolist()}}
     elif t is LeakyReLU:
         name = namer("LeakyReLU")
         main = {"class_name": "LeakyReLU", "config": {**_base(name), "alpha": layer.alpha}}
