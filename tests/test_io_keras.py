@@ -533,3 +533,28 @@ def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
     r = subprocess.run(f"'{sys.executable}' -m nnviz info '{path}' --json | head -c 1",
                        shell=True, capture_output=True, text=True, env=env, timeout=120)
     assert r.stdout == "{" and r.stderr == "", r.stderr
+
+
+def test_weights_in_external_files_are_refused(tmp_path):
+    """A legacy .h5 whose weight lives in another file (HDF5 external storage) or behind an
+    external link: one line, and the other file is never read."""
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(12, dtype=np.float32).tobytes())
+    for kind in ("storage", "link"):
+        path = tmp_path / f"{kind}.h5"
+        with h5py.File(path, "w") as f:
+            f.attrs["model_config"] = json.dumps(DENSE_CFG).encode()
+            g = f.create_group("model_weights/dense")
+            g.attrs["weight_names"] = np.array([b"dense/kernel:0", b"dense/bias:0"])
+            if kind == "storage":
+                g.create_dataset("dense/kernel:0", shape=(4, 3), dtype="f4",
+                                 external=[(str(secret), 0, 48)])
+            else:
+                with h5py.File(tmp_path / "other.h5", "w") as o:
+                    o.create_dataset("k", data=np.ones((4, 3), np.float32))
+                g["dense/kernel:0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "k")
+            g.create_dataset("dense/bias:0", data=np.zeros(3, np.float32))
+        with pytest.raises(ModelFormatError) as e:
+            load_model(path)
+        _one_line(e, f"{kind}.h5", "dense/kernel:0",
+                  "external files" if kind == "storage" else "is a link")

@@ -102,6 +102,20 @@ def write(model, path: Path, **options) -> None:
         z.writestr("model.weights.h5", buf.getvalue())
 
 
+def _dataset(group, name, what):
+    """group[name] when it is a dataset stored in this file (no external links or storage:
+    a hostile file could point them at any file on disk)."""
+    import h5py
+    link = group.get(name, getlink=True)
+    if isinstance(link, (h5py.ExternalLink, h5py.SoftLink)):
+        raise KerasReadError(f"{what} is a link; nnviz reads arrays stored in the file")
+    ds = group.get(name)
+    if isinstance(ds, h5py.Dataset) and ds.external:
+        raise KerasReadError(f"{what} keeps its data in external files; nnviz reads arrays "
+                             f"stored in the file")
+    return ds
+
+
 # ---- legacy HDF5 ------------------------------------------------------------------------------
 def _text(v):
     if isinstance(v, bytes):
@@ -145,7 +159,8 @@ def _read_h5(path):
             for wn, shape in zip(names, shapes):
                 if wn not in g:
                     raise KerasReadError(f"model_weights/{node.name} has no {wn}")
-                out.append(read_array(g[wn], budget, shape, f"{node.name}/{wn}"))
+                what = f"{node.name}/{wn}"
+                out.append(read_array(_dataset(g, wn, what), budget, shape, what))
             return out
 
         spec, state, notes = convert(cfg, weights, max_params=budget // 4)
@@ -197,13 +212,15 @@ def _read_zip(path):
             except OSError:
                 raise KerasReadError("model.weights.h5 is not a readable HDF5 file") from None
         g = opened[0].get(f"layers/{group}/vars")
+        if g is None:     # tf.keras 2.13-2.15 wrote .keras weights under this name
+            g = opened[0].get(f"_layer_checkpoint_dependencies/{group}/vars")
         if not isinstance(g, h5py.Group):
             raise KerasReadError(f"model.weights.h5 has no layers/{group}/vars for {node.label}")
         if len(g) != len(shapes):
             raise KerasReadError(f"{node.label} has {len(g)} weight arrays in model.weights.h5, "
                                  f"expected {len(shapes)} for its config")
-        return [read_array(g.get(str(i)), budget, shape, f"layers/{group}/vars/{i}")
-                for i, shape in enumerate(shapes)]
+        return [read_array(_dataset(g, str(i), f"layers/{group}/vars/{i}"), budget, shape,
+                           f"layers/{group}/vars/{i}") for i, shape in enumerate(shapes)]
 
     try:
         spec, state, notes = convert(cfg, weights, max_params=budget // 4)
