@@ -102,6 +102,18 @@ def write(model, path: Path, **options) -> None:
         z.writestr("model.weights.h5", buf.getvalue())
 
 
+def _group(root, path):
+    """root[path] when every step is a group stored in this file (else None)."""
+    import h5py
+    g = root
+    for part in path.split("/"):
+        if not isinstance(g, h5py.Group) or not isinstance(g.get(part, getlink=True),
+                                                           h5py.HardLink):
+            return None
+        g = g.get(part)
+    return g if isinstance(g, h5py.Group) else None
+
+
 def _dataset(group, name, what):
     """group[name] when it is a dataset stored in this file (no external links or storage:
     a hostile file could point them at any file on disk)."""
@@ -147,9 +159,9 @@ def _read_h5(path):
             raise KerasReadError("has no model_weights group")
         version = _text(f.attrs["keras_version"]) if "keras_version" in f.attrs else None
 
-        def weights(node, _group, shapes):
-            g = mw.get(node.name)
-            if not isinstance(g, h5py.Group):
+        def weights(node, _snake_name, shapes):
+            g = _group(mw, node.name)
+            if g is None:
                 raise KerasReadError(f"model_weights has no group for {node.label}")
             names = _names(g.attrs.get("weight_names", np.zeros(0, "S1")))
             if len(names) != len(shapes):
@@ -211,10 +223,10 @@ def _read_zip(path):
                 opened.append(h5py.File(io.BytesIO(blob), "r"))
             except OSError:
                 raise KerasReadError("model.weights.h5 is not a readable HDF5 file") from None
-        g = opened[0].get(f"layers/{group}/vars")
+        g = _group(opened[0], f"layers/{group}/vars")
         if g is None:     # tf.keras 2.13-2.15 wrote .keras weights under this name
-            g = opened[0].get(f"_layer_checkpoint_dependencies/{group}/vars")
-        if not isinstance(g, h5py.Group):
+            g = _group(opened[0], f"_layer_checkpoint_dependencies/{group}/vars")
+        if g is None:
             raise KerasReadError(f"model.weights.h5 has no layers/{group}/vars for {node.label}")
         if len(g) != len(shapes):
             raise KerasReadError(f"{node.label} has {len(g)} weight arrays in model.weights.h5, "
