@@ -305,7 +305,8 @@ def cmd_eval(args):
     from .train import Trainer
     backend.use(args.backend)
     loaded = load_model(args.model, input_scaling=args.input_scaling)
-    ds_name = args.data or (loaded.meta.get("dataset") or {}).get("name") or "shapes"
+    ds_name = args.data or (loaded.meta.get("dataset") or {}).get("name") or (
+        "color-shapes" if tuple(loaded.model.input_shape) == (3, 32, 32) else "shapes")
     args.data = ds_name
     data = _load_data(args)
     loss = (loaded.meta.get("training") or {}).get("config", {}).get("loss", "softmax_xent")
