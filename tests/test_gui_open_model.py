@@ -52,6 +52,14 @@ def test_open_keras_model_asks_scaling_trains_and_saves(window, qtbot, tmp_path,
         np.float32(ds.normalization["mean"][0])
     want = keras.ops.convert_to_numpy(km(((pixels - 0.1307) / 0.3081).transpose(0, 2, 3, 1)))
     np.testing.assert_allclose(model.predict_proba(ds.x_test[:3]), want, rtol=1e-4, atol=1e-6)
+    # another dataset that fits keeps the imported weights (and rebinds the scaling)
+    from nnviz.gui.inspector.compute import synthetic_dataset
+    w0 = model.state()
+    other = synthetic_dataset("other", (1, 28, 28), 10, n_train=64, n_test=20, seed=3)
+    ws.set_dataset(other)
+    assert ws.trainer.model is model and ws.trainer.dataset is other
+    assert all(np.array_equal(v, model.state()[k]) for k, v in w0.items())
+    assert scale.data_mean == pytest.approx(other.normalization["mean"])
     # fine-tune, then save as nnviz HDF5 (Save asks for a name: the .keras is not overwritten)
     ws.train_sync(2)
     assert ws.trainer.steps == 2

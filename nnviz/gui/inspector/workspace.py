@@ -102,6 +102,7 @@ class InspectorWorkspace(Workspace):
         self.trainer = None
         self.maker = None
         self._datasets = {}
+        self._opened = False               # the model came from a file: keep its weights
         self._spec = copy.deepcopy(DEFAULT_SPEC)
         self._trainable = False
         self._inspect = (None, 0)          # (x, token) read by the worker thread
@@ -306,9 +307,18 @@ class InspectorWorkspace(Workspace):
         self.cell_gallery.set_images([], title="Click a cell to see its examples")
         if len(self._gallery_idx):
             self.select_test_input(int(self._gallery_idx[0]), refresh=False)
-        if rebuild:
+        if rebuild and self._opened and self.trainer is not None and \
+                self._fits(ds, self.trainer.model):
+            # a model from a file keeps its weights on any dataset that fits it
+            self._install_trainer(self._new_trainer(self.trainer.model))
+        elif rebuild:
             self.editor.set_input(ds.input_shape, ds.num_classes)
             self.rebuild_now()
+
+    def _new_trainer(self, model):
+        return Trainer(model, self.dataset, optimizer=self.opt_combo.currentText(),
+                       lr=self.lr_spin.value(), momentum=0.9,
+                       batch_size=min(self.batch_spin.value(), len(self.dataset.y_train)))
 
     def _make_gallery(self):
         y = self.dataset.y_test
@@ -363,6 +373,7 @@ class InspectorWorkspace(Workspace):
         """New model from the editor's spec (fresh weights), new trainer; views refresh."""
         self._rebuild_timer.stop()
         self.controller.stop(1000)
+        self._opened = False
         spec = self.editor.spec()
         if not self.editor.trainable():
             self.trainer = None
@@ -620,10 +631,7 @@ class InspectorWorkspace(Workspace):
         if trainer is None or getattr(trainer, "model", None) is not model:
             tcfg = meta.get("training") if isinstance(meta.get("training"), dict) else {}
             try:
-                trainer = Trainer(model, self.dataset, optimizer=self.opt_combo.currentText(),
-                                  lr=self.lr_spin.value(), momentum=0.9,
-                                  batch_size=min(self.batch_spin.value(),
-                                                 len(self.dataset.y_train)))
+                trainer = self._new_trainer(model)
             except Exception as e:
                 self._banner(f"Cannot train the loaded model on {self.dataset.name}: {e}")
                 return False
@@ -648,6 +656,7 @@ class InspectorWorkspace(Workspace):
                 except Exception as e:
                     log.warning("history not restored: %s", e)
         self._install_trainer(trainer)
+        self._opened = True
         self._banner("")
         return True
 
