@@ -558,3 +558,43 @@ def test_weights_in_external_files_are_refused(tmp_path):
             load_model(path)
         _one_line(e, f"{kind}.h5", "dense/kernel:0",
                   "external files" if kind == "storage" else "is a link")
+
+
+def test_tf_keras_2_legacy_h5(tmp_path):
+    """The layout tf.keras 2.x wrote (batch_input_shape on the first layer, `:0` weight names,
+    no InputLayer), built by hand; Keras 3 with the same weights is the oracle."""
+    keras = keras_mod()
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    km = keras.Sequential([keras.Input((8, 8, 2)), L.Conv2D(3, 3, activation="relu"),
+                           L.MaxPooling2D(2), L.Flatten(), L.Dense(4)])
+    conv, dense = km.layers[0], km.layers[3]
+    cfg = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "Conv2D", "config": {
+            "name": "conv2d", "batch_input_shape": [None, 8, 8, 2], "filters": 3,
+            "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
+            "data_format": "channels_last", "activation": "relu", "use_bias": True}},
+        {"class_name": "MaxPooling2D", "config": {"name": "max_pooling2d", "pool_size": [2, 2],
+                                                  "strides": [2, 2], "padding": "valid"}},
+        {"class_name": "Flatten", "config": {"name": "flatten"}},
+        {"class_name": "Dense", "config": {"name": "dense", "units": 4,
+                                           "activation": "linear"}}]}}
+    path = tmp_path / "tf2.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(cfg).encode()
+        f.attrs["keras_version"] = b"2.15.0"
+        mw = f.create_group("model_weights")
+        mw.attrs["layer_names"] = np.array([b"conv2d", b"max_pooling2d", b"flatten", b"dense"])
+        for name, layer in (("conv2d", conv), ("dense", dense)):
+            g = mw.create_group(name)
+            g.attrs["weight_names"] = np.array([f"{name}/kernel:0".encode(),
+                                                f"{name}/bias:0".encode()])
+            g[f"{name}/kernel:0"] = keras.ops.convert_to_numpy(layer.kernel)
+            g[f"{name}/bias:0"] = keras.ops.convert_to_numpy(layer.bias)
+        for name in ("max_pooling2d", "flatten"):
+            mw.create_group(name).attrs["weight_names"] = np.zeros(0, "S1")
+    loaded = load_model(path)
+    assert loaded.meta["keras_version"] == "2.15.0"
+    x = _x((8, 8, 2))
+    got = loaded.model.predict_logits(x.transpose(0, 3, 1, 2))
+    assert rel(got, keras.ops.convert_to_numpy(km(x))) < RTOL

@@ -277,6 +277,8 @@ class Converter:
                   (cfg.get("build_config") if isinstance(cfg.get("build_config"), dict) else {}))
             if isinstance(bc, dict) and isinstance(bc.get("input_shape"), list):
                 shape = bc["input_shape"][1:]
+            elif isinstance(cfg.get("build_input_shape"), list):      # tf.keras 2 Sequential
+                shape = cfg["build_input_shape"][1:]
         if shape is None:
             _fail("the model has no input shape (no InputLayer / batch_input_shape)")
         if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
