@@ -598,3 +598,17 @@ def test_tf_keras_2_legacy_h5(tmp_path):
     x = _x((8, 8, 2))
     got = loaded.model.predict_logits(x.transpose(0, 3, 1, 2))
     assert rel(got, keras.ops.convert_to_numpy(km(x))) < RTOL
+
+
+def test_format_is_chosen_by_content_not_extension(kzoo, tmp_path):
+    km, shape = kzoo["lenet5"]
+    km.save(tmp_path / "k.keras")
+    (tmp_path / "k.keras").rename(tmp_path / "looks-like.h5")
+    assert load_model(tmp_path / "looks-like.h5").meta["source_format"] == "Keras 3 .keras"
+    save_model(tmp_path / "n.h5", load_preset("mlp2"))
+    (tmp_path / "n.h5").rename(tmp_path / "looks-like.onnx")
+    assert load_model(tmp_path / "looks-like.onnx").meta["format"] == "nnviz HDF5"
+    (tmp_path / "junk.keras").write_bytes(b"neither zip nor HDF5")
+    with pytest.raises(ModelFormatError) as e:
+        load_model(tmp_path / "junk.keras")
+    _one_line(e, "junk.keras")
