@@ -611,4 +611,4 @@ def test_format_is_chosen_by_content_not_extension(kzoo, tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"neither zip nor HDF5")
     with pytest.raises(ModelFormatError) as e:
         load_model(tmp_path / "junk.keras")
-    _one_line(e, "junk.keras")
+    _one_line(e, "junk.keras", "neither a .keras zip nor HDF5")

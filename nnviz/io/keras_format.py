@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFormatError
-from .formats import h5_probe, read_head
+from .formats import h5_probe, is_hdf5, read_head
 from .h5model import LoadedModel, _umask_mode
 from .keras_read import KerasReadError, convert
 from .tree import TreeError, read_array
@@ -39,6 +39,8 @@ def read(path: Path, **options) -> LoadedModel:
         if read_head(path, 2) == b"PK":
             spec, state, notes, version = _read_zip(path)
             kind = "Keras 3 .keras"
+        elif not is_hdf5(path):
+            raise KerasReadError("not a Keras file: neither a .keras zip nor HDF5 (.h5)")
         else:
             spec, state, notes, version = _read_h5(path)
             kind = "Keras legacy HDF5"
