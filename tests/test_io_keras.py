@@ -612,3 +612,22 @@ def test_format_is_chosen_by_content_not_extension(kzoo, tmp_path):
     with pytest.raises(ModelFormatError) as e:
         load_model(tmp_path / "junk.keras")
     _one_line(e, "junk.keras", "neither a .keras zip nor HDF5")
+
+
+def test_adapted_normalization_and_bare_batchnorm(tmp_path):
+    keras = keras_mod()
+    L = keras.layers
+    data = np.random.default_rng(0).random((50, 6, 6, 3)).astype(np.float32)
+    norm = L.Normalization()
+    norm.adapt(data)                   # mean/variance stored as weights, not in the config
+    km = keras.Sequential([keras.Input((6, 6, 3)), norm, L.Conv2D(2, 3),
+                           L.BatchNormalization(center=False, scale=False), L.Flatten(),
+                           L.Dense(3)])
+    km.save(tmp_path / "n.keras")
+    loaded = load_model(tmp_path / "n.keras")
+    first = loaded.model.layers[0]
+    assert first.type == "InputScaling"
+    np.testing.assert_allclose(first.mean, data.reshape(-1, 3).mean(0), rtol=1e-5)
+    x = data[:4]
+    assert rel(loaded.model.predict_logits(x.transpose(0, 3, 1, 2)),
+               keras.ops.convert_to_numpy(km(x))) < RTOL
