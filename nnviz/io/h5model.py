@@ -31,7 +31,7 @@ H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
 class LoadedModel:
     model: object
     meta: dict = field(default_factory=dict)
-    path: Path = None
+    path: Path | None = None
 
     def __repr__(self):
         return f"LoadedModel({self.model!r}, path={str(self.path)!r})"
