@@ -58,6 +58,22 @@ RESIDUAL = _spec("residual-gap", [3, 8, 8], [
         {"type": "Conv2D", "out_channels": 4, "kernel_size": 1}]},
     {"type": "ReLU"}, {"type": "GlobalAvgPool2D"}, {"type": "Dense", "out_features": 3}])
 
+EVERY_LAYER = _spec("every-layer", [2, 9, 9], [     # every layer type but Abs; nested residuals
+    {"type": "Conv2D", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
+    {"type": "BatchNorm", "momentum": 0.2, "eps": 1e-4}, {"type": "LeakyReLU", "alpha": 0.1},
+    {"type": "ConvTranspose2D", "out_channels": 4, "kernel_size": [3, 2], "stride": 2,
+     "padding": 1},
+    {"type": "Residual", "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1, "bias": False},
+        {"type": "BatchNorm"}, {"type": "Sigmoid"},
+        {"type": "Residual", "layers": [{"type": "Conv2D", "out_channels": 4, "kernel_size": 1},
+                                        {"type": "Tanh"}]}]},
+    {"type": "MaxPool2D", "kernel_size": 2}, {"type": "AvgPool2D", "kernel_size": 2, "stride": 1},
+    {"type": "Conv2D", "out_channels": 2, "kernel_size": [2, 1], "padding": [1, 0]},
+    {"type": "Flatten"}, {"type": "Dropout", "p": 0.5},
+    {"type": "Dense", "out_features": 7, "init": "xavier"}, {"type": "Tanh"},
+    {"type": "Dense", "out_features": 3, "bias": False}])
+
 
 def _randomize_bn(model, seed=7):
     """Moving statistics away from 0/1, so the check covers them."""
@@ -74,14 +90,14 @@ def _randomize_bn(model, seed=7):
 
 def nnviz_models():
     out = {p: load_preset(p, seed=1) for p in ("mlp2", "lenet5", "lab7-cnn")}
-    for spec in (BN_DROPOUT, STRIDE2, RESIDUAL):
+    for spec in (BN_DROPOUT, STRIDE2, RESIDUAL, EVERY_LAYER):
         out[spec["name"]] = _randomize_bn(model_from_spec(spec, seed=2))
     out["lenet5-mnist-scaling"] = set_input_scaling(load_preset("lenet5", seed=1), "mnist")
     return out
 
 
 MODEL_NAMES = ["mlp2", "lenet5", "lab7-cnn", "bn-dropout", "stride2", "residual-gap",
-               "lenet5-mnist-scaling"]
+               "every-layer", "lenet5-mnist-scaling"]
 
 
 @pytest.fixture(scope="module")
