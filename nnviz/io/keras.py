@@ -330,7 +330,7 @@ def keras3_config(model, entries):
 
 def keras3_weight_groups(entries, functional):
     """(group in model.weights.h5, weights) in Keras's order: layers/<snake name>[_n]."""
-    from .keras_read import snake
+    from .keras_graph import snake
     used = {}
     rows = [("InputLayer", [])] if functional else []
     by_name = dict(weight_groups(entries))

@@ -16,7 +16,8 @@ import numpy as np
 from .errors import ModelFormatError
 from .formats import h5_probe, is_hdf5, read_head
 from .h5model import LoadedModel, _umask_mode
-from .keras_read import KerasReadError, convert
+from .keras_graph import KerasReadError
+from .keras_read import convert
 from .tree import TreeError, read_array
 
 NAME = "Keras"

@@ -4,14 +4,16 @@ A Sequential or a Functional graph that is a chain with residual Adds (x + f(x))
 nnviz Sequential. channels_last models are converted to NCHW: kernels transposed, and the
 first Dense after a Flatten gets its input rows permuted so it sees the features in the order
 Keras flattened them. Anything nnviz cannot compute the same way is refused in one line naming
-the layer. `weights(name, class_name, shapes)` supplies a layer's arrays (Keras order/shapes).
+the layer. The caller's `weights(node, group name, shapes)` supplies a layer's arrays (Keras
+order and shapes, checked before they are read). The graph itself comes from keras_graph.py.
 """
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
+
+from .keras_graph import fail, parse_graph
 
 SUPPORTED = ("InputLayer, Dense, Conv2D, Conv2DTranspose, MaxPooling2D, AveragePooling2D, "
              "GlobalAveragePooling2D, Flatten, Reshape (to flat), Dropout, BatchNormalization, "
@@ -24,176 +26,6 @@ _SPATIAL = ("Conv2D", "Conv2DTranspose", "MaxPooling2D", "AveragePooling2D",
             "GlobalAveragePooling2D", "ZeroPadding2D", "Cropping2D")
 
 
-class KerasReadError(ValueError):
-    pass
-
-
-def _fail(msg):
-    raise KerasReadError(msg)
-
-
-def snake(name: str) -> str:
-    """Keras's to_snake_case (the group names of a .keras weights file)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-# ---- the graph ------------------------------------------------------------------------------
-class Node:
-    def __init__(self, cfg, where):
-        if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
-            _fail(f"{where}: a layer entry needs a class_name")
-        self.cls = cfg["class_name"]
-        self.config = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
-        self.name = str(cfg.get("name") or self.config.get("name") or where)
-        self.inputs = _inbound(cfg.get("inbound_nodes"), self.name)
-
-    def __repr__(self):
-        return f"{self.cls} {self.name!r}"
-
-    @property
-    def label(self):
-        return f"layer {self.name!r} ({self.cls})"
-
-
-def _history(t):
-    if isinstance(t, dict):                                  # Keras 3 __keras_tensor__
-        h = (t.get("config") or {}).get("keras_history")
-        if isinstance(h, list) and h:
-            return [str(h[0])]
-        return []
-    if isinstance(t, list) and t and isinstance(t[0], str):  # legacy [name, node, tensor, {}]
-        return [t[0]]
-    if isinstance(t, list):
-        return [n for x in t for n in _history(x)]
-    return []
-
-
-def _inbound(nodes, name):
-    if not nodes:
-        return []
-    if not isinstance(nodes, list) or len(nodes) != 1:
-        _fail(f"layer {name!r} is called {len(nodes) if isinstance(nodes, list) else '?'} times "
-              f"(shared layers are not supported)")
-    node = nodes[0]
-    if isinstance(node, dict):
-        return _history(node.get("args", []))
-    return _history(node)
-
-
-def _io_names(v):
-    if isinstance(v, list) and v and isinstance(v[0], str):
-        return [v[0]]
-    if isinstance(v, list):
-        return [x[0] for x in v if isinstance(x, list) and x and isinstance(x[0], str)]
-    return []
-
-
-def parse_graph(model_config):
-    """(ordered ops, input Node or None, snake-name map): ops are Nodes or
-    ("residual", add Node, [ops]) for x + f(x)."""
-    if not isinstance(model_config, dict):
-        _fail("model_config is not a JSON object")
-    cls = model_config.get("class_name")
-    cfg = model_config.get("config")
-    if cls not in ("Sequential", "Functional", "Model") or not isinstance(cfg, dict):
-        _fail(f"the model is a {cls!r}; nnviz reads Keras Sequential and Functional models")
-    raw = cfg.get("layers")
-    if not isinstance(raw, list) or not raw:
-        _fail("the model config has no layers")
-    if len(raw) > 10_000:
-        _fail(f"the model config lists {len(raw):,} layers")
-    nodes = [Node(c, f"layer {i}") for i, c in enumerate(raw)]
-    weight_names = _weight_names(nodes, sequential=cls == "Sequential")
-    if cls == "Sequential":
-        inp = nodes[0] if nodes[0].cls == "InputLayer" else None
-        ops = [n for n in nodes if n.cls != "InputLayer"]
-        return ops, inp, cfg, weight_names
-    by = {}
-    for n in nodes:
-        if n.name in by:
-            _fail(f"two layers are named {n.name!r}")
-        by[n.name] = n
-    ins, outs = _io_names(cfg.get("input_layers")), _io_names(cfg.get("output_layers"))
-    if len(ins) != 1 or len(outs) != 1:
-        _fail(f"the model has {len(ins)} inputs and {len(outs)} outputs; nnviz reads models "
-              f"with one of each")
-    for n in nodes:
-        for i in n.inputs:
-            if i not in by:
-                _fail(f"{n.label} reads from an unknown layer {i!r}")
-    uses = {}
-    for n in nodes:
-        for i in n.inputs:
-            uses[i] = uses.get(i, 0) + 1
-
-    def ancestors(name):
-        seen, todo = set(), [name]
-        while todo:
-            cur = todo.pop()
-            if cur not in seen:
-                seen.add(cur)
-                todo.extend(by[cur].inputs)
-        return seen
-
-    def path(to, stop):
-        out, cur = [], to
-        while cur != stop:
-            n = by[cur]
-            if n.cls == "InputLayer":
-                if stop is None:
-                    break
-                _fail(f"cannot follow the graph from {stop!r} to {to!r}")
-            if n.cls == "Add":
-                if len(n.inputs) != 2:
-                    _fail(f"{n.label} adds {len(n.inputs)} tensors; nnviz residuals add two")
-                a, b = n.inputs
-                if a in ancestors(b):
-                    skip, body = a, b
-                elif b in ancestors(a):
-                    skip, body = b, a
-                else:
-                    _fail(f"{n.label} adds two branches; nnviz residuals add a block's input "
-                          f"to its output (no projection shortcut)")
-                if uses.get(skip, 0) != 2:
-                    _fail(f"{n.label}: the skip input {skip!r} feeds other layers too")
-                out.append(("residual", n, path(body, skip)))
-                cur = skip
-            else:
-                if len(n.inputs) != 1:
-                    _fail(f"{n.label} has {len(n.inputs)} inputs; nnviz reads chains")
-                if uses.get(n.inputs[0], 0) > 1 and not _is_skip(n.inputs[0], by, uses):
-                    _fail(f"layer {n.inputs[0]!r} feeds several layers; nnviz reads chains")
-                out.append(n)
-                cur = n.inputs[0]
-        return out[::-1]
-
-    ops = path(outs[0], None)
-    inp = by[ins[0]]
-    return ops, inp, cfg, weight_names
-
-
-def _is_skip(name, by, uses):
-    return uses.get(name) == 2 and any(n.cls == "Add" and name in n.inputs for n in by.values())
-
-
-def _weight_names(nodes, sequential):
-    """Node name -> the group a .keras weights file gives it (snake class name + counter)."""
-    used, out = {}, {}
-    for n in nodes:
-        if sequential and n.cls == "InputLayer":
-            continue
-        base = snake(n.cls)
-        if base in used:
-            used[base] += 1
-            out[n.name] = f"{base}_{used[base]}"
-        else:
-            used[base] = 0
-            out[n.name] = base
-    return out
-
-
 # ---- layers ---------------------------------------------------------------------------------
 def _pair(v, what, node):
     if isinstance(v, int) and not isinstance(v, bool):
@@ -201,7 +33,7 @@ def _pair(v, what, node):
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(
             isinstance(x, int) and not isinstance(x, bool) for x in v):
         return int(v[0]), int(v[1])
-    _fail(f"{node.label}: {what} {v!r} is not an int or a pair of ints")
+    fail(f"{node.label}: {what} {v!r} is not an int or a pair of ints")
 
 
 def _pads(v, what, node):
@@ -237,19 +69,19 @@ class Converter:
     # shape helpers
     def _image(self, node):
         if len(self.shape) != 3:
-            _fail(f"{node.label} needs an image input, got features of shape {self.shape}")
+            fail(f"{node.label} needs an image input, got features of shape {self.shape}")
         df = node.config.get("data_format") or "channels_last"
         if df not in ("channels_last", "channels_first"):
-            _fail(f"{node.label}: unknown data_format {df!r}")
+            fail(f"{node.label}: unknown data_format {df!r}")
         if self.layout is None:
             self.layout = df
         elif df != self.layout:
-            _fail(f"{node.label}: data_format {df} in a {self.layout} model")
+            fail(f"{node.label}: data_format {df} in a {self.layout} model")
         return self.shape
 
     def _flat_ok(self, node):
         if len(self.shape) != 1:
-            _fail(f"{node.label} on inputs of shape {self.shape}: nnviz applies it to flat "
+            fail(f"{node.label} on inputs of shape {self.shape}: nnviz applies it to flat "
                   f"features only (add a Flatten)")
 
     def _count(self, *shapes):
@@ -260,7 +92,7 @@ class Converter:
         self._count(*shapes)
         if self.max_params is not None and self.params > self.max_params:
             # checked before anything of that size is read or allocated
-            _fail(f"the model declares {self.params:,} parameters by {node.label}, more than "
+            fail(f"the model declares {self.params:,} parameters by {node.label}, more than "
                   f"the file holds ({self.max_params:,} float32 values)")
         arrs = self.weights(node, shapes)
         return [np.asarray(a, np.float32) for a in arrs]
@@ -280,11 +112,11 @@ class Converter:
             elif isinstance(cfg.get("build_input_shape"), list):      # tf.keras 2 Sequential
                 shape = cfg["build_input_shape"][1:]
         if shape is None:
-            _fail("the model has no input shape (no InputLayer / batch_input_shape)")
+            fail("the model has no input shape (no InputLayer / batch_input_shape)")
         if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-            _fail(f"input shape {shape} must be fixed positive sizes (nnviz needs every size)")
+            fail(f"input shape {shape} must be fixed positive sizes (nnviz needs every size)")
         if math.prod(shape) > MAX_INPUT_ELEMENTS:
-            _fail(f"input shape {shape} has more than {MAX_INPUT_ELEMENTS:,} values per sample")
+            fail(f"input shape {shape} has more than {MAX_INPUT_ELEMENTS:,} values per sample")
         return list(shape)
 
     def input_shape(self, keras_shape, ops):
@@ -300,7 +132,7 @@ class Converter:
         elif len(keras_shape) == 1:
             self.shape = tuple(keras_shape)
         else:
-            _fail(f"input shape {keras_shape}: nnviz reads images (H, W, C) and flat features")
+            fail(f"input shape {keras_shape}: nnviz reads images (H, W, C) and flat features")
         return list(self.shape)
 
     def chain(self, ops, top):
@@ -310,14 +142,14 @@ class Converter:
             if isinstance(op, tuple):
                 _, add, body = op
                 if self.perm is not None:
-                    _fail(f"{add.label}: a residual on channels_last flattened features "
+                    fail(f"{add.label}: a residual on channels_last flattened features "
                           f"(nnviz orders them by channel)")
                 before = (self.shape, self.perm)
                 inner = self.chain(body, False)
                 if (self.shape, self.perm is None) != (before[0], before[1] is None):
-                    _fail(f"{add.label}: the residual block changes the shape")
+                    fail(f"{add.label}: the residual block changes the shape")
                 if self.pad is not None:
-                    _fail(f"{self.pad.label} must come right before a convolution")
+                    fail(f"{self.pad.label} must come right before a convolution")
                 out.append(({"type": "Residual", "layers": [c for c, _ in inner]},
                             [a for _, a in inner]))
                 continue
@@ -326,7 +158,7 @@ class Converter:
             if op.cls != "InputLayer":
                 self.started = True
         if self.pad is not None:
-            _fail(f"{self.pad.label} must come right before a Conv2D")
+            fail(f"{self.pad.label} must come right before a Conv2D")
         return out
 
     def _act(self, node, name, last):
@@ -334,7 +166,7 @@ class Converter:
             return []
         if name == "softmax":
             if not last:
-                _fail(f"{node.label}: softmax inside the network; nnviz supports it only as "
+                fail(f"{node.label}: softmax inside the network; nnviz supports it only as "
                       f"the last layer (read as logits)")
             self.notes.append(f"the final softmax ({node.name}) was removed: nnviz models give "
                               f"logits; predictions are their softmax, the same probabilities")
@@ -343,7 +175,7 @@ class Converter:
             return [({"type": _ACTS[name]}, {})]
         if name == "leaky_relu":
             return [({"type": "LeakyReLU", "alpha": 0.2}, {})]
-        _fail(f"{node.label}: activation {name!r} is not supported (relu, tanh, sigmoid, "
+        fail(f"{node.label}: activation {name!r} is not supported (relu, tanh, sigmoid, "
               f"leaky_relu, linear, final softmax)")
 
     def layer(self, node, last, nxt):
@@ -355,7 +187,7 @@ class Converter:
             self._flat_ok(node)
             units = c.get("units")
             if not isinstance(units, int) or units < 1:
-                _fail(f"{node.label}: units {units!r}")
+                fail(f"{node.label}: units {units!r}")
             fin = self.shape[0]
             shapes = [(fin, units)] + ([(units,)] if c.get("use_bias", True) else [])
             arrs = self._arrays(node, shapes)
@@ -378,13 +210,13 @@ class Converter:
             cin, h, w = self._image(node)
             filters = c.get("filters")
             if not isinstance(filters, int) or filters < 1:
-                _fail(f"{node.label}: filters {filters!r}")
+                fail(f"{node.label}: filters {filters!r}")
             kh, kw = _pair(c.get("kernel_size"), "kernel_size", node)
             sh, sw = _pair(c.get("strides", 1), "strides", node)
             if _pair(c.get("dilation_rate", 1), "dilation_rate", node) != (1, 1):
-                _fail(f"{node.label}: dilation is not supported")
+                fail(f"{node.label}: dilation is not supported")
             if c.get("groups", 1) != 1:
-                _fail(f"{node.label}: grouped convolution is not supported")
+                fail(f"{node.label}: grouped convolution is not supported")
             padding = str(c.get("padding", "valid")).lower()
             if k == "Conv2D":
                 ph, pw = self._conv_pads(node, padding, (h, w), (kh, kw), (sh, sw))
@@ -395,7 +227,7 @@ class Converter:
                 kshape = (kh, kw, filters, cin)
                 oh, ow = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
             if oh < 1 or ow < 1:
-                _fail(f"{node.label}: output would be empty for input {h}x{w}")
+                fail(f"{node.label}: output would be empty for input {h}x{w}")
             shapes = [kshape] + ([(filters,)] if c.get("use_bias", True) else [])
             arrs = self._arrays(node, shapes)
             spec = {"type": "Conv2D" if k == "Conv2D" else "ConvTranspose2D",
@@ -417,17 +249,17 @@ class Converter:
                 tot = [max((math.ceil(n / s) - 1) * s + kk - n, 0)
                        for n, kk, s in ((h, kh, sh), (w, kw, sw))]
                 if any(tot):
-                    _fail(f"{node.label}: padding='same' pads this {h}x{w} input; nnviz pools "
+                    fail(f"{node.label}: padding='same' pads this {h}x{w} input; nnviz pools "
                           f"without padding")
             if kh > h or kw > w:
-                _fail(f"{node.label}: pool {kh}x{kw} is larger than the input {h}x{w}")
+                fail(f"{node.label}: pool {kh}x{kw} is larger than the input {h}x{w}")
             self.shape = (ch, (h - kh) // sh + 1, (w - kw) // sw + 1)
             return [({"type": "MaxPool2D" if k == "MaxPooling2D" else "AvgPool2D",
                       "kernel_size": [kh, kw], "stride": [sh, sw]}, {})]
         if k == "GlobalAveragePooling2D":
             ch, _, _ = self._image(node)
             if c.get("keepdims"):
-                _fail(f"{node.label}: keepdims=True is not supported")
+                fail(f"{node.label}: keepdims=True is not supported")
             self.shape = (ch,)
             return [({"type": "GlobalAvgPool2D"}, {})]
         if k in ("Flatten", "Reshape"):
@@ -435,7 +267,7 @@ class Converter:
                 target = c.get("target_shape")
                 n = int(np.prod(self.shape))
                 if not (isinstance(target, list) and len(target) == 1 and target[0] in (n, -1)):
-                    _fail(f"{node.label}: only a reshape to flat ({n},) is supported, "
+                    fail(f"{node.label}: only a reshape to flat ({n},) is supported, "
                           f"got {target!r}")
             if len(self.shape) == 1:
                 return []
@@ -452,7 +284,7 @@ class Converter:
             return self._act(node, _activation_name(c.get("activation")), last)
         if k == "ReLU":
             if c.get("max_value") is not None or float(c.get("threshold") or 0) != 0:
-                _fail(f"{node.label}: max_value/threshold are not supported")
+                fail(f"{node.label}: max_value/threshold are not supported")
             slope = float(c.get("negative_slope") or 0)
             return [({"type": "LeakyReLU", "alpha": slope} if slope else {"type": "ReLU"}, {})]
         if k == "LeakyReLU":
@@ -464,22 +296,22 @@ class Converter:
             self._image(node)
             (t, b), (l, r) = _pads(c.get("padding", 1), "padding", node)
             if t != b or l != r:
-                _fail(f"{node.label}: asymmetric padding {((t, b), (l, r))}; nnviz pads "
+                fail(f"{node.label}: asymmetric padding {((t, b), (l, r))}; nnviz pads "
                       f"both sides equally")
             if nxt is None or isinstance(nxt, tuple) or nxt.cls != "Conv2D":
-                _fail(f"{node.label} must come right before a Conv2D (nnviz pads inside "
+                fail(f"{node.label} must come right before a Conv2D (nnviz pads inside "
                       f"convolutions)")
             self.pad = node
             self._pad = (t, l)
             return []
         if k == "Cropping2D":
             if not self._crop_ok:
-                _fail(f"{node.label}: cropping is supported only right after a Conv2DTranspose")
+                fail(f"{node.label}: cropping is supported only right after a Conv2DTranspose")
             self._crop_ok = False
             return []
         if k in ("Normalization", "Rescaling"):
             return self._scaling(node)
-        _fail(f"{node.label} is not supported; nnviz reads {SUPPORTED}")
+        fail(f"{node.label} is not supported; nnviz reads {SUPPORTED}")
 
     def _conv_pads(self, node, padding, hw, ks, ss):
         extra = (0, 0)
@@ -488,14 +320,14 @@ class Converter:
         if padding == "valid":
             return extra
         if padding != "same":
-            _fail(f"{node.label}: padding {padding!r}")
+            fail(f"{node.label}: padding {padding!r}")
         if extra != (0, 0):
-            _fail(f"{node.label}: ZeroPadding2D before a padding='same' convolution")
+            fail(f"{node.label}: ZeroPadding2D before a padding='same' convolution")
         out = []
         for n, k, s, axis in zip(hw, ks, ss, ("height", "width")):
             tot = max((math.ceil(n / s) - 1) * s + k - n, 0)
             if tot % 2:
-                _fail(f"{node.label}: padding='same' here pads {tot // 2} and {tot - tot // 2} "
+                fail(f"{node.label}: padding='same' here pads {tot // 2} and {tot - tot // 2} "
                       f"pixels on the two sides of the {axis} ({n} pixels, kernel {k}, stride "
                       f"{s}); nnviz pads both sides equally")
             out.append(tot // 2)
@@ -504,24 +336,24 @@ class Converter:
     def _deconv_pads(self, node, padding, ks, ss, nxt):
         op = node.config.get("output_padding")
         if op is not None and _pair(op, "output_padding", node) != (0, 0):
-            _fail(f"{node.label}: output_padding is not supported")
+            fail(f"{node.label}: output_padding is not supported")
         pads = []
         for k, s in zip(ks, ss):
             if padding == "valid":
                 if op is None and k < s:
-                    _fail(f"{node.label}: kernel {k} < stride {s} needs output padding")
+                    fail(f"{node.label}: kernel {k} < stride {s} needs output padding")
                 pads.append(0)
             elif padding == "same":
                 if (k - s) % 2 or k < s:
-                    _fail(f"{node.label}: padding='same' with kernel {k}, stride {s} crops "
+                    fail(f"{node.label}: padding='same' with kernel {k}, stride {s} crops "
                           f"asymmetrically")
                 pads.append((k - s) // 2)
             else:
-                _fail(f"{node.label}: padding {padding!r}")
+                fail(f"{node.label}: padding {padding!r}")
         if nxt is not None and not isinstance(nxt, tuple) and nxt.cls == "Cropping2D":
             (t, b), (l, r) = _pads(nxt.config.get("cropping", 0), "cropping", nxt)
             if t != b or l != r or nxt.config.get("data_format", self.layout) != self.layout:
-                _fail(f"{nxt.label}: asymmetric cropping is not supported")
+                fail(f"{nxt.label}: asymmetric cropping is not supported")
             pads = [pads[0] + t, pads[1] + l]
             self._crop_ok = True
         return tuple(pads)
@@ -549,7 +381,7 @@ class Converter:
         else:
             want = (-1, 1)
         if axis not in want:
-            _fail(f"{node.label}: normalises axis {axis}; nnviz normalises the channel axis")
+            fail(f"{node.label}: normalises axis {axis}; nnviz normalises the channel axis")
         shapes = [(n,)] * (int(bool(c.get("scale", True))) + int(bool(c.get("center", True))) + 2)
         arrs = self._arrays(node, shapes)
         gamma = arrs.pop(0) if c.get("scale", True) else np.ones(n, np.float32)
@@ -568,12 +400,12 @@ class Converter:
 
     def _scaling(self, node):
         if self.started:
-            _fail(f"{node.label} is supported only as the first layer (as input scaling)")
+            fail(f"{node.label} is supported only as the first layer (as input scaling)")
         c = node.config
         ch = self.shape[0]
         if node.cls == "Normalization":
             if c.get("invert"):
-                _fail(f"{node.label}: invert=True is not supported")
+                fail(f"{node.label}: invert=True is not supported")
             mean, var = c.get("mean"), c.get("variance")
             if mean is None or var is None:
                 shapes = [(ch,), (ch,), ()]
@@ -586,7 +418,7 @@ class Converter:
             scale = np.asarray(c.get("scale", 1.0), np.float64).reshape(-1)
             offset = np.asarray(c.get("offset", 0.0), np.float64).reshape(-1)
             if np.any(scale == 0):
-                _fail(f"{node.label}: scale 0")
+                fail(f"{node.label}: scale 0")
             # Rescaling reads raw 0..255 pixels: y = 255 p * scale + offset = (p - mean) / std
             std, mean = 1.0 / (255.0 * scale), -offset / (255.0 * scale) + 0.0   # no -0.0
             mean = np.broadcast_to(mean, np.broadcast_shapes(mean.shape, std.shape))
@@ -633,10 +465,10 @@ def convert(model_config, weights, max_params=None):
     shape = conv.input_shape(conv.start(inp, first, cfg), ops)
     out = conv.chain(ops, True)
     if conv.perm is not None:
-        _fail("the model ends with a channels_last Flatten: its outputs come in (H, W, C) "
+        fail("the model ends with a channels_last Flatten: its outputs come in (H, W, C) "
               "order, nnviz's in (C, H, W) order; add the Dense that follows")
     if not out:
-        _fail("the model has no layers nnviz can compute")
+        fail("the model has no layers nnviz can compute")
     state = {}
     for i, (spec, arrays) in enumerate(out):
         _collect(state, str(i), spec, arrays)
