@@ -130,9 +130,9 @@ def detect(path) -> ModuleType:
     for m in available():
         if m.can_read(p):
             return m
-    fallback = by_extension(p)
-    if fallback is not None:
-        return fallback
+    guess = by_extension(p)     # nobody claims it: its extension's reader says what is wrong
+    if guess is not None:
+        return guess
     raise ModelFormatError(path, f"not a model file nnviz can read; it reads "
                                  f"{describe_formats()}{_missing_note()}")
 
