@@ -759,3 +759,29 @@ def test_imported_pytorch_model_fine_tunes_and_exports_back(tmp_path):
     path = OF.write(model, tmp_path / "tuned.onnx", trainer=tr)
     assert rel_diff(run_ort(path, x[40:]), model.predict_logits(x[40:])) <= RTOL
     assert OF.read(path).meta["dataset"]["class_names"] == data.class_names
+
+
+def test_cli_convert_between_onnx_and_hdf5(tmp_path, capsys):
+    from nnviz.cli import main
+    torch = _torch()
+    torch.manual_seed(9)
+    x = np.random.default_rng(9).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    proba = export_torch(resnet(softmax=True), x, tmp_path / "res.onnx")
+    h5 = tmp_path / "res.h5"
+    assert main(["convert", str(tmp_path / "res.onnx"), str(h5)]) == 0
+    err = capsys.readouterr().err
+    assert "Softmax" in err                         # the note says the softmax was removed
+    model = load_model(h5).model
+    assert rel_diff(model.predict_proba(x), proba) <= RTOL
+    back = tmp_path / "back.onnx"
+    assert main(["convert", str(h5), str(back), "--input-scaling", "minus1to1"]) == 0
+    capsys.readouterr()
+    assert [n.op_type for n in onnx.load(str(back)).graph.node][:2] == ["Sub", "Div"]
+    # the written file expects [0, 1] pixels: x here, (x - 0.5) / 0.5 for the PyTorch model
+    assert rel_diff(run_ort(back, x), model.predict_logits((x - 0.5) / 0.5)) <= RTOL
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(back.read_bytes()[:300])
+    assert main(["convert", str(bad), str(tmp_path / "x.h5")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"nnviz: error: {bad}: ")
+    assert not (tmp_path / "x.h5").exists()
