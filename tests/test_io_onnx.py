@@ -136,6 +136,12 @@ def _cases():
              "d": np.array([0.5, 2.0, 4.0], np.float32).reshape(1, 3, 1, 1)}, ["InputScaling", "ReLU"], "note"),
         "Div by 255": ((5,), [N("Div", ["x", "d"])], {"d": np.array(255.0, np.float32)}, ["InputScaling"],
                        "note"),
+        "x * 2 - 1 (Mul, Sub)": ((2, 3, 3), [N("Mul", ["c", "x"], "m"), N("Sub", ["m", "o"], "s"), N("Relu", ["s"])],
+                                 {"c": np.array(2.0, np.float32), "o": np.array([1.0], np.float32)},
+                                 ["InputScaling", "ReLU"], "note"),
+        "Add, Div per feature": ((3,), [N("Add", ["x", "b"], "s"), N("Div", ["s", "d"])],
+                                 {"b": np.array([0.5, -1, 2], np.float32), "d": np.array([[2, 4, 0.5]], np.float32)},
+                                 ["InputScaling"], "note"),
         "Softmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("Softmax", ["z"], axis=1)],
                          {"w": rnd(r, 4, 6)}, ["Dense"], "proba"),
         "LogSoftmax last": ((6,), [N("Gemm", ["x", "w"], "z", transB=1), N("LogSoftmax", ["z"])],
@@ -491,13 +497,16 @@ def test_unsupported_op_names_node_and_lists_supported(tmp_path):
     ([N("Gemm", ["x", "w"], transB=1)], {"w": np.ones((2, 5), np.float32)}, (4,), ["weight", "(2, 5)", "(2, 4)"]),
     ([N("GlobalAveragePool", ["x"])], {}, (2, 3, 3), ["Flatten"]),
     ([N("Gemm", ["x", "w"], transB=5)], {"w": np.ones((2, 4), np.float32)}, (4,), ["'transB' is 5"]),
-    ([N("Relu", ["x", "w"])], {"w": np.ones(4, np.float32)}, (4,), ["not a valid ONNX graph", "input size 2"]),
+    ([N("Relu", ["x", "w"])], {"w": np.ones(4, np.float32)}, (4,), ["(Relu): not valid ONNX", "input size 2"]),
     ([N("Relu", ["x"], "a"), N("Concat", ["x", "a"], axis=1)], {}, (3,), ["'Concat'", "supported:"]),
     ([N("Relu", ["x"], "a"), N("Sub", ["a", "c"])], {"c": np.ones(1, np.float32)}, (3,), ["only at the model's input"]),
+    ([N("Mul", ["x", "c"])], {"c": np.array(-2.0, np.float32)}, (3,), ["factor <= 0"]),
+    ([N("Relu", ["x"], alpha=0.2)], {}, (3,), ["(Relu): not valid ONNX", "alpha"]),
+    ([N("Sub", ["c", "x"])], {"c": np.ones(3, np.float32)}, (3,), ["(x - mean) / std"]),
 ], ids=["asymmetric pads", "group", "dilation", "pool pads", "fork", "constant add", "reshape",
         "reshape with a batch size",
         "softmax in the middle", "weight shape", "pool without flatten", "bad flag", "bad arity", "concat",
-        "sub in the middle"])
+        "sub in the middle", "negative scale", "unknown attribute", "constant minus input"])
 def test_graphs_nnviz_cannot_represent(nodes, inits, shape, words, tmp_path):
     refused(make_file(tmp_path / "g.onnx", nodes, inits, shape), *words)
 

@@ -48,7 +48,7 @@ MAX_SAMPLE_VALUES = 1 << 24      # one sample's input or layer output: 16.7 mill
 SUPPORTED = ("Conv", "ConvTranspose", "Gemm", "MatMul(+Add)", "Relu", "LeakyRelu", "Sigmoid",
              "Tanh", "Abs", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean (over H, W)",
              "Flatten", "Reshape (to flat)", "BatchNormalization", "Dropout", "Add (residual)",
-             "Softmax/LogSoftmax (last node)", "Identity", "Sub/Div (input scaling)")
+             "Softmax/LogSoftmax (last node)", "Identity", "Sub/Div/Mul/Add (input scaling)")
 
 
 _ACTIVATIONS = {"Sigmoid": Sigmoid, "Tanh": Tanh, "Abs": Abs}
@@ -78,7 +78,8 @@ class GraphReader(ShapeOps):
         self.notes: list[str] = []
         self.tip = ""              # the name of the chain's end
         self.matmul_tip = None     # a MatMul's output, whose bias may follow as an Add
-        self.scaling_tip = None    # a Sub at the input, whose Div may follow
+        self.affine = None         # (scale, offset) of the input scaling read so far
+        self.scaling_note = ""
 
     # ---- entry ---------------------------------------------------------------------------
     def read(self) -> tuple[list[Layer], tuple[int, ...]]:
@@ -140,9 +141,18 @@ class GraphReader(ShapeOps):
         return out
 
     def _validate(self):
-        """ONNX's own shape inference, strict (node arities, types, shapes that agree: what
-        onnxruntime checks when it loads a file), after the tensors passed our checks."""
+        """ONNX's own node checks and strict shape inference (attributes, arities, types,
+        shapes that agree: what onnxruntime checks when it loads a file)."""
         import onnx
+        ctx = onnx.checker.C.CheckerContext()
+        ctx.ir_version = self.mp.ir_version
+        ctx.opset_imports = {o.domain: o.version for o in self.mp.opset_import}
+        for i, node in enumerate(self.g.node):   # attributes each op allows, input counts
+            try:
+                onnx.checker.check_node(node, ctx)
+            except onnx.checker.ValidationError as e:
+                where = f"node {node.name or '#' + str(i)!r} ({node.op_type})"
+                raise OnnxError(f"{where}: not valid ONNX ({str(e).splitlines()[0][:200]})") from None
         try:
             onnx.shape_inference.infer_shapes(self.mp, check_type=True, strict_mode=True)
         except onnx.shape_inference.InferenceError as e:
@@ -239,9 +249,10 @@ class GraphReader(ShapeOps):
             self._fail("uses optional extra outputs, which nnviz layers do not have")
         return node.output[0]
 
-    def _push(self, node, layer, arrays=None):
-        """Append `layer` to the chain (built now, so shapes are checked node by node)."""
-        v = self._act(node.input[0])
+    def _push(self, node, layer, arrays=None, src=None):
+        """Append `layer`, fed by `src` (default: the node's first input), to the chain (built
+        now, so shapes are checked node by node)."""
+        v = self._act(src or node.input[0])
         if v.pooled and not isinstance(layer, (ReLU, LeakyReLU, Sigmoid, Tanh, Abs, Dropout)):
             self._fail("follows a GlobalAveragePool directly; nnviz reads GlobalAveragePool "
                        "followed by Flatten (or an activation)")
@@ -449,6 +460,8 @@ class GraphReader(ShapeOps):
         x, y = node.input[0], node.input[1]
         if x in self.values and y in self.values:
             return self._residual(node, x, y)
+        if not self.layers or (self.affine is not None and len(self.layers) == 1):
+            return self._scale_input(node, "Add")
         act, const = (x, y) if x in self.values else (y, x)
         b = self._const(const, "addend")
         v = self._act(act)
@@ -489,40 +502,61 @@ class GraphReader(ShapeOps):
         self._set(node, _Value(s.pos + 1, s.shape, s.pooled))
 
     def _per_channel(self, name, shape, what):
-        """A Sub/Div constant as one value or one per channel (input scaling)."""
+        """An input-scaling constant as one value or one per channel."""
         c = self._const(name, what)
         if c.ndim == len(shape) + 1 and c.shape[0] == 1:
             c = c[0]
         if c.size != 1 and c.shape != (shape[0],) + (1,) * (len(shape) - 1):
-            self._fail(f"{what} has shape {c.shape}; nnviz reads Sub/Div at the input as "
+            self._fail(f"{what} has shape {c.shape}; nnviz reads Sub/Div/Mul/Add at the input as "
                        f"scaling by one value or one per channel")
-        return [f32(v) for v in c.reshape(-1)]
+        return c.reshape(-1).astype(np.float64)
 
-    def _scaling_start(self, node):
-        if self.layers or node.input[0] not in self.values:
-            self._fail("nnviz reads Sub and Div only at the model's input, as input scaling "
-                       f"((x - mean) / std); supported: {', '.join(SUPPORTED)}")
-        return self._act(node.input[0]).shape
+    def _scale_input(self, node, op):
+        """Sub, Add, Mul, Div by constants at the model's input compose into one affine map,
+        read as InputScaling (mean, std): y = (x - mean) / std."""
+        x, y = node.input[0], node.input[1]
+        act, const = (y, x) if (y in self.values and op in ("Add", "Mul")) else (x, y)
+        if act not in self.values:
+            self._fail(f"computes constant {op.lower()} input; nnviz reads input scaling as "
+                       f"(x - mean) / std")
+        at_input = (not self.layers and act in self.values) or (
+            self.affine is not None and len(self.layers) == 1 and act == self.tip)
+        if not at_input:
+            self._fail(f"nnviz reads {op} only at the model's input, by constants, as input "
+                       f"scaling ((x - mean) / std); supported: {', '.join(SUPPORTED)}")
+        shape = self._act(act).shape
+        c = self._per_channel(const, shape, "constant")
+        scale, offset = self.affine or (np.ones(1), np.zeros(1))
+        if op in ("Div", "Mul") and not np.all(c != 0):
+            self._fail(f"{op.lower()}s by 0")
+        if op in ("Sub", "Add"):
+            offset = offset - c if op == "Sub" else offset + c
+        else:
+            scale, offset = (scale * c, offset * c) if op == "Mul" else (scale / c, offset / c)
+        if not np.all(scale > 0):
+            self._fail("scales the input by a factor <= 0; nnviz's input scaling needs std > 0")
+        mean, std = [f32(v) for v in -offset / scale], [f32(v) for v in 1 / scale]
+        if not self.layers:
+            self._push(node, InputScaling(mean, std), src=act)
+        else:
+            self.layers[0].mean, self.layers[0].std = mean, std
+            self._set(node, self.values[self.tip])
+        self.affine = (scale, offset)
+        note = f"the graph scales its input: (x - {mean}) / {std}, read as nnviz's input scaling"
+        if self.scaling_note in self.notes:
+            self.notes[self.notes.index(self.scaling_note)] = note
+        else:
+            self.notes.append(note)
+        self.scaling_note = note
 
     def _op_Sub(self, node, a):
-        shape = self._scaling_start(node)
-        self._push(node, InputScaling(self._per_channel(node.input[1], shape, "mean"), 1.0))
-        self.scaling_tip = self.tip
+        self._scale_input(node, "Sub")
 
     def _op_Div(self, node, a):
-        first = self.layers[0] if len(self.layers) == 1 else None
-        if self.scaling_tip is not None and self.scaling_tip == node.input[0] and first.std == [1.0]:
-            first.std = self._per_channel(node.input[1], first.input_shape, "std")
-            if min(first.std) <= 0:
-                self._fail(f"divides by {first.std}; input scaling needs std > 0")
-            self._set(node, self.values[self.tip])
-        else:
-            shape = self._scaling_start(node)
-            self._push(node, InputScaling(0.0, self._per_channel(node.input[1], shape, "std")))
-        self.scaling_tip = None
-        s = self.layers[0]
-        self.notes.append(f"the graph scales its input: (x - {s.mean}) / {s.std}, read as "
-                          f"nnviz's input scaling")
+        self._scale_input(node, "Div")
+
+    def _op_Mul(self, node, a):
+        self._scale_input(node, "Mul")
 
     def _op_BatchNormalization(self, node, a):
         if a.flag("training_mode", 0):
