@@ -314,6 +314,7 @@ def test_torch_resnet_with_batchnorm_and_global_pooling(mode, mean, tmp_path):
     assert types.count("Residual") == 2 and "GlobalAvgPool2D" in types
     assert ("BatchNorm" in types) == (mode == "PRESERVE")
     assert any("Softmax" in n for n in loaded.meta["notes"])
+    assert loaded.meta["source_format"].startswith("ONNX opset ") and "pytorch" in loaded.meta["source_format"]
     with torch.no_grad():     # (pool and mean((2, 3)) are the same average)
         logits = net.fc(torch.flatten(net.pool(net.blocks(net.stem(torch.from_numpy(x)))), 1))
     assert rel_diff(model.predict_logits(x), logits.numpy()) <= RTOL

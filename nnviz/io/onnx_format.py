@@ -47,7 +47,7 @@ def _shown(path):
     return os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
 
 
-def _parse(path, shown):
+def _parse(shown):
     import onnx
     from google.protobuf.message import DecodeError
     p = _check_file(shown)     # exists, a regular readable file
@@ -70,7 +70,7 @@ def read(path: str | os.PathLike, **options) -> LoadedModel:
     from ..engine import LayerError, Sequential
     from .onnx_read import GraphReader, OnnxError
     shown = _shown(path)
-    p, mp = _parse(path, shown)
+    p, mp = _parse(shown)
     reader = GraphReader(mp)
     try:
         layers, input_shape = reader.read()
@@ -87,8 +87,10 @@ def read(path: str | os.PathLike, **options) -> LoadedModel:
         reason = " ".join(str(e).split())[:200]
         raise ModelFormatError(shown, f"damaged file ({type(e).__name__}: {reason})") from None
     metadata = {_text(e.key): _text(e.value) for e in mp.metadata_props}
+    producer = " ".join(_text(x) for x in (mp.producer_name, mp.producer_version) if x)
     meta = {"format": NAME, "ir_version": int(mp.ir_version), "opset": reader.opset,
-            "producer": " ".join(_text(x) for x in (mp.producer_name, mp.producer_version) if x),
+            "source_format": f"ONNX opset {reader.opset}" + (f" from {producer}" if producer else ""),
+            "producer": producer,
             "notes": reader.notes, "seed": model.seed, "model_spec": model.to_spec(),
             "metadata": metadata, "dataset": _dataset_meta(metadata, reader.notes),
             "training": None, "history": None, "extra": None}
