@@ -277,7 +277,7 @@ class MainWindow(QMainWindow):
         self.presentation_action.setChecked(s > 1.0)
         if remember:
             app_settings().setValue(SETTINGS_SCALE, s)
-        self.statusBar().showMessage(f"text and lines at {s:.0%}", 3000)
+            self.statusBar().showMessage(f"text and lines at {s:.0%}", 3000)
         return s
 
     def toggle_presentation(self, on):

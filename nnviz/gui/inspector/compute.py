@@ -7,8 +7,7 @@ import time
 
 import numpy as np
 
-from ..style import colormap_rgb
-from ..style import to_uint8
+from ..style import colormap_rgb, to_uint8
 
 
 def map_tiles(act, cmap="viridis", per_map=True):
