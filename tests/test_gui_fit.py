@@ -173,6 +173,7 @@ def test_compare_page_fits_1024x768(small_window, qtbot):
     pg_ws.start_compare()
     pg_ws.pause()
     qtbot.wait(300)
+    assert (small_window.width(), small_window.height()) == SIZE
     assert problems(small_window) == []
 
 

@@ -114,7 +114,8 @@ class CurvesWidget(QWidget):
             for ax in ("left", "bottom"):   # no sub-minor grid: fewer lines to paint per frame
                 p.getAxis(ax).setStyle(maxTickLevel=1)
             p.setLabel("bottom", x_label)
-            add_legend(p)
+            # loss falls and accuracy rises: each legend sits where its curves are not
+            add_legend(p, offset=(-10, 10) if p is self.loss_plot else (-10, -10))
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             p.getViewBox().setMouseEnabled(x=True, y=False)

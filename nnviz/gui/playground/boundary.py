@@ -19,7 +19,7 @@ class BoundaryPlot(pg.PlotWidget):
         self.point_size = point_size
         pi = self.getPlotItem()
         self.title = title or ""
-        self._style_title("")
+        self._style_title()
         style_plot(self)
         pi.setAspectLocked(True)
         pi.showGrid(x=False, y=False)
@@ -76,14 +76,19 @@ class BoundaryPlot(pg.PlotWidget):
         tl, ta = run_snap.get("test_loss", np.nan), run_snap.get("test_acc", np.nan)
         rl = run_snap.get("train_loss", np.nan)
         # above the plot, never over the data
-        self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b><br>"
-                          f"train loss <b>{rl:.3f}</b>")
+        if self.title:       # two lines at most: the title row of the plot is that tall
+            self._style_title(f"test accuracy <b>{ta * 100:.1f}%</b>", f"test loss {tl:.3f}, "
+                              f"train loss {rl:.3f}")
+        else:
+            self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b>",
+                              f"train loss <b>{rl:.3f}</b>")
 
-    def _style_title(self, metrics):
-        self.metrics = metrics
-        head = f"<b>{self.title}</b><br>" if self.title and metrics else (
-            f"<b>{self.title}</b>" if self.title else "")
-        self.getPlotItem().setTitle(head + metrics, size=f"{pt(FONT_PT - 1)}pt", color="#1d3557")
+    def _style_title(self, first="", second=""):
+        """Title: '<name>: first' (or just 'first') over 'second'."""
+        self.metrics = (first, second)
+        head = f"<b>{self.title}</b>" + (f": {first}" if first else "") if self.title else first
+        text = f"{head}<br>{second}" if second else head
+        self.getPlotItem().setTitle(text, size=f"{pt(FONT_PT - 1)}pt", color="#1d3557")
 
     extent = (-1, 1, -1, 1)
 
@@ -95,7 +100,7 @@ class BoundaryPlot(pg.PlotWidget):
         self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def apply_scale(self):
-        self._style_title(self.metrics)
+        self._style_title(*self.metrics)
         self.train_pts.setSize(px(self.point_size))
         self.test_pts.setSize(px(self.point_size + 1))
         self.iso.setPen(pg.mkPen((40, 40, 40), width=px(2)))

@@ -88,6 +88,7 @@ class PlaygroundWorkspace(Workspace):
         self.single.snapshot.connect(self._on_snapshot)
         self.compare.snapshot.connect(self._on_compare_snapshot)
         self._build_ui()
+        self._fit_side_panel()
         self._update_neuron_spins()
         self.regenerate()
 
@@ -186,7 +187,8 @@ class PlaygroundWorkspace(Workspace):
         self.compare_button = QPushButton(COMPARE_TEXT)
         self.compare_button.setToolTip("Train 0, 1 and 2 hidden layers side by side")
         self.compare_button.clicked.connect(lambda: self.start_compare())
-        self.back_button = QPushButton("◀  Back to one network")
+        self.back_button = QPushButton("◀  One network")
+        self.back_button.setToolTip("Back to the single network")
         self.back_button.clicked.connect(self.leave_compare)
         self.back_button.hide()
         for w in (self.play_button, self.step_button, self.reset_button):
@@ -222,6 +224,7 @@ class PlaygroundWorkspace(Workspace):
         pl.addWidget(self._training_group())
         pl.addWidget(self._view_group())
         pl.addStretch(1)
+        self._side_panel = panel
         body.addWidget(scroll)
 
         self.stack = QStackedWidget()
@@ -434,8 +437,14 @@ class PlaygroundWorkspace(Workspace):
         fm = self.speed_label.fontMetrics()
         self.speed_label.setMinimumWidth(fm.horizontalAdvance("99,999 steps/s") + 8)
 
+    def _fit_side_panel(self):
+        """The settings column is as wide as its widest row (never cut, never scrolled)."""
+        sb = self.side_scroll.verticalScrollBar().sizeHint().width()
+        self.side_scroll.setFixedWidth(self._side_panel.minimumSizeHint().width() + sb + 4)
+
     def apply_scale(self):
         self._reserve_speed_width()
+        self._fit_side_panel()
 
     def _update_neuron_spins(self):
         n = self.layers_spin.value()
@@ -729,7 +738,7 @@ class PlaygroundWorkspace(Workspace):
         self._compare_caption()
         self.stack.setCurrentIndex(1)
         self.back_button.show()
-        self.compare_button.setText("Restart comparison")
+        self.compare_button.setText("Restart")
         self.compare.start()
         self.play_button.setChecked(True)
 
