@@ -12,7 +12,7 @@ def main(argv=None):
     ap.add_argument("--out", default="screenshots")
     ap.add_argument("--train-s", type=float, default=8.0)
     ap.add_argument("--compare-s", type=float, default=20.0)
-    ap.add_argument("--size", default="1400x900", help="window size WxH")
+    ap.add_argument("--size", default="1920x1080", help="window size WxH")
     ap.add_argument("--suffix", default="", help="added to each file name, e.g. -1024x768")
     ap.add_argument("--scale", type=float, default=1.0, help="presentation scale (1 to 2)")
     args = ap.parse_args(argv)

@@ -65,6 +65,9 @@ def _scene_texts(view):
         if isinstance(item, QGraphicsTextItem):
             if not item.toPlainText().strip():
                 continue
+            box = item.deviceTransform(vt).mapRect(item.boundingRect())
+            if box.left() < -1 or box.right() > view.viewport().width() + 1:
+                out.append((f"cut text {item.toPlainText()[:30]!r}", -1))
             px = _html_px(item.toHtml(), _px(item.font())) * scale
             out.append((item.toPlainText()[:30], px))
         elif isinstance(item, QGraphicsSimpleTextItem) and item.text().strip():
@@ -85,7 +88,9 @@ def problems(root):
                 bad.append(f"horizontal scroll bar in {name}")
         if isinstance(w, QGraphicsView):
             for what, px in _scene_texts(w):
-                if px < MIN_PX - 0.5:
+                if px < 0:
+                    bad.append(f"{what} in {name}")
+                elif px < MIN_PX - 0.5:
                     bad.append(f"text {what!r} in {name} is {px:.1f} px")
         if isinstance(w, QTableWidget):
             for r in range(w.rowCount()):

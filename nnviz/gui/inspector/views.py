@@ -394,9 +394,8 @@ class PredictionView(QWidget):
         self.pi.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
         pred, true = ("#{:02x}{:02x}{:02x}".format(*PALETTE[k]) for k in ("predicted", "true"))
         # the legend is the axis title: one row less on a small screen
-        self.pi.getAxis("bottom").setLabel(f'probability: <span style="color:{pred}">■</span> '
-                                           f'predicted, <span style="color:{true}">■</span> '
-                                           f'true class')
+        self.pi.getAxis("bottom").setLabel(f'<span style="color:{pred}">■</span> predicted '
+                                           f'&nbsp;<span style="color:{true}">■</span> true')
         self.bars = pg.BarGraphItem(x0=[], y=[], height=[], width=[], brushes=[])
         self.plot.addItem(self.bars)
         lay = QVBoxLayout(self)

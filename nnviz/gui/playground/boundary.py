@@ -76,9 +76,8 @@ class BoundaryPlot(pg.PlotWidget):
         tl, ta = run_snap.get("test_loss", np.nan), run_snap.get("test_acc", np.nan)
         rl = run_snap.get("train_loss", np.nan)
         # above the plot, never over the data
-        if self.title:       # two lines at most: the title row of the plot is that tall
-            self._style_title(f"test accuracy <b>{ta * 100:.1f}%</b>", f"test loss {tl:.3f}, "
-                              f"train loss {rl:.3f}")
+        if self.title:       # two short lines: three plots share a 1024 px screen
+            self._style_title("", f"test accuracy <b>{ta * 100:.1f}%</b>, loss {tl:.3f}")
         else:
             self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b>",
                               f"train loss <b>{rl:.3f}</b>")
