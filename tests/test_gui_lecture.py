@@ -96,6 +96,18 @@ def test_single_letter_shortcuts_do_not_fire_while_typing(qtbot, window):
     assert pg.lr_combo.currentText() == "0.1 Sbr "
 
 
+def test_convlab_cell_rejects_invalid_text_visibly(qtbot):
+    from nnviz.gui.convlab import ConvLabWorkspace
+    lab = ConvLabWorkspace()
+    qtbot.addWidget(lab)
+    lab.conv.input_grid.item(0, 0).setText("abc")
+    assert lab.conv.input_grid.item(0, 0).text() == "3"          # the value in use stays
+    assert lab.conv.warning_label.isVisibleTo(lab)
+    assert "'abc' is not a number" in lab.conv.warning_label.text()
+    lab.conv.input_grid.item(0, 0).setText("2,5")                # a decimal comma is fine
+    assert lab.conv.input_grid.values[0, 0] == 2.5
+
+
 # ---- convolution lab: the trained first layer ---------------------------------------------
 
 

@@ -62,7 +62,8 @@ class TrainedPanel(QGroupBox):
             self.trained_info.setText(f"Trained filters {self.weights.shape}: {e}")
             return
         view.clear()
-        cols = PER_ROW if len(w) > PER_ROW else len(w)   # 8 in one row do not fit 1024 px
+        # one row when the panel is wide enough for its labels, else rows of four (1024 px)
+        cols = len(w) if self.width() >= 100 * len(w) or len(w) <= PER_ROW else PER_ROW
         for i in range(len(w)):
             r, c = divmod(i, cols)
             vb, item = image_box(view.ci, 4 * r, c, f"filter {i}")
