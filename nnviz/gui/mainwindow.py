@@ -168,7 +168,8 @@ class MainWindow(QMainWindow):
         name = ws.title.replace(" ", "-").lower()
 
         def save(tr):
-            if tr is None or not hasattr(tr, "state_dict") or not hasattr(tr, "model"):
+            from nnviz.train import Trainer
+            if not isinstance(tr, Trainer):
                 return None          # e.g. compare mode's group of three: not one model
             return saver.save_now(tr, workspace=name)
         try:
