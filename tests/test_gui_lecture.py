@@ -154,9 +154,11 @@ def test_save_writes_only_to_the_file_this_model_came_from(qtbot, window, tmp_pa
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *a, **k: (asked.append(a) or "", ""))
+    assert window.windowTitle().startswith("lenet_shapes.h5")
     ins.set_dataset("color-shapes")            # a new model: not the one in the file
     ins.train_sync(2)
     assert window.model_path is None
+    assert window.windowTitle().startswith("untitled[*] - CNN inspector")
     assert window.save_model() is False          # asked for a name (cancelled), wrote nothing
     assert asked and path.read_bytes() == saved
 

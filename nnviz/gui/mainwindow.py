@@ -345,8 +345,7 @@ class MainWindow(QMainWindow):
         self._last_status[id(ws)] = d
         if ws is self.current:
             self._show_status(d)
-            if ws.is_dirty() != self.isWindowModified():
-                self.update_title()
+            self.update_title()      # the model may be new (no file) or newly modified
 
     def _show_status(self, d):
         if "epoch" not in d:      # a workspace that does not train: its message, no counters
