@@ -197,6 +197,27 @@ def test_opening_a_model_over_unsaved_work_asks(qtbot, window, tmp_path, monkeyp
     window.confirm_close = False
 
 
+def test_switching_the_inspector_dataset_asks_before_replacing_trained_work(qtbot, window,
+                                                                            monkeypatch):
+    ins = window.workspace("CNN inspector")
+    window.tabs.setCurrentWidget(ins)
+    ins.train_sync(2)
+    window.confirm_close = True
+    asked = []
+    monkeypatch.setattr("nnviz.gui.mainwindow.ask_save_discard",
+                        lambda parent, what: asked.append(what) or QMessageBox.Cancel)
+    trainer = ins.trainer
+    ins._on_data_combo("color-shapes")
+    assert asked == ["CNN inspector"] and ins.trainer is trainer
+    assert ins.data_combo.currentText() == "shapes"
+    ins._on_model_combo("lenet5")
+    assert ins.trainer is trainer and ins.model_combo.currentText() != "lenet5"
+    monkeypatch.setattr("nnviz.gui.mainwindow.ask_save_discard", lambda *a: QMessageBox.Discard)
+    ins._on_data_combo("color-shapes")
+    assert ins.dataset.name == "color-shapes" and ins.trainer is not trainer
+    window.confirm_close = False
+
+
 # ---- wrong or stale ------------------------------------------------------------------------
 
 

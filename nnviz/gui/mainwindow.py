@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         ws.status.connect(lambda d, ws=ws: self._on_status(ws, d))
         ws.status.connect(lambda d, ws=ws: self._autosave_tick(ws, d))
         ws.changed.connect(self.update_title)
+        ws.confirm_replace = lambda ws=ws: self._may_replace(ws)
 
     def workspace(self, title):
         for ws in self.workspaces:

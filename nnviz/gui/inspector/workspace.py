@@ -126,6 +126,7 @@ class InspectorWorkspace(Workspace):
         self._clean_steps = 0
         self._last_snapshot = None
         self._filters = []
+        self._model_name = CUSTOM
         self._defer_refresh = False
         self._cell_idx = np.zeros(0, int)
         self._t_ui = time.perf_counter()
@@ -156,7 +157,7 @@ class InspectorWorkspace(Workspace):
         # --- toolbar
         self.model_combo = QComboBox()
         self.model_combo.addItems(MODEL_CHOICES)
-        self.model_combo.activated.connect(lambda i: self.select_model(self.model_combo.itemText(i)))
+        self.model_combo.activated.connect(lambda i: self._on_model_combo(self.model_combo.itemText(i)))
         self.data_combo = QComboBox()
         self.data_combo.addItems(dataset_names())
         self.data_combo.activated.connect(lambda i: self._on_data_combo(self.data_combo.itemText(i)))
@@ -283,7 +284,16 @@ class InspectorWorkspace(Workspace):
         self.banner.setVisible(bool(text))
 
     # ================================================================= data
+    def _on_model_combo(self, name):
+        if not self.confirm_replace():      # a trained, unsaved model: Save / Discard / Cancel
+            self._select_combo(self.model_combo, self._model_name)
+            return
+        self.select_model(name)
+
     def _on_data_combo(self, name):
+        if self.dataset is not None and name != self.dataset.name and not self.confirm_replace():
+            self._select_combo(self.data_combo, self.dataset.name)
+            return
         try:
             self.set_dataset(name)
         except Exception as e:
@@ -365,6 +375,7 @@ class InspectorWorkspace(Workspace):
 
     # ================================================================= model
     def select_model(self, name):
+        self._model_name = name
         self._select_combo(self.model_combo, name)
         spec = copy.deepcopy(DEFAULT_SPEC) if name == CUSTOM else read_spec(name)
         spec.pop("description", None)
@@ -651,8 +662,8 @@ class InspectorWorkspace(Workspace):
         if not self._fits(self.dataset, model):
             self._find_dataset_for(model)       # raises, naming the shape needed
         spec = model.to_spec()
-        self._select_combo(self.model_combo, spec.get("name") if spec.get("name") in
-                           MODEL_CHOICES else CUSTOM)
+        self._model_name = spec.get("name") if spec.get("name") in MODEL_CHOICES else CUSTOM
+        self._select_combo(self.model_combo, self._model_name)
         self.editor.blockSignals(True)
         self.editor.set_spec(spec)
         self.editor.blockSignals(False)
