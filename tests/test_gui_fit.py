@@ -65,7 +65,9 @@ def _scene_texts(view):
         if isinstance(item, QGraphicsTextItem):
             if not item.toPlainText().strip():
                 continue
-            box = item.deviceTransform(vt).mapRect(item.boundingRect())
+            # the glyphs, without the text document's empty margin
+            m = item.document().documentMargin()
+            box = item.deviceTransform(vt).mapRect(item.boundingRect().adjusted(m, m, -m, -m))
             if box.left() < -1 or box.right() > view.viewport().width() + 1:
                 out.append((f"cut text {item.toPlainText()[:30]!r}", -1))
             px = _html_px(item.toHtml(), _px(item.font())) * scale
@@ -171,6 +173,16 @@ def test_every_workspace_fits_1024x768(small_window, qtbot):
     ins.train_sync(3)
     ins.live_tabs.setCurrentIndex(1)       # the confusion matrix, with its numbers
     assert window_problems(w, qtbot) == {}
+    w.tabs.setCurrentWidget(ins)
+    for page in ("build", "gradient flow", "drawing"):   # the inspector's other pages
+        if page == "build":
+            ins.tabs.setCurrentIndex(0)
+        else:
+            ins.tabs.setCurrentIndex(1)
+            ins.live_tabs.setCurrentIndex(2)
+            ins.input_tabs.setCurrentIndex(1 if page == "drawing" else 0)
+        qtbot.wait(150)
+        assert problems(w) == [], page
 
 
 def test_compare_page_fits_1024x768(small_window, qtbot):

@@ -584,7 +584,7 @@ class GradientFlowView(pg.PlotWidget):
         self.pi = style_plot(self, "Gradient flow: ‖∂loss/∂W‖ per layer")
         self.setLogMode(y=True)
         self.pi.getAxis("bottom").setLabel("step")
-        self.pi.getAxis("left").setLabel("gradient norm (log)")
+        self.pi.getAxis("left").setLabel("norm (log)")
         self.showGrid(x=True, y=True, alpha=0.25)
         self.legend = add_legend(self)
         self.curves = {}
