@@ -193,8 +193,9 @@ def test_invalid_layer_in_editor_is_an_inline_message(qtbot, window, dialogs):
 def test_bad_learning_rate_text_is_ignored(qtbot, window):
     pg = window.playground
     lr = pg.trainer.lr
-    for text in ("abc", "-1", "0", ""):
-        pg._lr_text(text)
+    for text in ("abc", "-1", "0", "", "1e400"):
+        assert pg.lr_combo.commit(text) is False
+        assert pg.lr_combo.is_invalid()
     qtbot.wait(50)
     assert pg.trainer.lr == lr
     _usable(qtbot, window)
