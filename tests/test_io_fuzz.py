@@ -314,7 +314,7 @@ def _refused(path, *needles):
             box["ok"] = load_model(path)
         except ModelFormatError as e:
             box["err"] = str(e)
-        except BaseException as e:     # noqa: BLE001 - reported below
+        except BaseException as e:     # reported below
             box["other"] = repr(e)
 
     t = threading.Thread(target=run, daemon=True)

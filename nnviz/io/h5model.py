@@ -106,15 +106,31 @@ def save_model(path, model, trainer=None, dataset=None, extra=None):
     The file is written beside the target and moved over it only when complete, so a
     failure (exception, full disk, crash) leaves any existing file untouched.
     """
-    import h5py
     path = Path(os.fspath(path)).expanduser()
+    data = model_bytes(model, trainer, dataset, extra)
+    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
+    with atomic_path(path, mode) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def model_bytes(model, trainer=None, dataset=None, extra=None):
+    """The file save_model writes, as bytes.
+
+    The HDF5 image is built in memory, so a full or read-only disk meets a plain write()
+    (one OSError) and never the HDF5 library half-way through a file (tracebacks, then a
+    crash). The CLI also calls this before training: every saved setting is checked then.
+    """
+    import io
+
+    import h5py
     if dataset is None and trainer is not None:
         dataset = getattr(trainer, "dataset", None)
     state = trainer.state_dict() if trainer is not None else None
-    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
-    with atomic_path(path, mode) as tmp, h5py.File(tmp, "w") as f:
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
         _write(f, model, state, dataset, extra)
-    return path
+    return buf.getvalue()
 
 
 def _write(f, model, state, dataset, extra):

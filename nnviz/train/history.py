@@ -53,6 +53,15 @@ class History:
         for k in EPOCH_KEYS:
             self.epochs[k].append(row.get(k, float("nan")))
 
+    def truncate(self, step):
+        """Forget every point after training step `step` (going back to an earlier state)."""
+        for series in (self.steps, self.epochs):
+            keep = sum(1 for s in series["step"] if s <= step)
+            for v in series.values():
+                del v[keep:]
+        for v in self._acc.values():
+            v.clear()
+
     def to_dict(self):
         return {"max_points": self.max_points, "stride": self.stride,
                 "steps": {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64)
