@@ -71,7 +71,7 @@ def load_dataset(name_or_path: str, data_dir=None, **kw) -> Dataset:
         return load_cifar10(dataset_folder(name, data_dir))
     path = Path(name).expanduser()
     if path.is_dir():
-        bad = set(kw) - {"seed", "test_fraction"}
+        bad = set(kw) - {"seed", "test_fraction", "size"}
         if bad:
             raise DatasetError(f"{path}: unexpected parameter(s) {', '.join(sorted(bad))}")
         return load_image_folder(path, **kw)
