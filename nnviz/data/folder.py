@@ -12,6 +12,7 @@ is grey, RGB otherwise; alpha is dropped. Sizes are checked from the headers bef
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,13 @@ def _open(path: Path):
     except OSError as e:
         raise DatasetError(f"{path}: cannot read image ({e.strerror or e})") from None
     try:
-        im = Image.open(fh)      # reads the header only
+        with warnings.catch_warnings():     # our own pixel limit below is the lower one
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(fh)      # reads the header only
+    except Image.DecompressionBombError as e:
+        fh.close()
+        raise DatasetError(f"{path}: image too large ({e}); nnviz loads images of at most "
+                           f"{MAX_PIXELS:,} pixels") from None
     except Exception as e:       # Pillow: UnidentifiedImageError, SyntaxError, struct.error ...
         fh.close()
         raise DatasetError(f"{path}: unreadable or corrupt image ({_why(e)})") from None
@@ -58,8 +65,8 @@ def _header(path: Path) -> tuple[int, int, bool]:
         w, h = im.size
         grey = im.mode in _GREY_MODES or (im.mode == "P" and _grey_palette(im))
     if w < 1 or h < 1 or w * h > MAX_PIXELS:
-        raise DatasetError(f"{path}: image of {w}x{h} pixels; nnviz loads images of at most "
-                           f"{MAX_PIXELS:,} pixels")
+        raise DatasetError(f"{path}: image too large ({w}x{h} pixels); nnviz loads images of at "
+                           f"most {MAX_PIXELS:,} pixels")
     return w, h, grey
 
 
