@@ -138,11 +138,10 @@ class _Raw(threading.Thread):
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/files/"
 
     def run(self):
-        import socket
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             with conn:
                 try:
