@@ -9,7 +9,9 @@ import types
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
+from .jitcache import cache_enabled
+
+_opts = dict(cache=cache_enabled(), nogil=True)   # False: read-only everywhere
 
 
 def _serial_and_parallel(impl):

@@ -9,7 +9,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
+from .jitcache import cache_enabled
+
+_opts = dict(cache=cache_enabled(), nogil=True)   # False: read-only everywhere
 _fast = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
 
 ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
