@@ -92,6 +92,22 @@ def test_divergence_offers_restore_and_lower_lr(qtbot, window):
     _usable(qtbot, window)
 
 
+def test_a_runaway_loss_shows_the_divergence_banner(qtbot, window):
+    """Tanh saturates: the loss grows huge but stays finite, so only the runaway rule
+    (issue 20) can stop it; the banner is the one NaN divergence shows."""
+    pg = window.playground
+    pg.dataset_combo.setCurrentText("spiral")
+    pg.act_combo.setCurrentText("Tanh")
+    pg.opt_combo.setCurrentText("SGD")
+    pg.set_lr(1e6)
+    pg.start()
+    qtbot.waitUntil(lambda: pg.banner.isVisible(), timeout=20000)
+    text = pg.banner.text()
+    assert "diverged at step" in text and "ran away" in text, text
+    assert not pg.controller.running
+    _usable(qtbot, window)
+
+
 # ---- files -------------------------------------------------------------------------------------
 @pytest.fixture
 def bad_models(tmp_path):
