@@ -22,7 +22,7 @@ def _user_errors():
     from .engine.backend import BackendError
     from .train import TrainerError
     errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError,
-            FileNotFoundError, IsADirectoryError, PermissionError]
+            OSError]    # a path the user gave: missing, a folder, no permission, name too long
     try:
         from .data import DatasetError
         errs.append(DatasetError)

@@ -279,3 +279,47 @@ def test_real_process_stderr_is_one_line(files, argv, code, needle):
     assert r.returncode == code, err
     assert "Traceback" not in err and "Warning" not in err, err
     assert len(err.splitlines()) == 1 and needle in err, err
+
+
+# ---- issue 20: file contents reach the terminal escaped; odd attributes are one line ----------
+@pytest.fixture
+def saved_with_classes(tmp_path):
+    from nnviz.data import make_toy
+    from nnviz.data.dataset import Dataset
+    toy = make_toy("xor")
+    data = Dataset(name="toy\x1b]0;pwned\x07", x_train=toy.x_train, y_train=toy.y_train,
+                   x_test=toy.x_test, y_test=toy.y_test,
+                   class_names=["\x1b[31mred\x1b[0m", "back\rspace"])
+    from nnviz.engine import load_preset
+    from nnviz.io import save_model
+    return save_model(tmp_path / "m.h5", load_preset("mlp1", input_shape=(2,), num_classes=2),
+                      dataset=data)
+
+
+def test_info_prints_escape_sequences_escaped(saved_with_classes, capsys):
+    assert main(["info", str(saved_with_classes)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "\\x1b[31mred\\x1b[0m" in out and "back\\rspace" in out and "toy\\x1b]0;pwned\\x07" in out
+    assert main(["info", "--json", str(saved_with_classes)]) == 0
+    raw = capsys.readouterr().out
+    assert "\x1b" not in raw
+    assert json.loads(raw)["dataset"]["class_names"][0] == "\x1b[31mred\x1b[0m"
+
+
+@pytest.mark.parametrize("key, value", [("input_shape", 5), ("class_names", 7),
+                                        ("class_names", {"a": 1}),
+                                        ("class_names", json.loads("[" * 900 + "]" * 900))])
+def test_info_on_odd_dataset_attributes_is_one_line(saved_with_classes, capsys, key, value):
+    with h5py.File(saved_with_classes, "r+") as f:
+        f["nnviz/dataset"].attrs[key] = json.dumps(value)
+    rc, err = run_cli(["info", str(saved_with_classes)], capsys)
+    assert_one_line_error(rc, err, f"nnviz/dataset attribute {key!r}")
+    assert len(err) < 1200
+
+
+def test_error_lines_are_escaped_and_short(tmp_path, capsys):
+    bad = tmp_path / ("x\x1b[2J" + "y" * 3000 + ".json")     # no such file: the name is echoed
+    rc, err = run_cli(["info", str(bad)], capsys)
+    assert_one_line_error(rc, err)
+    assert "\x1b" not in err and len(err) < 1100
