@@ -201,10 +201,11 @@ def test_bad_dataset_files(files, name, needles, capsys):
     (["--lr", "0"], ["--lr", "> 0"]),
     (["--lr", "-0.1"], ["--lr", "> 0"]),
     (["--lr", "nan"], ["--lr", "nan"]),
-    (["--lr", "inf"], ["learning rate", "inf"]),
+    (["--lr", "inf"], ["--lr", "finite", "inf"]),
     (["--weight-decay", "-0.01"], ["--weight-decay", ">= 0"]),
-    (["--weight-decay", "nan"], ["weight_decay", "nan"]),
+    (["--weight-decay", "nan"], ["--weight-decay", "finite", "nan"]),
     (["--l1", "-1"], ["--l1", ">= 0"]),
+    (["--l1", "inf"], ["--l1", "finite", "inf"]),
     (["--momentum", "1.5", "--optimizer", "sgd"], ["--momentum", "< 1"]),
     (["--momentum", "-0.5"], ["--momentum", ">= 0"]),
     (["--epochs", "0"], ["--epochs", "> 0"]),
@@ -258,7 +259,7 @@ def test_divergence_exit_3_one_line_keeps_last_good(tmp_path, capsys):
     assert rc == 3, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("nnviz: training diverged at step ")
-    assert "learning rate 1e+06" in err and "saved the last good weights" in err and str(out) in err
+    assert "learning rate 1e+06" in err and "saved the last good state (step" in err and str(out) in err
     loaded = load_model(out)
     assert all(np.isfinite(v).all() for v in loaded.model.state().values())
 
