@@ -500,7 +500,8 @@ def main(argv=None):
     if args.command == "datasets":
         from .data.cli import run_datasets
         return run_datasets(args)
-    old_term = _term_as_interrupt()
+    # the app keeps Qt's own handling (a Python handler would only run inside a Qt slot)
+    old_term = _term_as_interrupt() if args.command not in ("gui", None) else None
     try:
         return cmds[args.command](args)
     except _user_errors() as e:
