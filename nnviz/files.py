@@ -77,20 +77,36 @@ def scan_h5(f, max_objects: int = MAX_H5_OBJECTS) -> int:
     """Refuse links and data outside the file; return the declared bytes of all datasets.
 
     The sum counts every dataset at its decompressed size, so a file of many small
-    compressed arrays cannot pass a per-array check and still fill the memory.
+    compressed arrays cannot pass a per-array check and still fill the memory. A structure
+    too damaged to walk is refused too (h5py answers some with SystemError).
     """
-    import h5py
-    seen = [0]
+    try:
+        why, total = _scan(f, max_objects)
+    except FileRefused:
+        raise
+    except Exception as e:      # whatever a damaged file makes h5py raise
+        text = " ".join(str(e).split())[:200]
+        raise FileRefused(f"damaged HDF5 structure ({type(e).__name__}: {text})") from None
+    if why:
+        raise FileRefused(why)
+    return total
 
-    def link(name, lk):
+
+def _scan(f, max_objects):
+    import h5py
+    from h5py import h5l
+    seen, total = [0], [0]
+
+    def link(name, info):       # low level: no lookup by name inside the callback
         seen[0] += 1
         if seen[0] > max_objects:
             return f"holds more than {max_objects:,} objects"
-        if isinstance(lk, h5py.ExternalLink):
-            return f"{name!r} is an external link into another file ({lk.filename!r}); refused"
+        shown = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+        if info.type == h5l.TYPE_EXTERNAL:
+            return f"{shown!r} is an external link into another file; refused"
+        if info.type not in (h5l.TYPE_HARD, h5l.TYPE_SOFT):
+            return f"{shown!r} is a user-defined link; refused"
         return None
-
-    total = [0]
 
     def obj(name, o):
         if isinstance(o, h5py.Dataset):
@@ -101,7 +117,5 @@ def scan_h5(f, max_objects: int = MAX_H5_OBJECTS) -> int:
             total[0] += nbytes(o.shape, o.dtype.itemsize)
         return None
 
-    why = f.visititems_links(link) or f.visititems(obj)
-    if why:
-        raise FileRefused(why)
-    return total[0]
+    why = f.id.links.visit(link, info=True) or f.visititems(obj)
+    return why, total[0]
