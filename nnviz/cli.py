@@ -94,6 +94,9 @@ def _add_data_args(p, required=False):
     p.add_argument("--data-dir", default=None,
                    help="folder holding downloaded datasets (default: $NNVIZ_DATA_DIR or the "
                         "user data folder)")
+    p.add_argument("--image-size", type=_positive(int), default=None, metavar="N",
+                   help="image folders: resize every image to N x N (default: the first "
+                        "image's size, at most 128 a side)")
 
 
 def build_parser():
@@ -168,8 +171,15 @@ def _default_model(dataset):
 
 
 def _load_data(args):
+    from pathlib import Path
+
     from .data import load_dataset
-    return load_dataset(args.data, data_dir=args.data_dir)
+    size = getattr(args, "image_size", None)
+    if size is None:
+        return load_dataset(args.data, data_dir=args.data_dir)
+    if not Path(args.data).expanduser().is_dir():
+        raise CliError(f"--image-size applies to image folders; {args.data!r} is not a folder")
+    return load_dataset(args.data, data_dir=args.data_dir, size=size)
 
 
 class _Progress:

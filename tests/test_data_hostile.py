@@ -255,3 +255,17 @@ def test_a_fifo_among_the_images_is_refused(tmp_path):
     os.mkfifo(root / "b" / "pipe.png")
     d = load_image_folder(root)          # not a regular file: not an image of the set
     assert len(d.y_train) + len(d.y_test) == 2
+
+
+def test_cli_image_size(tmp_path, capsys):
+    from nnviz.cli import main
+    root = folder_with(tmp_path / "f", "ok2.png", png(4, 4))
+    (root / "a" / "ok3.png").write_bytes(png(9, 5))
+    out = tmp_path / "m.h5"
+    assert main(["train", "--model", "mlp1", "--data", str(root), "--image-size", "6",
+                 "--batch-size", "2", "--epochs", "1", "--out", str(out)]) == 0
+    from nnviz.io import load_model
+    assert load_model(out).meta["dataset"]["input_shape"] == [1, 6, 6]
+    capsys.readouterr()
+    assert main(["train", "--data", "xor", "--image-size", "6"]) == 2
+    assert "--image-size applies to image folders" in capsys.readouterr().err
