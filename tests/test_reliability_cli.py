@@ -324,3 +324,18 @@ def test_error_lines_are_escaped_and_short(tmp_path, capsys):
     rc, err = run_cli(["info", str(bad)], capsys)
     assert_one_line_error(rc, err)
     assert "\x1b" not in err and len(err) < 1100
+
+
+@pytest.mark.parametrize("kind, needle", [("fifo", "FIFO"), ("deep", "RecursionError"),
+                                          ("big", "larger than")])
+def test_hostile_model_json(tmp_path, capsys, kind, needle):
+    p = tmp_path / "m.json"
+    if kind == "fifo":
+        os.mkfifo(p)      # read_text() would wait for a writer for ever
+    elif kind == "deep":
+        p.write_text("[" * 100_000)
+    else:
+        from nnviz.engine.spec import MAX_SPEC_BYTES
+        p.write_bytes(b" " * (MAX_SPEC_BYTES + 1))
+    rc, err = run_cli(["train", "--model", str(p), "--data", "xor"], capsys)
+    assert_one_line_error(rc, err, "m.json", needle)

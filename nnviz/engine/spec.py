@@ -4,8 +4,12 @@ import inspect
 import json
 from pathlib import Path
 
+from ..files import FileRefused, read_regular
 from .layers import LAYER_TYPES, LayerError
 from .model import Sequential
+
+
+MAX_SPEC_BYTES = 16 << 20
 
 
 class SpecError(LayerError):
@@ -73,10 +77,12 @@ def read_spec(name_or_path):
             raise SpecError(f"{name_or_path}: no such model file")
         else:
             raise SpecError(f"unknown preset {name_or_path!r}; presets: {', '.join(preset_names())}")
-    try:
-        spec = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{p}: cannot read: {e}") from None
+    try:     # a regular file only (a FIFO would block), of a size a model description has
+        spec = json.loads(read_regular(p, MAX_SPEC_BYTES).decode("utf-8"))
+    except FileRefused as e:
+        raise SpecError(f"{p}: {e}") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as e:
+        raise SpecError(f"{p}: cannot read: {type(e).__name__}: {str(e)[:200]}") from None
     except json.JSONDecodeError as e:
         raise SpecError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(spec, dict):
