@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 MAX_LAYERS = 10_000          # presets have a dozen; a hostile spec of millions took minutes
 MAX_INPUT_VALUES = 1 << 26   # per sample: a 4096x4096 RGB image is 50 M
 MAX_CLASSES = 100_000
+MAX_JSON_CHARS = 16 << 20
 H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
 
 
@@ -273,6 +274,9 @@ def _json(obj, name, required=True):
         if required:
             raise _Fail(f"{obj.name} has no attribute {name!r}")
         return None
+    if len(text) > MAX_JSON_CHARS:   # parsing 60 MB of hostile JSON took seconds
+        raise _Fail(f"{obj.name} attribute {name!r} holds {len(text):,} characters of JSON, more "
+                    f"than the {MAX_JSON_CHARS:,} a model of {MAX_LAYERS:,} layers needs")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
