@@ -22,7 +22,8 @@ def _user_errors():
     from .engine.backend import BackendError
     from .lessons import LessonError
     from .train import TrainerError
-    errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
+    from .train.output import OutputError
+    errs = [OutputError, LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
             OSError]    # a path the user gave: missing, a folder, no permission, name too long
     try:
         from .data import DatasetError
@@ -203,60 +204,6 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _check_out(path):
-    """Fail before training, not after, when --out cannot be written."""
-    import tempfile
-    from pathlib import Path
-    if not path.strip():
-        raise CliError("--out: the file name is empty; give a file such as model.h5")
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise CliError(f"--out {path}: is a folder; give a file name such as {p / 'model.h5'}")
-    if path.endswith(("/", os.sep)):
-        raise CliError(f"--out {path}: ends with a separator, so it names a folder; give a file "
-                       f"name such as {p / 'model.h5'}")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise CliError(f"--out {path}: folder {folder} does not exist")
-    try:    # a read-only or full folder is found now, not after the training
-        fd, probe = tempfile.mkstemp(prefix=".nnviz-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise CliError(f"--out {path}: cannot write in folder {folder} ({e.strerror or e})") from None
-    if p.exists() and not p.is_file():
-        raise CliError(f"--out {path}: exists and is not a regular file")
-
-
-class _StopOnSignal:
-    """SIGINT and SIGTERM during training: finish the current step, save, exit.
-
-    A second signal interrupts at once (KeyboardInterrupt)."""
-
-    def __init__(self):
-        self.signum = None
-        self._old = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-
-    def __call__(self):
-        return self.signum is not None
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
-
-
 def _apply_resume_settings(trainer, args, hp):
     """--resume: the optimizer and learning rate given on the command line win over the file."""
     cfg = trainer.optimizer.config()
@@ -289,8 +236,9 @@ def cmd_train(args):
 
     from .engine import adapt_spec, backend, model_from_spec, read_spec
     from .train import Trainer, TrainingDiverged
+    from .train.output import StopOnSignal, check_output, check_saveable
     if args.out is not None:
-        _check_out(args.out)
+        check_output(args.out)
     backend.use(args.backend)
     data = _load_data(args)
     if args.limit:
@@ -346,8 +294,8 @@ def cmd_train(args):
                   f"{row['test_accuracy']:.4f} | {tr.samples / max(tr.seconds, 1e-9):,.0f} samples/s")
 
     if args.out is not None:
-        _check_saveable(trainer, data)
-    with _StopOnSignal() as stop:
+        check_saveable(trainer, data)
+    with StopOnSignal() as stop:
         try:
             # overflow on the way to divergence is reported once, as TrainingDiverged
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -367,8 +315,7 @@ def cmd_train(args):
         if stop():
             if show:
                 sys.stderr.write("\n")
-            name = signal.Signals(stop.signum).name
-            msg = f"nnviz: stopped by {name} at step {trainer.steps:,}"
+            msg = f"nnviz: stopped by {stop.name} at step {trainer.steps:,}"
             if args.out is not None:
                 saved = _save(args.out, trainer, data)
                 msg += f"; saved the model to {saved}" if saved else "; the model could not be saved"
@@ -376,7 +323,7 @@ def cmd_train(args):
             return 128 + stop.signum
         if args.out is not None:
             saved = _save(args.out, trainer, data)
-            if saved is None or os.fspath(saved) != os.fspath(Path(args.out).expanduser()):
+            if saved is None or saved != Path(args.out).expanduser():
                 return EXIT_USAGE
             if not args.json:
                 print(f"saved {saved}")
@@ -385,41 +332,15 @@ def cmd_train(args):
     return 0
 
 
-def _check_saveable(trainer, data):
-    """Everything that is saved goes through the writer once before training starts."""
-    from .io.h5model import model_bytes
-    try:
-        model_bytes(trainer.model, trainer=trainer, dataset=data)
-    except Exception as e:   # any failure here would lose the run later
-        raise CliError(f"--out: these settings cannot be saved ({type(e).__name__}: {e})") from None
-
-
-def _fallback_paths(path):
-    import tempfile
-    from pathlib import Path
-    stem = Path(path).stem or "model"
-    name = f"nnviz-rescued-{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.h5"
-    return [Path.home() / name, Path(tempfile.gettempdir()) / name]
-
-
 def _save(path, trainer, data):
-    """Save; on failure say so in one line and try a fallback file. Returns the path or None."""
-    from .io import save_model
-    try:
-        return save_model(path, trainer.model, trainer=trainer, dataset=data)
-    except Exception as e:   # the trained model must not be lost to any of them
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
-    for alt in _fallback_paths(path):
-        try:
-            saved = save_model(alt, trainer.model, trainer=trainer, dataset=data)
-        except Exception:    # try the next place
-            continue
-        print(f"nnviz: error: cannot save {path} ({_printable(reason)}); saved the model to "
-              f"{saved} instead", file=sys.stderr)
-        return saved
-    print(f"nnviz: error: cannot save {path} ({_printable(reason)}), nor a copy in the home or "
-          f"temporary folder: the trained model is lost", file=sys.stderr)
-    return None
+    """Save, or say in one line why not and where the model went instead. Returns the path."""
+    from .train.output import save_with_fallback
+    saved, reason = save_with_fallback(path, trainer, data)
+    if reason is not None:
+        where = f"saved the model to {saved} instead" if saved else \
+            "nor a copy in the home or temporary folder: the trained model is lost"
+        print(f"nnviz: error: cannot save {path} ({_printable(reason)}); {where}", file=sys.stderr)
+    return saved
 
 
 # ---- eval / info ----------------------------------------------------------------
