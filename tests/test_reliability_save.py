@@ -309,3 +309,55 @@ def test_no_display_in_a_real_process():
                        timeout=120)
     assert p.returncode == 2, p
     assert p.stderr.startswith("nnviz: error: no display") and len(p.stderr.splitlines()) == 1
+
+
+def _conv_trainer(**kw):
+    """A small CNN (the layer-by-layer path, whose loss can be scripted)."""
+    from nnviz.data.dataset import Dataset
+    from nnviz.engine import model_from_spec
+    from nnviz.train import Trainer
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    data = Dataset(name="tiny", x_train=x[:48], y_train=y[:48], x_test=x[48:], y_test=y[48:],
+                   class_names=["a", "b"])
+    model = model_from_spec({"input_shape": [1, 4, 4], "layers": [
+        {"type": "Conv2D", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"},
+        {"type": "Dense", "out_features": 2}]})
+    return Trainer(model, data, batch_size=4, **kw)
+
+
+def _script_losses(tr, losses):
+    real, seq = tr.loss.forward, iter(losses)
+    tr.loss.forward = lambda out, y: (real(out, y), next(seq))[1]
+
+
+def test_the_runaway_rule_needs_three_steps_far_above_the_first_loss():
+    from nnviz.train import TrainingDiverged
+    from nnviz.train.trainer import RUNAWAY_FACTOR, RUNAWAY_STEPS
+    assert (RUNAWAY_FACTOR, RUNAWAY_STEPS) == (1e3, 3)
+    tr = _conv_trainer()
+    # first loss 0.5 -> the line is 1000 * max(0.5, 1) = 1000: spikes of one or two steps pass
+    _script_losses(tr, [0.5, 0.7, 5000, 0.6, 999, 999, 999, 1001, 1e6, 0.4, 2000, 3000, 4000])
+    for _ in range(10):
+        tr.step()
+    with pytest.raises(TrainingDiverged, match="ran away") as info:
+        for _ in range(3):
+            tr.step()
+    assert info.value.step == 13 and tr._bad_since == 11
+
+
+def test_restore_after_the_optimizer_changed_starts_fresh_slots():
+    from nnviz.train import TrainingDiverged
+    tr = _conv_trainer(optimizer="sgd", lr=0.05, momentum=0.9)
+    for _ in range(30):
+        tr.step()
+    tr.set_optimizer("adam", lr=1e6)
+    with pytest.raises(TrainingDiverged), np.errstate(all="ignore"):
+        for _ in range(50):
+            tr.step()
+    assert tr.restore_last_good() == 25
+    st = tr.optimizer.state_dict()
+    assert st["config"]["type"] == "Adam" and st["config"]["lr"] == 1e6 and st["t"] == 0
+    assert all(not a.any() for v in st["slots"].values() for a in v)
+    assert all(np.isfinite(v).all() for v in tr.model.state().values())
