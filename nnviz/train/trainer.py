@@ -177,8 +177,8 @@ class Trainer:
         if self._bad_since is None:
             self._bad_since = self.steps + 1
         if self.steps + 2 - self._bad_since >= RUNAWAY_STEPS:
-            self._diverged(f"the loss ran away ({loss:.3g}, over {RUNAWAY_FACTOR:g} times the "
-                           f"first loss {self._first_loss:.3g} for {RUNAWAY_STEPS} steps)")
+            self._diverged(f"the loss ran away to {loss:.3g} (over {RUNAWAY_FACTOR:g}x the first "
+                           f"loss {self._first_loss:.3g}, {RUNAWAY_STEPS} steps running)")
 
     def _snapshot(self):
         return {"steps": self.steps, "model": self.model.state(),
