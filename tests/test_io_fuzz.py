@@ -394,6 +394,17 @@ def test_external_links_are_refused(base, tmp_path, target):
     _refused(_hostile(base, tmp_path, edit), "external link")
 
 
+def test_any_hdf5_model_format_is_checked_before_its_reader(tmp_path):
+    """A Keras-layout file (no nnviz group): the registry refuses external data for every format."""
+    import h5py
+    p = tmp_path / "keras.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
+        g = f.create_group("model_weights/dense/dense")
+        g.create_dataset("kernel:0", shape=(4, 2), dtype="f4", external=[("/etc/passwd", 0, 32)])
+    _refused(p, "external storage")
+
+
 def test_a_fifo_named_like_a_model_is_refused(tmp_path):
     _refused(_fifo(tmp_path / "m.h5"), "not a regular file")
 
