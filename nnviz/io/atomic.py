@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ _OURS = re.compile(r"^\..+\.nnviz(\d+)-[a-z0-9_]{8}\.tmp$", re.IGNORECASE)
 _OLD = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$", re.IGNORECASE)   # before the pid was in the name
 OLD_AGE_S = 3600.0
 _active = set()     # temporaries this process is writing now
+_lock = threading.Lock()   # a save in another thread must not take ours for a stale one
 
 
 def _fsync_path(p, flags=os.O_RDONLY):
@@ -76,10 +78,12 @@ def atomic_path(path, mode=None):
     """
     path = Path(path)
     folder = path.parent
-    clean_stale(folder)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.nnviz{os.getpid()}-", suffix=".tmp", dir=folder)
-    os.close(fd)
-    _active.add(os.path.abspath(tmp))
+    with _lock:
+        clean_stale(folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.nnviz{os.getpid()}-", suffix=".tmp",
+                                   dir=folder)
+        os.close(fd)
+        _active.add(os.path.abspath(tmp))
     try:
         yield tmp
         _fsync_path(tmp)
