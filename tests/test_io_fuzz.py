@@ -446,7 +446,7 @@ def test_a_huge_declared_layer_fails_before_allocating(base, tmp_path):
 
 
 def test_a_spec_of_too_many_layers_is_refused_with_a_short_message(base, tmp_path):
-    from nnviz.io.h5model import MAX_LAYERS
+    from nnviz.engine.spec import MAX_LAYERS
 
     def edit(f, _):
         spec = json.loads(f["nnviz"].attrs["model_spec"])

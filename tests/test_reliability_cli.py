@@ -339,3 +339,12 @@ def test_hostile_model_json(tmp_path, capsys, kind, needle):
         p.write_bytes(b" " * (MAX_SPEC_BYTES + 1))
     rc, err = run_cli(["train", "--model", str(p), "--data", "xor"], capsys)
     assert_one_line_error(rc, err, "m.json", needle)
+
+
+def test_model_json_with_too_many_layers(tmp_path, capsys):
+    from nnviz.engine.spec import MAX_LAYERS
+    p = tmp_path / "many.json"
+    p.write_text(json.dumps({"input_shape": [2], "layers": [{"type": "ReLU"}] * MAX_LAYERS
+                             + [{"type": "Dense", "out_features": 2}]}))
+    rc, err = run_cli(["train", "--model", str(p), "--data", "xor"], capsys)
+    assert_one_line_error(rc, err, f"more than {MAX_LAYERS:,} layers")

@@ -8,8 +8,9 @@ from ..files import FileRefused, read_regular
 from .layers import LAYER_TYPES, LayerError
 from .model import Sequential
 
-
 MAX_SPEC_BYTES = 16 << 20
+MAX_LAYERS = 10_000    # presets have a dozen; a hostile spec of 3,000,000 took minutes to refuse
+MAX_DEPTH = 50         # Residual blocks inside Residual blocks
 
 
 class SpecError(LayerError):
@@ -62,8 +63,25 @@ def model_from_spec(spec, seed=0, **kw):
             raise SpecError(f"model spec {spec.get('name', '')!r} has no {key!r}")
     if not isinstance(spec["layers"], list) or not spec["layers"]:
         raise SpecError("model spec: 'layers' must be a non-empty list")
+    if count_layers(spec["layers"]) > MAX_LAYERS:
+        raise SpecError(f"model spec has more than {MAX_LAYERS:,} layers")
     layers = [layer_from_config(c, f"layer {i}") for i, c in enumerate(spec["layers"])]
     return Sequential(layers, spec["input_shape"], seed=seed, name=spec.get("name", "model"), **kw)
+
+
+def count_layers(layers, depth=0):
+    """Layers in a spec's list, Residual contents included; stops counting past MAX_LAYERS."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"model spec nests Residual blocks more than {MAX_DEPTH} deep")
+    n = 0
+    for cfg in layers:
+        n += 1
+        inner = cfg.get("layers") if isinstance(cfg, dict) else None
+        if isinstance(inner, list):
+            n += count_layers(inner, depth + 1)
+        if n > MAX_LAYERS:
+            break
+    return n
 
 
 def read_spec(name_or_path):
