@@ -99,6 +99,7 @@ def test_a_fifo_as_a_dataset_file_is_refused(tmp_path):
     fifo = tmp_path / "set.h5"
     os.mkfifo(fifo)
     refused(lambda: load_hdf5(fifo), "set.h5", "FIFO")
+    refused(lambda: load_dataset(str(fifo)), "set.h5", "not a regular file or folder")
 
 
 def test_hdf5_compressed_bomb_is_refused_from_its_shape(tmp_path, monkeypatch):
