@@ -4,12 +4,15 @@ Temporaries are named ``.<target>.nnviz<pid>-<random>.tmp``. A process killed mi
 (SIGKILL, power loss) cannot remove its own; the next save to that folder removes those of
 processes that no longer run, so they do not pile up.
 """
+from __future__ import annotations
+
 import os
 import re
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,7 +31,7 @@ def _fsync_path(p, flags=os.O_RDONLY):
         os.close(fd)
 
 
-def _running(pid):
+def _running(pid: int) -> bool:
     if sys.platform.startswith("win"):
         return True     # os.kill would end the process there; only the age rule applies
     try:
@@ -40,7 +43,7 @@ def _running(pid):
     return True
 
 
-def clean_stale(folder):
+def clean_stale(folder: str | os.PathLike) -> list[str]:
     """Remove our temporaries in `folder` left by processes that died while saving.
 
     Returns the names removed. Only regular files named by atomic_path are touched.
@@ -70,7 +73,7 @@ def clean_stale(folder):
 
 
 @contextmanager
-def atomic_path(path, mode=None):
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[str]:
     """Yield a temporary path in the target's folder; on success it replaces `path`.
 
     A crash, an exception or a full disk leaves the old file untouched and no

@@ -9,7 +9,7 @@ class ModelFormatError(ValueError):
 
     MAX_REASON = 600   # a hostile file must not produce a 65 MB error line
 
-    def __init__(self, path, reason):
+    def __init__(self, path: object, reason: object) -> None:
         self.path = str(path)
         reason = str(reason)
         self.reason = reason if len(reason) <= self.MAX_REASON else reason[:self.MAX_REASON] + "..."

@@ -1,8 +1,11 @@
 """He and Xavier initialisation. `auto` looks at the activation that follows:
 He before ReLU-like units (they zero half their input), Xavier otherwise,
 including the logits layer, as Keras does."""
+from __future__ import annotations
+
 import contextvars
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +28,7 @@ def weight_limit(values):
 _RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 
 
-def choose(init, hint, label):
+def choose(init: str, hint: str | None, label: str) -> str:
     if init == "auto":
         return "he" if hint in _RECTIFIERS else "xavier"
     if init not in ("he", "xavier", "uniform"):
@@ -33,7 +36,8 @@ def choose(init, hint, label):
     return init
 
 
-def weights(rng, shape, fan_in, fan_out, kind, dtype):
+def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, kind: str,
+            dtype: Any) -> np.ndarray:
     limit = _MAX_VALUES.get()
     if limit is not None:
         n = 1
