@@ -103,7 +103,7 @@ def _scan(f, max_objects):
             return f"holds more than {max_objects:,} objects"
         shown = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
         if info.type == h5l.TYPE_EXTERNAL:
-            return f"{shown!r} is an external link into another file; refused"
+            return f"{shown!r} is a link into another file (external link); refused"
         if info.type not in (h5l.TYPE_HARD, h5l.TYPE_SOFT):
             return f"{shown!r} is a user-defined link; refused"
         return None
@@ -111,7 +111,7 @@ def _scan(f, max_objects):
     def obj(name, o):
         if isinstance(o, h5py.Dataset):
             if o.external:
-                return f"dataset {name!r} keeps its data in another file (external storage); refused"
+                return f"dataset {name!r} keeps its data in external files (external storage); refused"
             if o.is_virtual:
                 return f"dataset {name!r} is a virtual dataset mapping other files; refused"
             total[0] += nbytes(o.shape, o.dtype.itemsize)
