@@ -20,9 +20,9 @@ def _user_errors():
     """Exceptions that are the user's input, reported as one line (no traceback)."""
     from .engine import LayerError, LossError, OptimizerError
     from .engine.backend import BackendError
+    from .io.output import OutputError
     from .lessons import LessonError
     from .train import TrainerError
-    from .train.output import OutputError
     errs = [OutputError, LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
             OSError]    # a path the user gave: missing, a folder, no permission, name too long
     try:
@@ -260,8 +260,8 @@ def cmd_train(args):
     import numpy as np
 
     from .engine import adapt_spec, backend, model_from_spec, read_spec
+    from .io.output import StopOnSignal, check_output, check_saveable
     from .train import Trainer, TrainingDiverged
-    from .train.output import StopOnSignal, check_output, check_saveable
     if args.out is not None:
         check_output(args.out)
     backend.use(args.backend)
@@ -358,7 +358,7 @@ def cmd_train(args):
 
 def _save(path, trainer, data):
     """Save, or say in one line why not and where the model went instead. Returns the path."""
-    from .train.output import save_with_fallback
+    from .io.output import save_with_fallback
     saved, reason = save_with_fallback(path, trainer, data)
     if reason is not None:
         where = f"saved the model to {saved} instead" if saved else \

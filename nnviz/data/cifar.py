@@ -75,7 +75,7 @@ def _read_files(folder: Path) -> tuple[dict[str, bytes], str]:
     names = TRAIN_FILES + [TEST_FILE, META_FILE]
     for base in (folder, folder / SUBDIR):
         if all((base / n).is_file() for n in TRAIN_FILES + [TEST_FILE]):
-            out = {}
+            out: dict[str, bytes] = {}
             for n in names:
                 p = base / n
                 if p.is_file():
@@ -90,20 +90,21 @@ def _read_files(folder: Path) -> tuple[dict[str, bytes], str]:
     if not arch.is_file():
         raise DatasetError(f"{folder}: no CIFAR-10 batches ({', '.join(names[:-1])}) and no {ARCHIVE}; "
                            f"run 'nnviz datasets download cifar10'")
-    out, found = {}, set()
+    out = {}
+    found: set[str] = set()
     try:
         with tarfile.open(arch, "r:gz") as tf:
             for m in tf:       # streamed: stops once every batch is in, the rest is not inflated
                 if found >= set(names):
                     break
-                base = m.name.rsplit("/", 1)[-1]
-                if m.isfile() and base in names:
+                member = m.name.rsplit("/", 1)[-1]
+                if m.isfile() and member in names:
                     if m.size > MAX_FILE:
                         raise DatasetError(f"{arch}:{m.name}: member of {m.size:,} bytes, more than "
                                            f"the {MAX_FILE:,} a CIFAR-10 batch can be")
                     f = tf.extractfile(m)
                     out[f"{arch}:{m.name}"] = f.read(MAX_FILE) if f else b""
-                    found.add(base)
+                    found.add(member)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DatasetError(f"{arch}: corrupt or truncated archive ({e})") from None
     return out, str(arch)

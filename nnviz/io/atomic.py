@@ -19,7 +19,7 @@ from pathlib import Path
 _OURS = re.compile(r"^\..+\.nnviz(\d+)-[a-z0-9_]{8}\.tmp$", re.IGNORECASE)
 _OLD = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$", re.IGNORECASE)   # before the pid was in the name
 OLD_AGE_S = 3600.0
-_active = set()     # temporaries this process is writing now
+_active: set[str] = set()     # temporaries this process is writing now
 _lock = threading.Lock()   # a save in another thread must not take ours for a stale one
 
 
@@ -48,9 +48,9 @@ def clean_stale(folder: str | os.PathLike) -> list[str]:
 
     Returns the names removed. Only regular files named by atomic_path are touched.
     """
-    removed = []
+    removed: list[str] = []
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return removed
     now = time.time()

@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 KERNELS_DIR = Path(__file__).resolve().parent
 
@@ -43,7 +44,8 @@ def user_cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def cache_enabled() -> bool:
     """True when the kernels can be cached on disk (pointing Numba at a folder if needed)."""
-    from numba.core import config
+    from numba.core import config as _config
+    config: Any = _config      # CACHE_DIR is set from the environment at import
     if config.CACHE_DIR and writable(config.CACHE_DIR):
         return True
     if writable(KERNELS_DIR / "__pycache__"):

@@ -47,7 +47,7 @@ def check_output(path: str, option: str = "--out") -> Path:
 
 def check_saveable(trainer, dataset, option: str = "--out") -> None:
     """Every saved setting (seed, optimizer state, class names ...) is written once, to memory."""
-    from ..io.h5model import model_bytes
+    from .h5model import model_bytes
     try:
         model_bytes(trainer.model, trainer=trainer, dataset=dataset)
     except Exception as e:   # any failure here would lose the run at the end
@@ -63,7 +63,7 @@ def fallback_paths(path) -> list[Path]:
 
 def save_with_fallback(path, trainer, dataset) -> tuple[Path | None, str | None]:
     """(where the model went, why `path` failed or None). (None, reason): nowhere."""
-    from ..io import save_model
+    from . import save_model
     try:
         return save_model(path, trainer.model, trainer=trainer, dataset=dataset), None
     except Exception as e:   # the trained model must not be lost to any of them
