@@ -795,3 +795,12 @@ def test_cli_convert_between_onnx_and_hdf5(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"nnviz: error: {bad}: ")
     assert not (tmp_path / "x.h5").exists()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    assert not OF.can_read(fifo)
+    refused(fifo, "not a regular file")

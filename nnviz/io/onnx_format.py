@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..files import FileRefused, open_regular
 from .atomic import atomic_path
 from .errors import ModelFormatError
-from .formats import _check_file, read_head
+from .formats import _check_file
 from .h5model import LoadedModel, _dataset_info, _umask_mode
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ _NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0x7A, 0x8A}
 
 def can_read(path: str | os.PathLike) -> bool:
     """True when the file's first bytes look like an ONNX ModelProto."""
-    head = read_head(Path(path), 4)
+    try:
+        with open_regular(path) as fh:
+            head = fh.read(4)
+    except (OSError, FileRefused):
+        return False
     return len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 0x7F and head[2] in _NEXT_TAGS
 
 
@@ -51,15 +56,24 @@ def _parse(shown):
     import onnx
     from google.protobuf.message import DecodeError
     p = _check_file(shown)     # exists, a regular readable file
-    size = p.stat().st_size
-    if size == 0:
-        raise ModelFormatError(shown, "is empty")
-    if size > MAX_FILE_BYTES:
-        raise ModelFormatError(shown, f"is {size:,} bytes; nnviz reads ONNX files up to "
-                                      f"{MAX_FILE_BYTES:,} bytes")
     try:
-        return p, onnx.load(str(p), load_external_data=False)
-    except (DecodeError, RuntimeWarning, ValueError, TypeError, OSError) as e:
+        # opened through nnviz/files.py (a FIFO swapped in is refused), read after the size
+        # check, parsed from memory: no path for external data to be resolved against
+        with open_regular(p) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                raise ModelFormatError(shown, f"is {size:,} bytes; nnviz reads ONNX files up "
+                                              f"to {MAX_FILE_BYTES:,} bytes")
+            data = fh.read(size)
+    except FileRefused as e:
+        raise ModelFormatError(shown, str(e)) from None
+    except OSError as e:
+        raise ModelFormatError(shown, f"cannot read: {e.strerror or e}") from None
+    if not data:
+        raise ModelFormatError(shown, "is empty")
+    try:
+        return p, onnx.load_model_from_string(data)
+    except (DecodeError, RuntimeWarning, ValueError, TypeError) as e:
         reason = " ".join(str(e).split())[:200] or type(e).__name__
         raise ModelFormatError(shown, f"not a readable ONNX file: damaged, truncated or "
                                       f"another format ({reason})") from None

@@ -24,8 +24,8 @@ def check_tensor(tp: onnx.TensorProto, what: str) -> np.ndarray:
     from onnx import TensorProto, numpy_helper
     if tp.data_location == TensorProto.EXTERNAL or len(tp.external_data):
         where = next((e.value for e in tp.external_data if e.key == "location"), "?")
-        raise OnnxError(f"{what} keeps its data in an external file ({where!r}); nnviz reads "
-                        f"only self-contained .onnx files")
+        raise OnnxError(f"{what} keeps its data in external files (external storage: "
+                        f"{where!r}); refused: nnviz reads self-contained .onnx files only")
     if tp.HasField("segment"):
         raise OnnxError(f"{what} is a segment of a larger tensor, which nnviz does not read")
     dims = [int(d) for d in tp.dims]
