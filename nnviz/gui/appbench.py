@@ -2,9 +2,10 @@
 the same Trainer stepping alone, measured in one process (offscreen).
 
 For each workload the same trainer is stepped headless (a plain ``step()`` loop in this
-thread) for S/2 seconds, then in the app (the workspace's worker thread, every live view
-updating) for S seconds, then headless again for S/2: other load on the machine hits both
-alike, and the ratio app / headless is what the targets are about. View refreshes are
+thread, with the worker's number of Numba threads) and in the app (the workspace's worker
+thread, every live view updating), in three alternations (S/2 seconds headless and S in the
+app in all), so that other load on the machine hits both alike; the ratio app / headless is
+what the targets are about. View refreshes are
 counted by wrapping each view's update method; the event-loop gap is the largest interval
 between the ticks of a 10 ms timer in the UI thread.
 """
@@ -81,42 +82,62 @@ class _GapTimer:
 
 
 def _headless(step, steps_of, seconds):
-    s0, t0 = steps_of(), time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        step()
-    return steps_of() - s0, time.perf_counter() - t0
+    """Step in this thread with as many Numba threads as the app's worker uses."""
+    import numba
+
+    from .worker import worker_threads
+    before = numba.get_num_threads()
+    numba.set_num_threads(worker_threads())
+    try:
+        s0, t0 = steps_of(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            step()
+        return steps_of() - s0, time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(before)
 
 
-def _measure(name, controller, step, steps_of, views, seconds, note):
-    """Headless S/2, app S, headless S/2 on the same trainer; returns one result row."""
+def _quiesce(controller):
+    """Pause the worker and wait until it is idle: the first call returns at a step
+    boundary, before the snapshot a pause forces; the second after it."""
+    controller.pause()
+    controller.run_locked(lambda tr: None)
+    controller.run_locked(lambda tr: None)
+
+
+def _measure(name, controller, step, steps_of, views, seconds, note, rounds=3):
+    """Headless and app in `rounds` alternations on the same trainer (S/2 headless and S in
+    the app over all rounds, so that the machine's other load hits both alike)."""
     from PySide6.QtWidgets import QApplication
     counters = _Counters(views)
-    controller.pause()
-    controller.run_locked(lambda tr: None)         # the worker is at a step boundary, idle
+    _quiesce(controller)
     # warm-up: both paths once (first snapshots, kernel specialisations)
     for _ in range(3):
         step()
     controller.start()
     _spin(min(1.0, seconds / 4))
-    controller.pause()
-    controller.run_locked(lambda tr: None)
+    _quiesce(controller)
     QApplication.processEvents()
-    n1, t1 = _headless(step, steps_of, seconds / 2)
+    n_head = t_head = n_app = t_app = 0.0
+    gap_ms = 0.0
     counters.reset()
-    gaps = _GapTimer()
-    s0 = steps_of()
-    gaps.start()
-    t0 = time.perf_counter()
-    controller.start()
-    _spin(seconds)
-    controller.pause()
-    t_app = time.perf_counter() - t0
-    gap_ms = gaps.stop()
-    n_app = controller.run_locked(lambda tr: steps_of()) - s0
+    for _ in range(rounds):
+        n, t = _headless(step, steps_of, seconds / 2 / rounds)
+        n_head, t_head = n_head + n, t_head + t
+        gaps = _GapTimer()
+        s0 = steps_of()
+        gaps.start()
+        t0 = time.perf_counter()
+        controller.start()
+        _spin(seconds / rounds)
+        controller.pause()
+        t_app += time.perf_counter() - t0
+        gap_ms = max(gap_ms, gaps.stop())
+        n_app += controller.run_locked(lambda tr: steps_of()) - s0
+        _quiesce(controller)
+        QApplication.processEvents()
     refresh = {k: v / t_app for k, v in counters.n.items()}
-    QApplication.processEvents()
-    n2, t2 = _headless(step, steps_of, seconds / 2)
-    headless = (n1 + n2) / (t1 + t2)
+    headless = n_head / t_head
     app = n_app / t_app
     ratio_t, fps_t = TARGETS[name]
     return {"workload": name, "note": note, "app_steps_per_s": round(app, 1),

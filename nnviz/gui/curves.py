@@ -85,6 +85,8 @@ class CurvesWidget(QWidget):
         self.log_loss = False
         self._curves = {}          # (plot_key, name) -> PlotDataItem
         self._data = {}            # (plot_key, name) -> (x, y)
+        self._x_end = {}           # id(view box) -> right end of the x axis we set
+        self._auto_x = {}          # id(view box) -> False once the user zoomed or panned
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -115,6 +117,8 @@ class CurvesWidget(QWidget):
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             p.getViewBox().setMouseEnabled(x=True, y=False)
+            p.getViewBox().sigRangeChangedManually.connect(self._manual)
+            cache_axes(p)
         if self.acc_plot is not None:
             self.acc_plot.setYRange(0, 1.02)
             self.acc_plot.enableAutoRange(axis="y", enable=False)
@@ -130,6 +134,7 @@ class CurvesWidget(QWidget):
 
     def _x_changed(self, text):
         self.x_label = "epoch" if text == "epochs" else "step"
+        self._x_end.clear()
         for p in self.plots():
             p.setLabel("bottom", self.x_label)
         self.x_axis_changed.emit(text)
@@ -167,6 +172,26 @@ class CurvesWidget(QWidget):
         else:
             item.setData(x, y)
             item.opts["_logged"] = False
+        if len(x):
+            self._grow_x(self._plot(key), float(x[-1]))
+
+    def _grow_x(self, plot, x_last):
+        """While the user has not zoomed, the x axis ends at a round number ahead of the
+        data: it changes a few times per decade rather than on every redraw (a new range
+        makes the axes and the grid be laid out and painted again)."""
+        vb = plot.getViewBox()
+        if not self._auto_x.get(id(vb), True):
+            return
+        end = self._x_end.get(id(vb))
+        if end is not None and x_last <= end:
+            return
+        end = _round_up(max(x_last * 1.2, 1.0))
+        self._x_end[id(vb)] = end
+        vb.setXRange(0, end, padding=0.02)
+
+    def _manual(self, *_):
+        for p in self.plots():       # the user zoomed or panned: leave the x axis to them
+            self._auto_x[id(p.getViewBox())] = False
 
     def set_log(self, on):
         self.log_loss = bool(on)
@@ -193,11 +218,13 @@ class CurvesWidget(QWidget):
                 plot.legend.removeItem(item)
         self._curves.clear()
         self._data.clear()
+        self._x_end.clear()
+        self._auto_x.clear()
 
     def update_history(self, hist, prefix="", color_train=None, color_test=None):
-        """Draw a trainer's history (``History.to_dict()``-like or a snapshot dict with
-        ``steps`` / ``epochs`` tables): train per step, test per epoch."""
-        steps, epochs = hist.get("steps") or {}, hist.get("epochs") or {}
+        """Draw a trainer's history (a snapshots.HistoryCopy: ``steps`` / ``epochs``
+        tables): train per step, test per epoch."""
+        steps, epochs = hist.steps, hist.epochs
         ct = color_train or TRAIN_PEN
         ce = color_test or TEST_PEN
         by_epoch = self.x_mode == "epochs"
@@ -217,6 +244,23 @@ class CurvesWidget(QWidget):
                            style="dash")
 
 
+def cache_axes(plot_item):
+    """Paint each axis (ticks, labels, its grid lines) into a cached pixmap: redrawing a
+    curve then blits the axes instead of laying out their text again (measured: axes were
+    a third of a Playground frame). The cache is rebuilt when the range changes."""
+    from PySide6.QtWidgets import QGraphicsItem
+    for name in ("left", "bottom", "right", "top"):
+        ax = plot_item.getAxis(name)
+        if ax is not None:
+            ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def _round_up(v):
+    """The smallest 1, 2 or 5 times a power of ten that is >= v."""
+    e = 10.0 ** np.floor(np.log10(v))
+    return float(next(m * e for m in (1, 2, 5, 10) if m * e >= v))
+
+
 def smooth(y, frac=0.02):
     """Moving average over ~2% of the run (per-batch losses are noisy on a projector)."""
     y = np.asarray(y, dtype=float)
@@ -233,5 +277,6 @@ def smooth(y, frac=0.02):
 
 def history_copy(history):
     """Copies of a nnviz.train.History's tables (safe to hand to the UI thread)."""
-    return {"steps": {k: np.asarray(v, dtype=float) for k, v in history.steps.items()},
-            "epochs": {k: np.asarray(v, dtype=float) for k, v in history.epochs.items()}}
+    from .snapshots import HistoryCopy
+    return HistoryCopy(steps={k: np.asarray(v, dtype=float) for k, v in history.steps.items()},
+                       epochs={k: np.asarray(v, dtype=float) for k, v in history.epochs.items()})

@@ -6,7 +6,7 @@ from .base import Layer, positive_int
 class Dense(Layer):
     """y = x W^T + b, weight (out, in) as in PyTorch."""
 
-    def __init__(self, out_features, bias=True, init="auto"):
+    def __init__(self, out_features, bias=True, init=_init.DEFAULT):
         super().__init__()
         self.out_features = positive_int(out_features, "out_features", "Dense")
         self.use_bias = bool(bias)
@@ -16,7 +16,7 @@ class Dense(Layer):
         c = {"type": "Dense", "out_features": self.out_features}
         if not self.use_bias:
             c["bias"] = False
-        if self.init != "auto":
+        if self.init != _init.DEFAULT:
             c["init"] = self.init
         return c
 
@@ -29,7 +29,8 @@ class Dense(Layer):
                           kind, self.dtype)
         self.params = {"weight": self.B.asarray(w, self.dtype)}
         if self.use_bias:
-            self.params["bias"] = self.B.zeros((self.out_features,), self.dtype)
+            b = _init.bias(rng, self.out_features, fan_in, kind, self.dtype)
+            self.params["bias"] = self.B.asarray(b, self.dtype)
         return (self.out_features,)
 
     def forward(self, x, train=False):

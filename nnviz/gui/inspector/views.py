@@ -492,7 +492,7 @@ class SimpleCurves(QWidget):
         }
 
     def set_history(self, history):
-        s, e = history.get("steps", {}), history.get("epochs", {})
+        s, e = history.steps, history.epochs
         st = np.asarray(s.get("step", []), float)
         self.c["train_loss"].setData(st, np.asarray(s.get("loss", []), float))
         self.c["train_acc"].setData(st, np.asarray(s.get("accuracy", []), float))

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
+from ..snapshots import InspectorSnapshot
 from ..worker import TrainingController
 from .arch import DEFAULT_SPEC
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
@@ -96,7 +97,9 @@ class InspectorWorkspace(QWidget):
 
     def __init__(self, parent=None, dataset=None):
         super().__init__(parent)
-        self.controller = TrainingController(self, max_fps=25)
+        # the steps run in Numba kernels that release the GIL: the UI paints alongside
+        # them (no hand-off), and 12 frames a second leave most of the time to training
+        self.controller = TrainingController(self, max_fps=12, train_share=0.85, handoff=False)
         self.controller.snapshot.connect(self._on_snapshot)
         self.controller.state_changed.connect(self._on_state)
         self.controller.diverged.connect(lambda m: self._banner(f"Training diverged: {m}"))
@@ -434,8 +437,7 @@ class InspectorWorkspace(QWidget):
         x, token = self._inspect
         if self.trainer is None or x is None:
             return
-        res = self.controller.run_locked(lambda tr: inspect_input(tr.model, x))
-        res["token"] = token
+        res = self.controller.run_locked(lambda tr: inspect_input(tr.model, x, token))
         self._apply_inspect(res)
 
     def _on_drawn(self):
@@ -450,48 +452,41 @@ class InspectorWorkspace(QWidget):
         self._apply(snap)
 
     def _apply(self, snap):
-        if not snap:
+        if not isinstance(snap, InspectorSnapshot):
             return
         self._last_snapshot = snap
-        if "inspect" in snap and snap["inspect"].get("token") == self._inspect[1]:
-            self._apply_inspect(snap["inspect"])
-        if "filters" in snap:
-            self.filters.set_filters(snap["filters"])
-        if "grad_norms" in snap:
-            self.gradflow.set_series(snap["grad_steps"], snap["grad_norms"])
-        if "history" in snap:
-            if hasattr(self.curves, "update_history"):
-                self.curves.update_history(snap["history"])
-            else:
-                self.curves.set_history(snap["history"])
-        if "confusion" in snap:
-            self._apply_confusion(snap["confusion"])
-        st = {"steps_per_s": float(snap.get("steps_per_s", 0.0)),
-              "epoch": int(snap.get("epoch", 0)), "step": int(snap.get("step", 0)),
-              "elapsed": float(snap.get("elapsed", snap.get("seconds", 0.0)))}
-        acc = ""
-        h = snap.get("history", {}).get("epochs", {})
-        if len(h.get("test_accuracy", [])):
-            acc = f" · test {h['test_accuracy'][-1]:.0%}"
-        self.status_label.setText(f"epoch {st['epoch']} · step {st['step']} · "
-                                  f"{st['steps_per_s']:.0f}/s{acc}")
-        self.status.emit(st)
+        if snap.inspect is not None and snap.inspect.token == self._inspect[1]:
+            self._apply_inspect(snap.inspect)
+        self.filters.set_filters(snap.filters)
+        self.gradflow.set_series(snap.grad_steps, snap.grad_norms)
+        if hasattr(self.curves, "update_history"):
+            self.curves.update_history(snap.history)
+        else:
+            self.curves.set_history(snap.history)
+        if snap.confusion is not None:
+            self._apply_confusion(snap.confusion)
+        st = snap.status
+        elapsed = st.elapsed if st.elapsed else snap.seconds
+        acc = snap.history.last_test_accuracy()
+        acc = f" · test {acc:.0%}" if acc is not None else ""
+        self.status_label.setText(f"epoch {snap.epoch} · step {snap.step} · "
+                                  f"{st.steps_per_s:.0f}/s{acc}")
+        self.status.emit({"steps_per_s": float(st.steps_per_s), "epoch": int(snap.epoch),
+                          "step": int(snap.step), "elapsed": float(elapsed)})
 
     def _apply_inspect(self, res):
-        x = res["input"]
-        disp = image_for_display(x, self.dataset.normalization)
-        self.features.set_maps(res["maps"], disp)
+        disp = image_for_display(res.input, self.dataset.normalization)
+        self.features.set_maps(res.maps, disp)
         self.features.input_view.set_image(disp, f"input: {self._inspect_what}")
-        self.prediction.set_probs(res["probs"], self.dataset.class_names, self._inspect_label)
+        self.prediction.set_probs(res.probs, self.dataset.class_names, self._inspect_label)
 
     def _apply_confusion(self, conf):
         self._confusion = conf
-        n, total = int(conf["matrix"].sum()), int(conf.get("n_total", 0))
-        note = (f"test set, epoch {conf.get('epoch', 0)}: {n} images" if n >= total else
-                f"test set, epoch {conf.get('epoch', 0)}: {n} of {total} images (capped)")
-        acc = np.trace(conf["matrix"]) / max(n, 1)
-        self.confusion.set_matrix(conf["matrix"], self.dataset.class_names,
-                                  f"{note}, accuracy {acc:.1%}")
+        n, total = int(conf.matrix.sum()), int(conf.n_total)
+        note = (f"test set, epoch {conf.epoch}: {n} images" if n >= total else
+                f"test set, epoch {conf.epoch}: {n} of {total} images (capped)")
+        self.confusion.set_matrix(conf.matrix, self.dataset.class_names,
+                                  f"{note}, accuracy {conf.accuracy:.1%}")
         if self.confusion.selected is not None:
             self.show_cell(*self.confusion.selected)
 
@@ -502,8 +497,8 @@ class InspectorWorkspace(QWidget):
             return []
         self.confusion.selected = (t, p)
         self.confusion.update()
-        mask = (conf["y"] == t) & (conf["pred"] == p)
-        idx = conf["index"][mask]
+        mask = (conf.y == t) & (conf.pred == p)
+        idx = conf.index[mask]
         self._cell_idx = idx[:MAX_CELL_EXAMPLES]
         names = self.dataset.class_names
         kind = "correct" if t == p else "misclassified"

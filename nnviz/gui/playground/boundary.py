@@ -3,6 +3,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
+from ..curves import cache_axes
 from ..style import CLASS_COLORS
 
 
@@ -12,7 +13,7 @@ def _point_brushes(y, dark=0.85):
 
 
 class BoundaryPlot(pg.PlotWidget):
-    """A square plot of the input plane. ``set_snapshot`` takes a run snapshot dict."""
+    """A square plot of the input plane. ``set_snapshot`` takes a RunSnapshot."""
 
     def __init__(self, parent=None, title=None, point_size=7):
         super().__init__(parent, background="w")
@@ -41,6 +42,7 @@ class BoundaryPlot(pg.PlotWidget):
                                    fill=pg.mkBrush(255, 255, 255, 200))
         self.overlay.setParentItem(pi.getViewBox())
         self.overlay.setPos(6, 6)
+        cache_axes(pi)
         self.extent = (-1, 1, -1, 1)
         self.show_test = True
         self.last_rgb = None
@@ -62,8 +64,10 @@ class BoundaryPlot(pg.PlotWidget):
         self.last_rgb = rgb
         self.last_probs = probs
         self.image.setImage(np.ascontiguousarray(rgb.transpose(1, 0, 2)), levels=(0, 255))
-        x0, x1, y0, y1 = self.extent
-        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        if self._image_extent != (self.extent, rgb.shape[:2]):   # a new rect: a full repaint
+            self._image_extent = (self.extent, rgb.shape[:2])
+            x0, x1, y0, y1 = self.extent
+            self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         seg = self._contour
         if seg is not None and len(seg):
             self.iso.setData(seg[:, :, 0].ravel(), seg[:, :, 1].ravel())
@@ -72,15 +76,20 @@ class BoundaryPlot(pg.PlotWidget):
             self.iso.setVisible(False)
 
     _contour = None
+    _image_extent = None
 
     def set_snapshot(self, run_snap):
-        self._contour = run_snap.get("contour")
-        self.set_image(run_snap["rgb"], run_snap.get("probs"))
-        tl, ta = run_snap.get("test_loss", np.nan), run_snap.get("test_acc", np.nan)
-        rl = run_snap.get("train_loss", np.nan)
-        self.overlay.setHtml(
-            f"<span style='font-size:12pt'>Test loss <b>{tl:.3f}</b> &nbsp; "
-            f"accuracy <b>{ta * 100:.1f}%</b><br>Training loss <b>{rl:.3f}</b></span>")
+        """Show a RunSnapshot: boundary image, 0.5 contour, losses."""
+        self._contour = run_snap.contour
+        self.set_image(run_snap.rgb, run_snap.probs)
+        text = (f"<span style='font-size:12pt'>Test loss <b>{run_snap.test_loss:.3f}</b> "
+                f"&nbsp; accuracy <b>{run_snap.test_acc * 100:.1f}%</b><br>Training loss "
+                f"<b>{run_snap.train_loss:.3f}</b></span>")
+        if text != self._overlay_text:      # re-laying out rich text is not free
+            self._overlay_text = text
+            self.overlay.setHtml(text)
+
+    _overlay_text = None
 
     def image_array(self):
         return None if self.last_rgb is None else np.array(self.last_rgb, copy=True)

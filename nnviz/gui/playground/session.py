@@ -11,7 +11,7 @@ from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec
 from nnviz.train import Trainer
 
-from ..curves import history_copy
+from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
 from ..style import CLASS_COLORS
 from .features import feature_map, ordered
 
@@ -208,21 +208,28 @@ def _colorize_slow(probs, discretize=False, strength=0.8):
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+_DIV_LUT = None
+
+
 def diverging(values, scale=None):
-    """Neuron activations (..., H, W) -> uint8 RGB, orange negative, blue positive."""
+    """Neuron activations (..., H, W) -> uint8 RGB, orange negative, blue positive
+    (through a 256-entry lookup table)."""
+    global _DIV_LUT
+    if _DIV_LUT is None:
+        t = np.linspace(-1, 1, 256, dtype=np.float32)[:, None]
+        col = np.where(t >= 0, _BLUE, _ORANGE)
+        _DIV_LUT = (_WHITE * (1 - np.abs(t)) + col * np.abs(t)).astype(np.uint8)
     v = np.asarray(values, np.float32)
     if scale is None:
         scale = float(np.abs(v).max()) or 1.0
-    t = np.clip(v / scale, -1, 1)[..., None]
-    col = np.where(t >= 0, _BLUE, _ORANGE)
-    out = _WHITE * (1 - np.abs(t)) + col * np.abs(t)
-    return out.astype(np.uint8)
+    idx = np.clip(v * (127.5 / scale) + 128.0, 0, 255).astype(np.uint8)
+    return _DIV_LUT[idx]
 
 
 # ---- snapshots (worker thread) --------------------------------------------------------
-def fast_proba(model, x):
-    """Softmax of the logits for all of x in one forward pass (float32)."""
-    z = np.asarray(model.B.to_host(model.forward(x, train=False)), dtype=np.float32)
+def softmax_rows(z):
+    """Softmax of logits (N, C) as float32 (2 classes: the logistic of the difference)."""
+    z = np.asarray(z, dtype=np.float32)
     if z.shape[1] == 2:
         p1 = 1.0 / (1.0 + np.exp(np.clip(z[:, 0] - z[:, 1], -60, 60)))
         return np.stack([1 - p1, p1], 1)
@@ -231,42 +238,65 @@ def fast_proba(model, x):
     return e / e.sum(1, keepdims=True)
 
 
+def fast_proba(model, x):
+    """Softmax of the logits for all of x in one forward pass (float32)."""
+    return softmax_rows(model.B.to_host(model.forward(x, train=False)))
+
+
+class RunSnapshotter:
+    """Makes RunSnapshots of one Run in the worker thread (copies only); keeps the
+    buffers that make the history copy incremental."""
+
+    def __init__(self, run, opts):
+        self.run, self.opts = run, opts
+        self.history = HistoryCopier()
+
+    def __call__(self, neurons=True):
+        run = self.run
+        tr, model = run.trainer, run.model
+        res = BOUNDARY_RES
+        probs = fast_proba(model, run.grid).reshape(res, res, -1)
+        tl, ta = tr.evaluate("train")
+        el, ea = tr.evaluate("test")
+        snap = RunSnapshot(
+            label=run.label, steps=tr.steps, epoch=tr.epoch, probs=probs,
+            rgb=colorize(probs, self.opts.get("discretize", False)),
+            contour=(contour_segments(probs[..., 1], 0.5, run.extent)
+                     if probs.shape[-1] == 2 else None),
+            history=self.history.copy(tr.history), train_loss=tl, train_acc=ta,
+            test_loss=el, test_acc=ea)
+        if neurons:
+            acts = model.activations(run.grid_small)
+            n = NEURON_RES
+            hidden = [acts[i + 1][1].T.reshape(-1, n, n) for i in run.neuron_layers]
+            small = softmax_rows(acts[-1][1])       # the logits: no second forward pass
+            out = (small[:, 1] - small[:, 0]) if small.shape[1] == 2 else small.max(1) * 2 - 1
+            snap.neuron_rgb = [diverging(a, float(np.abs(a).max()) or 1.0) for a in hidden]
+            snap.output_rgb = diverging(out.reshape(n, n), 1.0)
+            snap.weights = [np.array(model.B.to_host(p), copy=True)
+                            for name, p in model.named_parameters() if name.endswith("weight")]
+        return snap
+
+
 def run_snapshot(run, opts, neurons=True):
-    tr, model = run.trainer, run.model
-    res = BOUNDARY_RES
-    probs = fast_proba(model, run.grid).reshape(res, res, -1)
-    snap = {"label": run.label, "probs": probs,
-            "rgb": colorize(probs, opts.get("discretize", False)),
-            "contour": (contour_segments(probs[..., 1], 0.5, run.extent)
-                        if probs.shape[-1] == 2 else None),
-            "history": history_copy(tr.history), "steps": tr.steps, "epoch": tr.epoch}
-    snap["train_loss"], snap["train_acc"] = tr.evaluate("train")
-    snap["test_loss"], snap["test_acc"] = tr.evaluate("test")
-    if neurons:
-        acts = model.activations(run.grid_small)
-        n = NEURON_RES
-        snap["neurons"] = [np.ascontiguousarray(acts[i + 1][1].T.reshape(-1, n, n))
-                           for i in run.neuron_layers]
-        small = fast_proba(model, run.grid_small)
-        snap["output"] = (small[:, 1] - small[:, 0]).reshape(n, n) if small.shape[1] == 2 \
-            else (small.max(1) * 2 - 1).reshape(n, n)
-        scales = [float(np.abs(a).max()) or 1.0 for a in snap["neurons"]]
-        snap["neuron_rgb"] = [diverging(a, sc) for a, sc in zip(snap["neurons"], scales)]
-        snap["output_rgb"] = diverging(snap["output"], 1.0)
-        snap["weights"] = [np.array(model.B.to_host(p), copy=True)
-                           for name, p in model.named_parameters() if name.endswith("weight")]
-    return snap
+    """One RunSnapshot (no incremental state: for one-off use)."""
+    return RunSnapshotter(run, opts)(neurons)
 
 
 def contour_segments(field, level, extent):
     """Marching squares, vectorised: line segments (M, 2, 2) in plane coordinates where
-    `field` (rows = y) crosses `level`."""
+    `field` (rows = y) crosses `level`. Only the cells the level crosses are worked on."""
     f = np.asarray(field, np.float32) - level
     ny, nx = f.shape
     x0, x1, y0, y1 = extent
     sx, sy = (x1 - x0) / (nx - 1), (y1 - y0) / (ny - 1)
-    a, b, c, d = f[:-1, :-1], f[:-1, 1:], f[1:, 1:], f[1:, :-1]   # corners of each cell
-    jj, ii = np.meshgrid(np.arange(nx - 1, dtype=np.float32), np.arange(ny - 1, dtype=np.float32))
+    pos = f > 0
+    corners = pos[:-1, :-1].astype(np.int8) + pos[:-1, 1:] + pos[1:, 1:] + pos[1:, :-1]
+    ii, jj = np.nonzero((corners > 0) & (corners < 4))
+    if len(ii) == 0:
+        return np.zeros((0, 2, 2), np.float32)
+    a, b, c, d = f[ii, jj], f[ii, jj + 1], f[ii + 1, jj + 1], f[ii + 1, jj]
+    fj, fi = jj.astype(np.float32), ii.astype(np.float32)
 
     def cross(p, q):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -277,7 +307,7 @@ def contour_segments(field, level, extent):
     for (p, q, ox, oy, dx, dy) in ((a, b, 0, 0, 1, 0), (b, c, 1, 0, 0, 1),
                                    (d, c, 0, 1, 1, 0), (a, d, 0, 0, 0, 1)):
         m, t = cross(p, q)
-        pts.append((m, jj + ox + dx * t, ii + oy + dy * t))
+        pts.append((m, fj + ox + dx * t, fi + oy + dy * t))
     mask = np.stack([m for m, _, _ in pts], -1)
     xs = np.stack([x for _, x, _ in pts], -1)
     ys = np.stack([y for _, _, y in pts], -1)
@@ -292,9 +322,10 @@ def contour_segments(field, level, extent):
 
 
 def make_snapshot_fn(run, opts):
-    return lambda trainer: {"kind": "single", "run": run_snapshot(run, opts)}
+    snapshotter = RunSnapshotter(run, opts)
+    return lambda trainer: PlaygroundSnapshot(run=snapshotter())
 
 
 def make_group_snapshot_fn(group, opts):
-    return lambda trainer: {"kind": "compare",
-                            "runs": [run_snapshot(r, opts, neurons=False) for r in group.runs]}
+    snapshotters = [RunSnapshotter(r, opts) for r in group.runs]
+    return lambda trainer: CompareSnapshot(runs=[s(neurons=False) for s in snapshotters])

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
+from ..snapshots import CompareSnapshot, PlaygroundSnapshot
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
 from .boundary import BoundaryPlot
@@ -76,7 +77,7 @@ class PlaygroundWorkspace(QWidget):
         # Three threads would fight over the GIL and the 2 cores with the UI thread, and
         # round-robin keeps the three nets at exactly the same step count, which is what a
         # fair side-by-side comparison needs.
-        self.compare = TrainingController(self, max_fps=15)
+        self.compare = TrainingController(self, max_fps=25)
         self.last_divergence = None
         for c in (self.single, self.compare):
             c.diverged.connect(self._on_diverged)
@@ -630,24 +631,27 @@ class PlaygroundWorkspace(QWidget):
         self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "")
         self.status.emit({"steps_per_s": sps, "epoch": epoch, "step": step, "elapsed": elapsed})
 
+    CURVES_EVERY_S = 0.045    # curves and thumbnails: ~20 redraws a second at most
+
     def _on_snapshot(self, snap):
-        if snap.get("kind") != "single" or self.run is None:
+        if not isinstance(snap, PlaygroundSnapshot) or self.run is None:
             return
-        run_snap = snap["run"]
+        run_snap = snap.run
         self.last_snapshot = run_snap
         self.boundary.set_snapshot(run_snap)
         now = time.perf_counter()
-        if now - self._slow_t > 0.12 or not snap.get("running"):   # ~8/s is plenty
+        if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
             self.network.update_snapshot(run_snap)
             self._redraw_curves()
             self._refresh_zoom()
         if not self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+            st = snap.status
+            self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed)
 
     def _redraw_curves(self):
         if self.last_snapshot is not None:
-            self.curves.update_history(self.last_snapshot["history"])
+            self.curves.update_history(self.last_snapshot.history)
 
     # ---- neurons --------------------------------------------------------------------------
     def _node_clicked(self, layer, index):
@@ -713,17 +717,18 @@ class PlaygroundWorkspace(QWidget):
         self._on_state("paused")
 
     def _on_compare_snapshot(self, snap):
-        if snap.get("kind") != "compare":
+        if not isinstance(snap, CompareSnapshot):
             return
         self.last_compare = snap
-        for bp, rs in zip(self.compare_plots, snap["runs"]):
+        for bp, rs in zip(self.compare_plots, snap.runs):
             bp.set_snapshot(rs)
         now = time.perf_counter()
-        if now - self._slow_t > 0.12 or not snap.get("running"):
+        if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
             self._redraw_compare_curves()
         if self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+            st = snap.status
+            self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed)
 
     def _redraw_compare_curves(self):
         snap = self.last_compare
@@ -731,14 +736,14 @@ class PlaygroundWorkspace(QWidget):
             return
         cw = self.compare_curves
         by_epoch = cw.x_mode == "epochs"
-        for k, rs in enumerate(snap["runs"]):
-            h, col = rs["history"], DEPTH_COLORS[k]
+        for k, rs in enumerate(snap.runs):
+            h, col = rs.history, DEPTH_COLORS[k]
             name = f"{k} hidden"
-            e = h["epochs"]
+            e = h.epochs
             if by_epoch:
                 cw.set_curve("loss", name, e["epoch"], e["train_loss"], col)
             else:
-                cw.set_curve("loss", name, h["steps"]["step"], smooth(h["steps"]["loss"]), col)
+                cw.set_curve("loss", name, h.steps["step"], smooth(h.steps["loss"]), col)
             x = e["epoch"] if by_epoch else e["step"]
             cw.set_curve("loss", f"{name} (test)", x, e["test_loss"], col, style="dash", width=2)
             cw.set_curve("accuracy", name, x, e["test_accuracy"], col)
