@@ -51,6 +51,7 @@ class TrainingWorker(QObject):
     state_changed = Signal(str)
 
     SLICE_S = 0.1         # longest burst when no snapshot is due (commands are checked per step)
+    YIELD_S = 0.002       # offer the GIL to the UI thread this often during a burst
     HANDOFF_S = 0.05      # longest wait for the UI to apply a snapshot before stepping on
     MAX_INFLIGHT = 1      # snapshots emitted but not yet consumed by the UI
 
@@ -241,12 +242,20 @@ class TrainingWorker(QObject):
                 continue
             try:
                 if running:
-                    # a burst: step until a snapshot is due (no GIL hand-off per step)
-                    t_end = time.perf_counter() + self.SLICE_S
+                    # a burst: step until a snapshot is due. The GIL is offered to the UI
+                    # every YIELD_S, not after every step (tiny steps: that was most of it)
+                    t0 = time.perf_counter()
+                    t_end, t_yield = t0 + self.SLICE_S, t0 + self.YIELD_S
                     while self._running and not self._stop:
                         self._one_step()
-                        if self._queue or self._snapshot_due() or time.perf_counter() >= t_end:
+                        if self._queue or self._snapshot_due():
                             break
+                        now = time.perf_counter()
+                        if now >= t_end:
+                            break
+                        if now >= t_yield:
+                            time.sleep(0)
+                            t_yield = now + self.YIELD_S
                     now = time.perf_counter()
                     self._rate.append((now, self._steps()))
                     before = self._inflight
