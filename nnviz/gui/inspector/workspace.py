@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
+from .. import kernels
 from ..snapshots import InspectorSnapshot
 from ..worker import TrainingController
 from .arch import DEFAULT_SPEC
@@ -399,7 +400,8 @@ class InspectorWorkspace(QWidget):
         self.curves.clear()
         self._update_buttons()
         if self._defer_refresh:
-            QTimer.singleShot(0, self.refresh_all)
+            # after the window shows, once the convolution kernels are compiled
+            kernels.when_ready("cnn", self.refresh_all)
         else:
             self.refresh_all()
 
