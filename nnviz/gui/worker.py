@@ -16,15 +16,11 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from nnviz.train import TrainingDiverged
+
 from .snapshots import Snapshot, Status
 
 log = logging.getLogger("nnviz")
-
-try:
-    from nnviz.train import TrainingDiverged
-except ImportError:  # pragma: no cover - the trainer ships with the engine
-    class TrainingDiverged(ArithmeticError):
-        pass
 
 
 def _one_line(exc):
