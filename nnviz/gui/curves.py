@@ -86,6 +86,7 @@ class CurvesWidget(QWidget):
         self._curves = {}          # (plot_key, name) -> PlotDataItem
         self._data = {}            # (plot_key, name) -> (x, y)
         self._x_end = {}           # id(view box) -> right end of the x axis we set
+        self._y_top = {}           # id(view box) -> top of the (linear) loss axis we set
         self._auto_x = {}          # id(view box) -> False once the user zoomed or panned
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -174,6 +175,8 @@ class CurvesWidget(QWidget):
             item.opts["_logged"] = False
         if len(x):
             self._grow_x(self._plot(key), float(x[-1]))
+            if key == "loss" and not self.log_loss:
+                self._grow_y(self._plot(key), float(np.max(y)))
 
     def _grow_x(self, plot, x_last):
         """While the user has not zoomed, the x axis ends at a round number ahead of the
@@ -189,6 +192,17 @@ class CurvesWidget(QWidget):
         self._x_end[id(vb)] = end
         vb.setXRange(0, end, padding=0.02)
 
+    def _grow_y(self, plot, y_max):
+        """The loss axis runs from 0 to a round number: it changes when the loss first
+        exceeds it, not every time the newest (smallest) loss moves the data's range."""
+        vb = plot.getViewBox()
+        top = self._y_top.get(id(vb))
+        if top is not None and y_max <= top:
+            return
+        top = _round_up(max(y_max * 1.05, 1e-6))
+        self._y_top[id(vb)] = top
+        vb.setYRange(0, top, padding=0.02)
+
     def _manual(self, *_):
         for p in self.plots():       # the user zoomed or panned: leave the x axis to them
             self._auto_x[id(p.getViewBox())] = False
@@ -198,6 +212,9 @@ class CurvesWidget(QWidget):
         if self.log_box.isChecked() != self.log_loss:
             self.log_box.setChecked(self.log_loss)
         self.loss_plot.setLogMode(y=False)
+        self._y_top.clear()
+        if self.log_loss:               # log10 values may be negative: pyqtgraph fits them
+            self.loss_plot.enableAutoRange(axis="y")
         for (key, name), item in self._curves.items():
             if key == "loss":
                 x, y = self._data[(key, name)]
@@ -219,6 +236,7 @@ class CurvesWidget(QWidget):
         self._curves.clear()
         self._data.clear()
         self._x_end.clear()
+        self._y_top.clear()
         self._auto_x.clear()
 
     def update_history(self, hist, prefix="", color_train=None, color_test=None):
