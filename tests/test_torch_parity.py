@@ -4,7 +4,7 @@ The default init of Dense / Conv2D / ConvTranspose2D is PyTorch's: its samples a
 against torch's own (bounds, moments, a two-sample Kolmogorov-Smirnov test). Then nnviz and
 torch train LeNet-5 (ReLU, max-pool) with SGD lr 0.05, momentum 0.9, batch 64 from the same
 weights in the same data order on real MNIST, and must end within 0.3 points of test
-accuracy (skips without torch or MNIST).
+accuracy after one epoch (skips without torch or MNIST).
 """
 import os
 from pathlib import Path
@@ -108,7 +108,11 @@ def test_other_inits_stay_selectable_in_json():
 # ---- the course's recipe on MNIST -------------------------------------------------------
 MNIST = Path(os.environ.get("NNVIZ_SHARED_MNIST",
                             Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
-N_TRAIN = 20000    # 313 steps: enough to land near 96%, short enough for CI
+# One whole epoch (938 steps). From the same weights the two runs part ways within ten
+# steps (float32 sums in another order, then ReLU and max-pool choices flip), so a shorter
+# run compares two random draws: 20,000 images gave 94.7% and 96.5%. After the epoch both
+# have settled: 97.71% and 97.76% (measured); ~20 s for both on an idle 2-core machine.
+N_TRAIN = None
 
 
 def _torch_lenet(model):
@@ -158,6 +162,6 @@ def test_course_recipe_matches_torch():
                           for i in range(0, len(data.y_test), 1000)]).numpy()
     torch_acc = float((pred == data.y_test).mean())
     ours = row["test_accuracy"]
-    print(f"\nLeNet-5 (ReLU) on {N_TRAIN} MNIST images: nnviz {ours:.4f}, torch {torch_acc:.4f}")
-    assert ours > 0.9 and torch_acc > 0.9
+    print(f"\nLeNet-5 (ReLU), one MNIST epoch: nnviz {ours:.4f}, torch {torch_acc:.4f}")
+    assert ours > 0.97 and torch_acc > 0.97
     assert abs(ours - torch_acc) <= 0.003

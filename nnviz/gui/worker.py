@@ -11,6 +11,7 @@ than interleaving every step with it (measured: ``python -m nnviz.gui.appbench``
 import collections
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -47,6 +48,7 @@ class TrainingWorker(QObject):
     state_changed = Signal(str)
 
     SLICE_S = 0.1         # longest burst when no snapshot is due (commands are checked per step)
+    SWITCH_INTERVAL_S = 0.001
     YIELD_S = 0.002       # offer the GIL to the UI thread this often during a burst
     HANDOFF_S = 0.05      # longest wait for the UI to apply a snapshot before stepping on
     MAX_INFLIGHT = 1      # snapshots emitted but not yet consumed by the UI
@@ -204,6 +206,9 @@ class TrainingWorker(QObject):
             numba.set_num_threads(worker_threads())
         except Exception:
             pass
+        # A UI thread that wants the GIL waits at most the switch interval for a bursting
+        # worker to let go of it (Python's default is 5 ms, for each Python call from Qt)
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.SWITCH_INTERVAL_S))
         was_running = False
         while True:
             with self._cond:
