@@ -32,12 +32,26 @@ GROUPS = {
                    {"type": "Conv2D", "out_channels": 2, "kernel_size": 3}, {"type": "Tanh"},
                    {"type": "AvgPool2D", "kernel_size": 2},
                    {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]}),
+    "convlab": ("the convolution lab", None),
 }
+
+
+def _warm_convlab():
+    """The float64 convolution and pooling the Convolution lab's panels compute with."""
+    from nnviz.engine import convmath
+    g = np.arange(36, dtype=np.float64).reshape(6, 6)
+    for flip in (False, True):
+        convmath.conv2d(g, np.ones((3, 3)), stride=1, padding=1, flip=flip)
+    convmath.conv2d_multi(np.zeros((3, 8, 8)), np.ones((2, 3, 3, 3)))
+    for mode in ("max", "avg"):
+        convmath.pool2d(g, 2, mode=mode)
 
 
 def warm_group(name):
     """Compile (or load from the cache) one group's kernels: a training step and the
     forward passes a snapshot makes."""
+    if name == "convlab":
+        return _warm_convlab()
     from nnviz.data.dataset import Dataset
     from nnviz.engine import model_from_spec
     from nnviz.train import Trainer
