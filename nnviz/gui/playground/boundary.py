@@ -2,6 +2,7 @@
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QPainter
 
 from ..curves import cache_axes
 from ..style import CLASS_COLORS
@@ -26,6 +27,8 @@ class BoundaryPlot(pg.PlotWidget):
         pi.setMenuEnabled(False)
         pi.getViewBox().setMouseEnabled(False, False)
         self.image = pg.ImageItem()
+        # a coarse probability image (Compare depths) is scaled up smoothly, not in blocks
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.image.setZValue(-10)
         self.addItem(self.image)
         # the 0.5 contour arrives as segments computed in the worker (pyqtgraph's

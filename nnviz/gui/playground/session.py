@@ -18,6 +18,7 @@ from .features import feature_map, ordered
 ACTIVATIONS = {"ReLU": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "LeakyReLU": "LeakyReLU",
                "Linear": None}
 BOUNDARY_RES = 200
+COMPARE_RES = 100     # three boundaries side by side, each a third as wide: drawn smoothed
 NEURON_RES = 48
 
 
@@ -90,8 +91,9 @@ def optimizer_kwargs(s):
 class Run:
     """One model + trainer on the feature-mapped data, with its grids."""
 
-    def __init__(self, raw, settings, hidden, seed=0, label=None):
+    def __init__(self, raw, settings, hidden, seed=0, label=None, res=BOUNDARY_RES):
         self.raw = raw
+        self.res = int(res)
         self.settings = settings
         self.features = ordered(settings.features)
         self.hidden = list(hidden)
@@ -110,7 +112,7 @@ class Run:
                                batch_size=min(int(settings.batch_size), len(raw.y_train)),
                                seed=seed, **kw)
         self.extent = plane_extent(raw)
-        self.grid = f(grid_points(self.extent, BOUNDARY_RES))
+        self.grid = f(grid_points(self.extent, self.res))
         self.grid_small = f(grid_points(self.extent, NEURON_RES))
 
 
@@ -254,7 +256,7 @@ class RunSnapshotter:
     def __call__(self, neurons=True):
         run = self.run
         tr, model = run.trainer, run.model
-        res = BOUNDARY_RES
+        res = run.res
         probs = fast_proba(model, run.grid).reshape(res, res, -1)
         tl, ta = tr.evaluate("train")
         el, ea = tr.evaluate("test")

@@ -33,6 +33,7 @@ from .features import FEATURES, feature_map
 from .network import NetworkView
 from .session import (
     ACTIVATIONS,
+    COMPARE_RES,
     NEURON_RES,
     GroupTrainer,
     Run,
@@ -689,7 +690,8 @@ class PlaygroundWorkspace(Workspace):
             self.raw = self._make_raw()
         n = s.hidden[0] if s.hidden else 4
         try:
-            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden") for k in (0, 1, 2)]
+            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden", res=COMPARE_RES)
+                    for k in (0, 1, 2)]
         except Exception as exc:
             self.banner.show_message(f"Cannot build the comparison: {exc}")
             return
