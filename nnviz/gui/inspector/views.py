@@ -278,7 +278,8 @@ class FeatureMapView(QWidget):
         per_map = self.scaling.currentIndex() == 0
         cmap = self.cmap.currentText()
         for (label, a), (lab, grid) in zip(self._maps, self._rows):
-            tips = [f"{label} map {i}: min {m.min():.3g}, max {m.max():.3g}" for i, m in enumerate(a)]
+            lo, hi = a.min(axis=(1, 2)).tolist(), a.max(axis=(1, 2)).tolist()   # one pass per layer
+            tips = [f"{label} map {i}: min {m:.3g}, max {x:.3g}" for i, (m, x) in enumerate(zip(lo, hi))]
             grid.set_tiles(map_tiles(a, cmap, per_map), tips=tips)
         self.info.setText(f"{len(self._maps)} layers" if self._maps else "no image layers")
         if self._enlarged is not None:

@@ -108,6 +108,7 @@ class InspectorWorkspace(Workspace):
         self._inspect = (None, 0)          # (x, token) read by the worker thread
         self._inspect_label = None
         self._inspect_what = ""
+        self._shown_input = None           # (token, dataset) of the input picture shown
         self._token = 0
         self._gallery_idx = np.zeros(0, int)
         self._confusion = None
@@ -468,9 +469,15 @@ class InspectorWorkspace(Workspace):
                           "step": int(snap.step), "elapsed": float(elapsed)})
 
     def _apply_inspect(self, res):
-        disp = image_for_display(res.input, self.dataset.normalization)
-        self.features.set_maps(res.maps, disp)
-        self.features.input_view.set_image(disp, f"input: {self._inspect_what}")
+        # the input picture changes only with the selection (a new token): redraw it then
+        key = (res.token, id(self.dataset))
+        if key != self._shown_input:
+            self._shown_input = key
+            disp = image_for_display(res.input, self.dataset.normalization)
+            self.features.set_maps(res.maps, disp)
+            self.features.input_view.set_image(disp, f"input: {self._inspect_what}")
+        else:
+            self.features.set_maps(res.maps)
         self.prediction.set_probs(res.probs, self.dataset.class_names, self._inspect_label)
 
     def _apply_confusion(self, conf):
