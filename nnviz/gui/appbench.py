@@ -161,6 +161,10 @@ def _show(w):
     w.show()
     from PySide6.QtWidgets import QApplication
     QApplication.processEvents()
+    # as run_app does: what is built now lives on, out of the UI thread's periodic collections
+    import gc
+    gc.collect()
+    gc.freeze()
 
 
 def _inspector_dataset():
