@@ -28,16 +28,18 @@ def _show_progress(win, warmer):
     return label, bar
 
 
-def run_app(backend="auto", argv=None):
+def run_app(backend="auto", argv=None, lesson=None):
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from nnviz.engine import backend as B
+    from nnviz.engine.process import tune_process
 
     from . import (
         _qtfix,  # noqa: F401
         kernels,
     )
     from .style import apply_style
+    tune_process()
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
     app.setApplicationName("nnviz")
     apply_style(app)
@@ -58,6 +60,11 @@ def run_app(backend="auto", argv=None):
     else:
         win.show()
     warmer.start()
+    if lesson is not None:
+        from PySide6.QtCore import QTimer
+
+        from .lessons import open_lesson_file
+        QTimer.singleShot(0, lambda: open_lesson_file(win, lesson))
     # Everything built so far lives as long as the app: keep it out of the UI thread's
     # periodic garbage collections so they stay short.
     import gc

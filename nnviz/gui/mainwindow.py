@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QTabWidget,
     QTextEdit,
+    QVBoxLayout,
+    QWidget,
 )
 
 from . import style
@@ -58,7 +60,17 @@ class MainWindow(QMainWindow):
             self.device = device or "?"
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.setCentralWidget(self.tabs)
+        # a lesson's caption banner sits above the tabs (hidden without a lesson)
+        from .lessons import LessonBanner, LessonPlayer
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.lesson_banner = LessonBanner()
+        col.addWidget(self.lesson_banner)
+        col.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.lessons = LessonPlayer(self, self.lesson_banner)
         self.workspaces: list[Workspace] = []
         self._last_status = {}
         for cls in workspace_classes():
@@ -93,7 +105,7 @@ class MainWindow(QMainWindow):
     # ---- autosave and crash recovery ----------------------------------------------------
     def _start_autosave(self):
         """Look for a checkpoint left by a crashed session, then start this session's marker."""
-        from nnviz.train.autosave import Autosaver, find_crash_checkpoint
+        from nnviz.io.autosave import Autosaver, find_crash_checkpoint
         self._autosave_epochs = {}
         self.crash_checkpoints = []
         try:
@@ -230,8 +242,12 @@ class MainWindow(QMainWindow):
         self._action(f, "Open &dataset…", self.open_dataset, ["Ctrl+D"])
         self._action(f, "&Save model", self.save_model, [QKeySequence.Save])
         self._action(f, "Save model &as…", self.save_model_as, [QKeySequence.SaveAs])
+        self._action(f, "Export &ONNX…", self.export_onnx)
         f.addSeparator()
         self._action(f, "&Export view as PNG…", self.export_png, ["Ctrl+E"])
+        f.addSeparator()
+        self._action(f, "Open &lesson…", self.open_lesson, ["Ctrl+L"])
+        self._action(f, "Save lesson…", self.save_lesson)
         f.addSeparator()
         self._action(f, "&Quit", self.close, [QKeySequence.Quit])
         t = mb.addMenu("&Training")
@@ -239,8 +255,11 @@ class MainWindow(QMainWindow):
         self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"],
                                          guard=True)
         self._action(t, "Pause", self.pause, ["B"], guard=True)
-        self._action(t, "Step", self.step, ["S", "Ctrl+Right", "PgDown"], guard=True)
-        self._action(t, "Back one stage", self.step_back, ["PgUp", "Ctrl+Left"], guard=True)
+        self._action(t, "Step", self.step, ["S", "Ctrl+Right"], guard=True)
+        self._action(t, "Back one stage", self.step_back, ["Ctrl+Left"], guard=True)
+        # the clicker's keys: the next / previous scene of an open lesson, else Step / Back
+        self._action(t, "Next (clicker)", self.page_down, ["PgDown"], guard=True)
+        self._action(t, "Previous (clicker)", self.page_up, ["PgUp"], guard=True)
         self._action(t, "Reset", self.reset, ["R", "Ctrl+R"], guard=True)
         t.addSeparator()
         self.autosave_action = self._action(t, "Autosave every epoch", self.set_autosave)
@@ -262,6 +281,9 @@ class MainWindow(QMainWindow):
         self._action(v, "&Smaller", lambda: self.set_scale(self._next_scale(-1)), ["Ctrl+-"])
         self._action(v, "&Normal size", lambda: self.set_scale(1.0), ["Ctrl+0"])
         h = mb.addMenu("&Help")
+        self._action(h, "&Lessons…", self.show_lessons, ["F1"])
+        v.addSeparator()
+        self._action(v, "Show as &code…", self.show_code)
         self._action(h, "&About nnviz", self.about)
 
     # ---- presentation mode --------------------------------------------------------------------
@@ -360,6 +382,41 @@ class MainWindow(QMainWindow):
     def step_back(self):
         return self.current.step_back()
 
+    def page_down(self):
+        if not (self.lessons.active and self.lessons.next()):
+            self.step()
+
+    def page_up(self):
+        if not (self.lessons.active and self.lessons.back()):
+            self.step_back()
+
+    # ---- lessons ------------------------------------------------------------------------------
+    def open_lesson(self, path=None):
+        from .lessons import open_lesson_file
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open lesson", "", "Lessons (*.json)")
+            if not path:
+                return False
+        return open_lesson_file(self, path)
+
+    def save_lesson(self, path=None, caption=None):
+        from .lessons import save_lesson_file
+        return save_lesson_file(self, path, caption)
+
+    def show_lessons(self, title=None):
+        from .lessons import show_lessons_dialog
+        return show_lessons_dialog(self, title)
+
+    def show_code(self):
+        from .codeview import CodeDialog
+        model = self.current.current_model()
+        if model is None:
+            self.statusBar().showMessage("This tab has no network to show as code", 5000)
+            return None
+        dlg = CodeDialog(model, self)
+        dlg.show()
+        return dlg
+
     def reset(self):
         self.current.reset()
 
@@ -382,15 +439,26 @@ class MainWindow(QMainWindow):
         log.warning("%s: %s", title, exc)
         QMessageBox.warning(self, title, str(exc) or type(exc).__name__)
 
-    def open_model(self, path=None):
+    def open_model(self, path=None, input_scaling=None):
+        """nnviz or Keras .h5, Keras .keras, .onnx (chosen by content); an imported model asks
+        for its input scaling when opened from the dialog (or takes `input_scaling`)."""
+        ask = not path
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
-                                                  "nnviz models (*.h5 *.hdf5);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open model", "", "Models (*.h5 *.hdf5 *.keras *.onnx);;All files (*)")
         if not path:
             return False
         try:
             from nnviz.io import load_model
+            from nnviz.io.scaling import set_input_scaling
             loaded = load_model(path)
+            if ask and input_scaling is None and loaded.meta.get("format") != "nnviz HDF5":
+                from .import_dialog import ask_input_scaling
+                input_scaling = ask_input_scaling(self, loaded)
+                if input_scaling is None:
+                    return False
+            if input_scaling not in (None, "keep"):
+                loaded.model = set_input_scaling(loaded.model, input_scaling)
         except Exception as exc:
             self._error("Cannot open model", exc)
             return False
@@ -406,8 +474,11 @@ class MainWindow(QMainWindow):
                 return False
             if ok:
                 self.tabs.setCurrentWidget(ws)
-                ws.set_file(path)
-                self.statusBar().showMessage(f"opened {path}", 5000)
+                imported = loaded.meta.get("format") != "nnviz HDF5"
+                ws.set_file(None if imported else path)    # Save asks where (as .h5)
+                notes = "; ".join(loaded.meta.get("notes") or [])
+                self.statusBar().showMessage(f"opened {path}" + (f" — {notes}" if notes else ""),
+                                             10000)
                 return True
         self._error("Cannot open model", ValueError(
             f"{path}: no workspace can show this model"))
@@ -488,6 +559,30 @@ class MainWindow(QMainWindow):
         ws.set_file(path)
         self.statusBar().showMessage(f"saved {path}", 5000)
         return True
+
+    def export_onnx(self, path=None):
+        """The current tab's model as ONNX (nnviz.io.export_model picks the format)."""
+        path = str(path or QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
+                                                       "ONNX models (*.onnx)")[0])
+        if path and not path.lower().endswith(".onnx"):
+            path += ".onnx"
+        ws = self.current
+
+        def export(_trainer):
+            from nnviz.io import export_model
+            payload = ws.save_payload()
+            if payload is None:
+                raise ValueError(f"{ws.title} has no model to export")
+            export_model(payload[0], path)
+        try:
+            if path:
+                ws.controller.run_locked(export) if ws.controller is not None else export(None)
+        except Exception as exc:
+            self._error("Cannot export ONNX", exc)
+            return False
+        if path:
+            self.statusBar().showMessage(f"exported {path}", 5000)
+        return bool(path)
 
     def export_png(self, path=None):
         if not path:

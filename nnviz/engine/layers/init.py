@@ -9,6 +9,10 @@ transposed convolution (weight (in, out, kh, kw)) is out_channels * kh * kw.
 their input), Xavier otherwise, including the logits layer, as Keras does.
 "he", "xavier" and "uniform" (PyTorch's weight bound, zero biases) are fixed choices;
 every choice but "torch" starts the biases at zero."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .base import LayerError
@@ -18,7 +22,7 @@ KINDS = ("torch", "auto", "he", "xavier", "uniform")
 _RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 
 
-def choose(init, hint, label):
+def choose(init: str, hint: str | None, label: str) -> str:
     if init == "auto":
         return "he" if hint in _RECTIFIERS else "xavier"
     if init not in KINDS:
@@ -27,7 +31,8 @@ def choose(init, hint, label):
     return init
 
 
-def weights(rng, shape, fan_in, fan_out, kind, dtype):
+def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, kind: str,
+            dtype: Any) -> np.ndarray:
     if kind == "he":
         w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
     elif kind in ("torch", "uniform"):   # kaiming_uniform(a=sqrt(5)): bound 1/sqrt(fan_in)
@@ -39,7 +44,7 @@ def weights(rng, shape, fan_in, fan_out, kind, dtype):
     return np.ascontiguousarray(w, dtype=dtype)
 
 
-def bias(rng, n, fan_in, kind, dtype):
+def bias(rng: np.random.Generator, n: int, fan_in: int, kind: str, dtype: Any) -> np.ndarray:
     """PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for "torch", zeros otherwise."""
     if kind == "torch":
         bound = 1.0 / np.sqrt(fan_in) if fan_in > 0 else 0.0

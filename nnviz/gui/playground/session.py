@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnviz.data.dataset import Dataset
-from nnviz.engine import model_from_spec
+from nnviz.engine import model_from_spec, softmax
 from nnviz.train import Trainer
 
 from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
@@ -229,20 +229,9 @@ def diverging(values, scale=None):
 
 
 # ---- snapshots (worker thread) --------------------------------------------------------
-def softmax_rows(z):
-    """Softmax of logits (N, C) as float32 (2 classes: the logistic of the difference)."""
-    z = np.asarray(z, dtype=np.float32)
-    if z.shape[1] == 2:
-        p1 = 1.0 / (1.0 + np.exp(np.clip(z[:, 0] - z[:, 1], -60, 60)))
-        return np.stack([1 - p1, p1], 1)
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
 def fast_proba(model, x):
     """Softmax of the logits for all of x in one forward pass (float32)."""
-    return softmax_rows(model.B.to_host(model.forward(x, train=False)))
+    return softmax(np.asarray(model.B.to_host(model.forward(x, train=False)), dtype=np.float32))
 
 
 class RunSnapshotter:
@@ -271,7 +260,7 @@ class RunSnapshotter:
             acts = model.activations(run.grid_small)
             n = NEURON_RES
             hidden = [acts[i + 1][1].T.reshape(-1, n, n) for i in run.neuron_layers]
-            small = softmax_rows(acts[-1][1])       # the logits: no second forward pass
+            small = softmax(np.asarray(acts[-1][1], np.float32))   # the logits: no second forward
             out = (small[:, 1] - small[:, 0]) if small.shape[1] == 2 else small.max(1) * 2 - 1
             snap.neuron_rgb = [diverging(a, float(np.abs(a).max()) or 1.0) for a in hidden]
             snap.output_rgb = diverging(out.reshape(n, n), 1.0)
