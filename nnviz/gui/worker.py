@@ -23,6 +23,8 @@ from .snapshots import Snapshot, Status
 
 log = logging.getLogger("nnviz")
 
+_PAINT_EVENTS = (QEvent.Type.MetaCall, QEvent.Type.LayoutRequest, QEvent.Type.UpdateRequest)
+
 
 def _one_line(exc):
     text = str(exc).strip().splitlines()
@@ -409,10 +411,12 @@ class TrainingController(QObject):
             self.snapshot.emit(snap)
             # Paint now, while the worker waits: painting later, during a burst, would
             # wait for the GIL at every Python paint method (pyqtgraph has dozens).
-            # Two rounds: a graphics scene posts its update, which posts the repaint.
+            # Two rounds: a graphics scene posts its update (a queued call), which posts
+            # the repaint. Only these types: never deferred deletes, which event type 0
+            # would run here when no event loop is running (tests).
             for _ in range(2):
-                QCoreApplication.sendPostedEvents(None, 0)
-                QCoreApplication.sendPostedEvents(None, QEvent.Type.UpdateRequest)
+                for kind in _PAINT_EVENTS:
+                    QCoreApplication.sendPostedEvents(None, kind)
         finally:
             self._delivering = False
             w.consumed()
