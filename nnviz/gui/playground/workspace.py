@@ -633,7 +633,7 @@ class PlaygroundWorkspace(Workspace):
         self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "")
         self.status.emit({"steps_per_s": sps, "epoch": epoch, "step": step, "elapsed": elapsed})
 
-    CURVES_EVERY_S = 0.045    # curves and thumbnails: ~20 redraws a second at most
+    CURVES_EVERY_S = 0.03     # curves and thumbnails: at most ~33 redraws a second
 
     def _on_snapshot(self, snap):
         if not isinstance(snap, PlaygroundSnapshot) or self.run is None:
