@@ -163,9 +163,12 @@ def test_playground_shows_the_snapshot_it_was_given(qtbot):
                                                         elapsed=3.0, running=False))
         ws._on_snapshot(snap)
         np.testing.assert_array_equal(ws.boundary.image_array(), rs.rgb)
-        html = ws.boundary.overlay.toHtml()
-        assert "0.456" in html and "87.5%" in html and "0.123" in html
+        first, second = ws.boundary.metrics          # the plot's title
+        assert "0.456" in first and "87.5%" in first and "0.123" in second
         assert ws.step_label.text() == "Step 1,234" and ws.epoch_label.text() == "Epoch 5"
+        assert ws.speed_label.text() == "paused"        # the snapshot says: not running
+        ws._on_snapshot(PlaygroundSnapshot(run=rs, status=Status(steps=1300, steps_per_s=987.0,
+                                                                 running=True)))
         assert ws.speed_label.text() == "987 steps/s"
         for i in range(8):
             np.testing.assert_array_equal(ws.network.node_rgb(0, i), rs.neuron_rgb[0][i])
@@ -188,7 +191,11 @@ def test_inspector_shows_the_snapshot_it_was_given(qtbot):
         snap.status = Status(steps=snap.step, epoch=snap.epoch, steps_per_s=42.0)
         snap.history = _history()
         ws._apply(snap)
-        assert ws.status_label.text() == f"epoch {snap.epoch} · step {snap.step} · 42/s · test 75%"
+        assert ws.status_label.text() == (f"epoch {snap.epoch:,} · step {snap.step:,} · paused · "
+                                          "test accuracy 75.0% (all 40 test images, epoch 2)")
+        snap.status.running = True
+        ws._apply(snap)
+        assert " · 42 steps/s · " in ws.status_label.text()
         np.testing.assert_array_equal(ws.confusion.matrix, snap.confusion.matrix)
         assert snap.confusion.matrix.sum() == 40
         np.testing.assert_allclose(ws.prediction.probs, snap.inspect.probs)

@@ -29,6 +29,10 @@ def _show_progress(win, warmer):
 
 
 def run_app(backend="auto", argv=None, lesson=None):
+    from .platform_check import xcb_problem
+    problem = xcb_problem()
+    if problem:            # said before Qt aborts with a message naming one library at best
+        print(problem, file=sys.stderr, flush=True)
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from nnviz.engine import backend as B

@@ -11,6 +11,8 @@ their input), Xavier otherwise, including the logits layer, as Keras does.
 every choice but "torch" starts the biases at zero."""
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,21 @@ from .base import LayerError
 
 DEFAULT = "torch"
 KINDS = ("torch", "auto", "he", "xavier", "uniform")
+
+# Loading a file: no weight larger than the file could hold is allocated (a spec that
+# declares Dense(10**6) is refused before the gigabytes are taken, not after).
+_MAX_VALUES = contextvars.ContextVar("nnviz_max_weight_values", default=None)
+
+
+@contextmanager
+def weight_limit(values):
+    """Within the block, a weight array of more than `values` numbers raises LayerError."""
+    token = _MAX_VALUES.set(int(values))
+    try:
+        yield
+    finally:
+        _MAX_VALUES.reset(token)
+
 _RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 
 
@@ -33,6 +50,14 @@ def choose(init: str, hint: str | None, label: str) -> str:
 
 def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, kind: str,
             dtype: Any) -> np.ndarray:
+    limit = _MAX_VALUES.get()
+    if limit is not None:
+        n = 1
+        for d in shape:
+            n *= int(d)
+        if n > limit:
+            raise LayerError(f"a weight of shape {tuple(shape)} has {n:,} values, more than the "
+                             f"{limit:,} the file can hold")
     if kind == "he":
         w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
     elif kind in ("torch", "uniform"):   # kaiming_uniform(a=sqrt(5)): bound 1/sqrt(fan_in)

@@ -5,7 +5,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QPainter
 
 from ..curves import cache_axes
-from ..style import CLASS_COLORS
+from ..style import CLASS_COLORS, FONT_PT, pt, px, style_plot
 
 
 def _point_brushes(y, dark=0.85):
@@ -20,8 +20,9 @@ class BoundaryPlot(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.point_size = point_size
         pi = self.getPlotItem()
-        if title:
-            pi.setTitle(title, size="13pt")
+        self.title = title or ""
+        self._style_title()
+        style_plot(self)
         pi.setAspectLocked(True)
         pi.showGrid(x=False, y=False)
         pi.setMenuEnabled(False)
@@ -33,18 +34,14 @@ class BoundaryPlot(pg.PlotWidget):
         self.addItem(self.image)
         # the 0.5 contour arrives as segments computed in the worker (pyqtgraph's
         # IsocurveItem runs marching squares in the UI thread: ~100 ms for 200x200)
-        self.iso = pg.PlotCurveItem(pen=pg.mkPen((40, 40, 40), width=2), connect="pairs",
+        self.iso = pg.PlotCurveItem(pen=pg.mkPen((40, 40, 40), width=px(2)), connect="pairs",
                                     antialias=False)
         self.iso.setZValue(-5)
         self.addItem(self.iso)
-        self.train_pts = pg.ScatterPlotItem(pen=pg.mkPen("w", width=1.2), size=point_size)
-        self.test_pts = pg.ScatterPlotItem(pen=pg.mkPen("k", width=1.6), size=point_size + 1)
+        self.train_pts = pg.ScatterPlotItem(pen=pg.mkPen("w", width=1.2), size=px(point_size))
+        self.test_pts = pg.ScatterPlotItem(pen=pg.mkPen("k", width=1.6), size=px(point_size + 1))
         self.addItem(self.train_pts)
         self.addItem(self.test_pts)
-        self.overlay = pg.TextItem("", anchor=(0, 0), color=(20, 20, 20),
-                                   fill=pg.mkBrush(255, 255, 255, 200))
-        self.overlay.setParentItem(pi.getViewBox())
-        self.overlay.setPos(6, 6)
         cache_axes(pi)
         self.extent = (-1, 1, -1, 1)
         self.show_test = True
@@ -82,17 +79,40 @@ class BoundaryPlot(pg.PlotWidget):
     _image_extent = None
 
     def set_snapshot(self, run_snap):
-        """Show a RunSnapshot: boundary image, 0.5 contour, losses."""
+        """Show a RunSnapshot: boundary image, 0.5 contour, losses (in the title)."""
         self._contour = run_snap.contour
         self.set_image(run_snap.rgb, run_snap.probs)
-        text = (f"<span style='font-size:12pt'>Test loss <b>{run_snap.test_loss:.3f}</b> "
-                f"&nbsp; accuracy <b>{run_snap.test_acc * 100:.1f}%</b><br>Training loss "
-                f"<b>{run_snap.train_loss:.3f}</b></span>")
-        if text != self._overlay_text:      # re-laying out rich text is not free
-            self._overlay_text = text
-            self.overlay.setHtml(text)
+        tl, ta, rl = run_snap.test_loss, run_snap.test_acc, run_snap.train_loss
+        # above the plot, never over the data
+        if self.title:       # two short lines: three plots share a 1024 px screen
+            self._style_title("", f"test accuracy <b>{ta * 100:.1f}%</b>, loss {tl:.3f}")
+        else:
+            self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b>",
+                              f"train loss <b>{rl:.3f}</b>")
 
-    _overlay_text = None
+    def _style_title(self, first="", second="", force=False):
+        """Title: '<name>: first' (or just 'first') over 'second'."""
+        if not force and getattr(self, "metrics", None) == (first, second):
+            return                   # laying the title out again is not free
+        self.metrics = (first, second)
+        head = f"<b>{self.title}</b>" + (f": {first}" if first else "") if self.title else first
+        text = f"{head}<br>{second}" if second else head
+        self.getPlotItem().setTitle(text, size=f"{pt(FONT_PT - 1)}pt", color="#1d3557")
+
+    extent = (-1, 1, -1, 1)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if "extent" not in self.__dict__:
+            return                   # still in pyqtgraph's constructor
+        x0, x1, y0, y1 = self.extent     # the whole plane stays in view at any shape
+        self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def apply_scale(self):
+        self._style_title(*self.metrics, force=True)
+        self.train_pts.setSize(px(self.point_size))
+        self.test_pts.setSize(px(self.point_size + 1))
+        self.iso.setPen(pg.mkPen((40, 40, 40), width=px(2)))
 
     def image_array(self):
         return None if self.last_rgb is None else np.array(self.last_rgb, copy=True)
