@@ -55,6 +55,8 @@ class ConvLabWorkspace(Workspace):
         self.conv.message.connect(lambda m: self.status.emit({"message": m}))
         self.image.image_changed.connect(self.trained.show_on)
         self._place(wide=self.width() >= WIDE_PX)
+        for w in (self.conv, self.pool, self.params, self.image, self.trained):
+            w.show()         # added to a shown parent: Qt would only show them later
         self._conv_changed()
 
     def __getattr__(self, name):
