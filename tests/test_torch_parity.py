@@ -111,7 +111,7 @@ MNIST = Path(os.environ.get("NNVIZ_SHARED_MNIST",
 # One whole epoch (938 steps). From the same weights the two runs part ways within ten
 # steps (float32 sums in another order, then ReLU and max-pool choices flip), so a shorter
 # run compares two random draws: 20,000 images gave 94.7% and 96.5%. After the epoch both
-# have settled: 97.71% and 97.76% (measured); ~20 s for both on an idle 2-core machine.
+# have settled: 97.71% and 97.76% (measured); 10 s for both on a lightly loaded 2-core VM.
 N_TRAIN = None
 
 
