@@ -1,0 +1,50 @@
+"""Vanishing gradients: a chain of k Dense + activation layers and each layer's gradient size.
+
+The engine's own layers (float64, CPU) with the engine's default initialisation (Xavier before
+sigmoid and tanh, He before ReLU), a fixed random batch and an MSE loss on one output.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnviz.engine import MSE, Dense
+
+from .net import ACTIVATIONS, DTYPE, LabError, _cpu
+
+CHAIN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+MAX_DEPTH = 30
+
+
+def chain_gradients(act: str, depth: int, width: int = 8, batch: int = 32, seed: int = 0) -> np.ndarray:
+    """‖∂L/∂W_l‖ (Frobenius) for hidden layers l = 1..depth, first layer first."""
+    if act not in CHAIN_ACTIVATIONS:
+        raise LabError(f"chain activation must be one of {', '.join(CHAIN_ACTIVATIONS)}, got {act!r}")
+    if not 1 <= int(depth) <= MAX_DEPTH:
+        raise LabError(f"chain depth must be 1 to {MAX_DEPTH}, got {depth}")
+    B = _cpu()
+    layers = []
+    shape = (width,)
+    for l in range(int(depth)):
+        dense, a = Dense(width), ACTIVATIONS[act]()
+        shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, B, hint=a.type)
+        a.build(shape, None, DTYPE, B)
+        layers += [dense, a]
+    head = Dense(1)
+    head.build(shape, np.random.default_rng([seed, 1000]), DTYPE, B)
+    layers.append(head)
+    rng = np.random.default_rng([seed, 2000])
+    h = rng.standard_normal((batch, width))
+    target = rng.standard_normal((batch, 1))
+    for layer in layers:
+        h = layer.forward(h, train=True)
+    loss = MSE(B)
+    loss.forward(h, target)
+    g = loss.backward()
+    for layer in reversed(layers):
+        g = layer.backward(g)
+    return np.array([np.linalg.norm(l.grads["weight"]) for l in layers[:-1] if isinstance(l, Dense)])
+
+
+def depth_sweep(act: str, depths, width: int = 8, seed: int = 0) -> np.ndarray:
+    """First-layer gradient size for each depth in `depths`."""
+    return np.array([chain_gradients(act, k, width, seed=seed)[0] for k in depths])
