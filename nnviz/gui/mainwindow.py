@@ -27,6 +27,11 @@ def _workspace_classes():
         out.append(ConvLabWorkspace)
     except ImportError as exc:
         log.warning("Convolution lab tab skipped: %s", exc)
+    try:
+        from nnviz.gui.backprop import BackpropWorkspace
+        out.append(BackpropWorkspace)
+    except ImportError as exc:
+        log.warning("Backprop lab tab skipped: %s", exc)
     return out
 
 

@@ -1,0 +1,136 @@
+"""The lab's second and third pages: the mini-batch table with the update, vanishing gradients."""
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nnviz.backprop import CHAIN_ACTIVATIONS, chain_gradients, depth_sweep
+from nnviz.backprop.names import fmt
+
+from .fields import NumberTable
+
+CHAIN_COLOURS = {"sigmoid": (220, 80, 30), "tanh": (120, 80, 200), "relu": (8, 119, 189)}
+
+
+def wrapped(text=""):
+    lab = QLabel(text)
+    lab.setWordWrap(True)
+    lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
+    return lab
+
+
+class BatchPage(QWidget):
+    """Rows = parameters, columns = examples, then the average and θ − η·avg."""
+
+    apply_update = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        v = QVBoxLayout(self)
+        self.intro = wrapped()
+        v.addWidget(self.intro)
+        self.table = NumberTable()
+        v.addWidget(self.table, 1)
+        self.update_label = wrapped()
+        v.addWidget(self.update_label)
+        row = QHBoxLayout()
+        self.apply_button = QPushButton("Apply update  \u03b8 \u2190 \u03b8 \u2212 \u03b7\u00b7avg")
+        self.apply_button.clicked.connect(self.apply_update.emit)
+        row.addWidget(self.apply_button)
+        row.addStretch(1)
+        v.addLayout(row)
+
+    def show_table(self, names, table, up, digits):
+        f = lambda v: fmt(v, digits)
+        n = table.per_example.shape[1]
+        headers = [f"ex {e + 1}" for e in range(n)] + ["avg", "\u03b8", "\u03b8 \u2212 \u03b7\u00b7avg"]
+        rows = [[f(g) for g in table.per_example[r]] + [f(table.average[r]), f(up.before[r]), f(up.after[r])]
+                for r in range(len(names))]
+        self.table.fill(headers, [f"\u2202L/\u2202{nm}" for nm in names], rows)
+        self.intro.setText(
+            f"Each column is one example's gradient \u2202L\u2091/\u2202\u03b8 (the engine's backward on that "
+            f"example alone); <b>avg</b> is the gradient of the mean loss over the {n} "
+            f"example{'s' if n > 1 else ''}. The update is one SGD step with \u03b7 = {f(up.lr)}.")
+        losses = ", ".join(f(v) for v in table.losses)
+        self.update_label.setText(
+            f"Loss per example: {losses}.  Mean loss before the update: <b>{f(up.loss_before)}</b>, "
+            f"after: <b>{f(up.loss_after)}</b> "
+            f"({'lower' if up.loss_after < up.loss_before else 'not lower: try a smaller η'}).")
+
+
+class VanishingPage(QWidget):
+    """A chain of k Dense + activation layers: each layer's gradient size, log scale."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        v = QVBoxLayout(self)
+        v.addWidget(wrapped(
+            "A chain of k layers (8 units each, the engine's default initialisation) and one output, "
+            "MSE on a fixed random batch. Left: the size \u2016\u2202L/\u2202W\u2097\u2016 of each layer's "
+            "weight gradient, first layer on the left. Right: the first layer's gradient as the chain "
+            "grows. \u03c3\u2032(z) \u2264 0.25, so each sigmoid layer shrinks the gradient; ReLU passes it "
+            "through where the unit is active."))
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layers k:"))
+        self.depth = QSpinBox()
+        self.depth.setRange(1, 30)
+        self.depth.setValue(10)
+        row.addWidget(self.depth)
+        self.checks = {}
+        for act in CHAIN_ACTIVATIONS:
+            cb = QCheckBox(act)
+            cb.setChecked(True)
+            cb.toggled.connect(self.refresh)
+            self.checks[act] = cb
+            row.addWidget(cb)
+        row.addStretch(1)
+        v.addLayout(row)
+        plots = QHBoxLayout()
+        self.per_layer = pg.PlotWidget()
+        self.per_layer.setLogMode(False, True)
+        self.per_layer.setLabel("bottom", "layer (1 = next to the input)")
+        self.per_layer.setLabel("left", "\u2016\u2202L/\u2202W\u2016")
+        self.per_layer.addLegend(offset=(-10, 10))
+        self.sweep = pg.PlotWidget()
+        self.sweep.setLogMode(False, True)
+        self.sweep.setLabel("bottom", "layers in the chain k")
+        self.sweep.setLabel("left", "first layer \u2016\u2202L/\u2202W\u2081\u2016")
+        plots.addWidget(self.per_layer)
+        plots.addWidget(self.sweep)
+        v.addLayout(plots, 1)
+        self.summary = wrapped()
+        v.addWidget(self.summary)
+        self.depth.valueChanged.connect(self.refresh)
+        self._sweeps = {}
+        self.data = {}
+
+    def refresh(self, *_):
+        k = self.depth.value()
+        self.per_layer.clear()
+        self.sweep.clear()
+        self.data = {}
+        parts = []
+        depths = np.arange(1, 31)
+        for act, cb in self.checks.items():
+            if not cb.isChecked():
+                continue
+            g = chain_gradients(act, k)
+            self.data[act] = g
+            if act not in self._sweeps:
+                self._sweeps[act] = depth_sweep(act, depths)
+            pen = pg.mkPen(CHAIN_COLOURS[act], width=3)
+            self.per_layer.plot(np.arange(1, k + 1), g, pen=pen, symbol="o", symbolSize=8,
+                                symbolBrush=CHAIN_COLOURS[act], name=act)
+            self.sweep.plot(depths, self._sweeps[act], pen=pen, symbol="o", symbolSize=6,
+                            symbolBrush=CHAIN_COLOURS[act])
+            parts.append(f"{act}: first layer {fmt(g[0], 3)}, last {fmt(g[-1], 3)} "
+                         f"(\u00d7{fmt(g[0] / g[-1], 3)})")
+        self.summary.setText(f"k = {k}:  " + ";  ".join(parts))

@@ -1,0 +1,601 @@
+"""Backprop lab: a small net as a computational graph, stepped forward and backward one node at a
+time with the chain rule written out, the gradient check, the mini-batch update and vanishing
+gradients. Every number comes from `nnviz.backprop`, which reads the engine's layers.
+
+Keys: PageDown / Right next node, PageUp / Left back, Home restart (a presenter's clicker sends
+PageDown / PageUp). Text fields keep their own keys while typing.
+"""
+import logging
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nnviz.backprop import (
+    UPDATE,
+    LabError,
+    LabNet,
+    Step,
+    batch_table,
+    gradient_check,
+    record,
+    sgd_update,
+    tutorial_net,
+    update_lines,
+)
+from nnviz.backprop.names import fmt, sub
+
+from ..style import APP_POINT_SIZE
+from .fields import NumberTable, parse_number
+from .graph import GraphView
+from .pages import BatchPage, VanishingPage
+
+log = logging.getLogger("nnviz")
+
+ACT_CHOICES = [("sigmoid", "sigmoid"), ("tanh", "tanh"), ("relu", "ReLU"), ("linear", "linear")]
+LOSS_CHOICES = [("mse", "MSE"), ("xent", "softmax CE")]
+PHASE_NAMES = {"forward": "Forward", "backward": "Backward", "update": "Update"}
+
+
+def parse_sizes(text):
+    """'2-2-2' or '3 4 4 3' -> (2, 2, 2); LabError naming what is expected."""
+    parts = str(text).replace(",", " ").replace("-", " ").replace("\u2192", " ").split()
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise LabError(f"network {text!r}: expected unit counts like 2-2-2 or 3-4-4-3") from None
+    LabNet(sizes)      # validates the counts
+    return sizes
+
+
+def _combo(choices, current):
+    c = QComboBox()
+    for key, label in choices:
+        c.addItem(label, key)
+    c.setCurrentIndex([k for k, _ in choices].index(current))
+    return c
+
+
+class BackpropWorkspace(QWidget):
+    title = "Backprop lab"
+    status = Signal(dict)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.controller = None
+        self.digits = 6
+        self.lr = 0.5
+        self.example = 0
+        self.pos = 0
+        self.steps = []
+        self.rec = None
+        self._rng = np.random.default_rng(0)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self._tick)
+        self._build_ui()
+        self.load_tutorial()
+
+    # ---- workspace protocol ---------------------------------------------------------------
+    def shutdown(self):
+        self._timer.stop()
+        return True
+
+    def is_dirty(self):
+        return False
+
+    def mark_saved(self):
+        pass
+
+    def save_payload(self):
+        return None
+
+    def open_loaded(self, loaded):
+        return False
+
+    def step(self):
+        self.next_step()
+
+    def reset(self):
+        self.restart()
+
+    # ---- UI --------------------------------------------------------------------------------
+    def _build_ui(self):
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 4, 6, 4)
+        outer.setSpacing(4)
+        row1 = QHBoxLayout()
+        row1.addWidget(QLabel("Network"))
+        self.arch = QLineEdit("2-2-2")
+        self.arch.setToolTip("units per layer: inputs, hidden layers, outputs (1 to 4 each), e.g. 3-4-4-3")
+        self.arch.setMaximumWidth(90)
+        self.arch.editingFinished.connect(self._settings_changed)
+        row1.addWidget(self.arch)
+        row1.addWidget(QLabel("hidden"))
+        self.hidden = _combo(ACT_CHOICES, "sigmoid")
+        row1.addWidget(self.hidden)
+        row1.addWidget(QLabel("output"))
+        self.output = _combo(ACT_CHOICES, "sigmoid")
+        row1.addWidget(self.output)
+        row1.addWidget(QLabel("loss"))
+        self.loss = _combo(LOSS_CHOICES, "mse")
+        self.loss.setToolTip("MSE: mean of (o − t)² over outputs and examples; softmax CE: −log softmax(z)ᵧ, "
+                             "the mean over examples")
+        row1.addWidget(self.loss)
+        for c in (self.hidden, self.output, self.loss):
+            c.currentIndexChanged.connect(self._settings_changed)
+        self.tutorial_button = QPushButton("Worked example")
+        self.tutorial_button.setToolTip("the 2-2-2 sigmoid network of the classic backprop tutorial")
+        self.tutorial_button.clicked.connect(self.load_tutorial)
+        row1.addWidget(self.tutorial_button)
+        self.random_button = QPushButton("New weights")
+        self.random_button.clicked.connect(self.randomize)
+        row1.addWidget(self.random_button)
+        self.export_button = QPushButton("Export PNG\u2026")
+        self.export_button.setToolTip("the graph as it is now, as a PNG image for slides")
+        self.export_button.clicked.connect(lambda: self.export_graph())
+        row1.addWidget(self.export_button)
+        row1.addStretch(1)
+        outer.addLayout(row1)
+
+        row2 = QHBoxLayout()
+        self.home_button = QPushButton("Home")
+        self.back_button = QPushButton("\u25c0 Back")
+        self.next_button = QPushButton("Next \u25b6")
+        self.play_button = QPushButton("Play")
+        self.play_button.setObjectName("play")
+        self.play_button.setCheckable(True)
+        self.home_button.clicked.connect(self.restart)
+        self.back_button.clicked.connect(self.back_step)
+        self.next_button.clicked.connect(self.next_step)
+        self.play_button.clicked.connect(lambda _=False: self.start_pause())
+        for b in (self.home_button, self.back_button, self.next_button, self.play_button):
+            b.setFocusPolicy(Qt.NoFocus)
+            row2.addWidget(b)
+        row2.addWidget(QLabel("speed"))
+        self.speed = QSlider(Qt.Horizontal)
+        self.speed.setRange(1, 10)
+        self.speed.setValue(4)
+        self.speed.setMaximumWidth(110)
+        self.speed.setToolTip("auto-play: steps per 5 seconds")
+        self.speed.valueChanged.connect(self._speed_changed)
+        row2.addWidget(self.speed)
+        self.progress = QLabel()
+        row2.addWidget(self.progress, 1)
+        self.apply_button = QPushButton("Apply update")
+        self.apply_button.setToolTip("\u03b8 \u2190 \u03b8 \u2212 \u03b7\u00b7avg \u2202L/\u2202\u03b8: one SGD step, "
+                                     "then the forward pass starts again with the new weights")
+        self.apply_button.setFocusPolicy(Qt.NoFocus)
+        self.apply_button.clicked.connect(self.apply_update)
+        row2.addWidget(self.apply_button)
+        self.detailed_box = QCheckBox("each multiply")
+        self.detailed_box.setChecked(True)
+        self.detailed_box.setToolTip("draw every weight, multiply and bias as its own node")
+        self.detailed_box.toggled.connect(self._detail_toggled)
+        row2.addWidget(self.detailed_box)
+        self.labels_box = QCheckBox("all derivatives")
+        self.labels_box.setToolTip("write the local derivative on every edge that has one")
+        self.labels_box.toggled.connect(self._labels_toggled)
+        row2.addWidget(self.labels_box)
+        outer.addLayout(row2)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("bannerText")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        outer.addWidget(self.error_label)
+
+        self.pages = QTabWidget()
+        outer.addWidget(self.pages, 1)
+        # page 1: graph above; explanation and tables below
+        step_page = QSplitter(Qt.Vertical)
+        self.graph = GraphView()
+        step_page.addWidget(self.graph)
+        bottom = QSplitter(Qt.Horizontal)
+        self.explain = QLabel()
+        self.explain.setWordWrap(True)
+        self.explain.setTextFormat(Qt.RichText)
+        self.explain.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.explain.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # the app's style sheet sets every widget's size: a larger one for the text read aloud
+        self.explain.setStyleSheet(f"font-size: {APP_POINT_SIZE + 2}pt;")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(self.explain)
+        bottom.addWidget(scroll)
+        self.side = QTabWidget()
+        self.params_table = NumberTable()
+        self.params_table.edited.connect(self._param_edited)
+        self.params_table.rejected.connect(self._rejected)
+        self.side.addTab(self.params_table, "\u03b8 and gradient check")
+        self.side.addTab(self._examples_tab(), "Examples")
+        bottom.addWidget(self.side)
+        bottom.setStretchFactor(0, 5)
+        bottom.setStretchFactor(1, 4)
+        step_page.addWidget(bottom)
+        bottom.setSizes([560, 440])
+        step_page.setSizes([430, 230])
+        self.pages.addTab(step_page, "Forward and backward")
+        self.batch_page = BatchPage()
+        self.batch_page.apply_update.connect(self.apply_update)
+        self.pages.addTab(self.batch_page, "Mini-batch and update")
+        self.vanishing = VanishingPage()
+        self.pages.addTab(self.vanishing, "Vanishing gradients")
+        self.pages.currentChanged.connect(self._page_changed)
+
+        def keys(seqs, slot):
+            for s in seqs:
+                sc = QShortcut(QKeySequence(s), self)
+                sc.setContext(Qt.WidgetWithChildrenShortcut)
+                sc.activated.connect(slot)
+        keys([Qt.Key_PageDown, Qt.Key_Right], self.next_step)
+        keys([Qt.Key_PageUp, Qt.Key_Left], self.back_step)
+        keys([Qt.Key_Home], self.restart)
+        self._speed_changed(self.speed.value())
+
+    def _examples_tab(self):
+        w = QWidget()
+        v = QVBoxLayout(w)
+        form = QFormLayout()
+        self.n_examples = QSpinBox()
+        self.n_examples.setRange(1, 8)
+        self.n_examples.setToolTip("examples in the mini-batch (the update uses their average gradient)")
+        self.n_examples.valueChanged.connect(self._n_examples_changed)
+        self.shown = QSpinBox()
+        self.shown.setRange(1, 1)
+        self.shown.setToolTip("the example drawn in the graph")
+        self.shown.valueChanged.connect(self._shown_changed)
+        self.lr_field = QLineEdit(fmt(self.lr))
+        self.lr_field.setToolTip("learning rate \u03b7 (a number > 0)")
+        self.lr_field.editingFinished.connect(self._lr_edited)
+        row = QHBoxLayout()
+        row.addWidget(self.n_examples)
+        row.addWidget(QLabel("shown"))
+        row.addWidget(self.shown)
+        row.addWidget(QLabel("\u03b7"))
+        row.addWidget(self.lr_field)
+        form.addRow("examples", row)
+        v.addLayout(form)
+        self.examples_table = NumberTable()
+        self.examples_table.edited.connect(self._example_edited)
+        self.examples_table.rejected.connect(self._rejected)
+        v.addWidget(self.examples_table, 1)
+        return w
+
+    # ---- settings ---------------------------------------------------------------------------
+    def _show_error(self, msg):
+        if msg:
+            self.error_label.setText(msg)
+            self.error_label.show()
+        else:
+            self.error_label.hide()
+
+    def _rejected(self, row, col, text):
+        self._show_error(f"{text!r} is not a number: the old value is kept (typed text is marked red)")
+
+    def load_tutorial(self):
+        """The 2-2-2 sigmoid net of the classic worked example, η = 0.5, one example."""
+        net, x, t = tutorial_net()
+        self._set_controls(net.sizes, "sigmoid", "sigmoid", "mse")
+        self.net = net
+        self.X = np.array([x], dtype=np.float64)
+        self.T = np.array([t], dtype=np.float64)
+        self.lr = 0.5
+        self.lr_field.setText(fmt(self.lr))
+        self._set_count(1)
+        self.example = 0
+        self.pos = 0
+        self.recompute()
+
+    def _set_controls(self, sizes, hidden, output, loss):
+        widgets = (self.arch, self.hidden, self.output, self.loss, self.n_examples)
+        for w in widgets:
+            w.blockSignals(True)
+        self.arch.setText("-".join(str(s) for s in sizes))
+        self.hidden.setCurrentIndex(self.hidden.findData(hidden))
+        self.output.setCurrentIndex(self.output.findData(output))
+        self.loss.setCurrentIndex(self.loss.findData(loss))
+        for w in widgets:
+            w.blockSignals(False)
+
+    def _set_count(self, n):
+        for w in (self.n_examples, self.shown):
+            w.blockSignals(True)
+        self.n_examples.setValue(n)
+        self.shown.setRange(1, n)
+        self.shown.setValue(min(self.example + 1, n))
+        for w in (self.n_examples, self.shown):
+            w.blockSignals(False)
+
+    def settings(self):
+        return (parse_sizes(self.arch.text()), self.hidden.currentData(), self.output.currentData(),
+                self.loss.currentData())
+
+    def _settings_changed(self, *_):
+        try:
+            sizes, hidden, output, loss = self.settings()
+            cur = (self.net.sizes, self.net.hidden, self.net.output, self.net.loss_name)
+            if (sizes, hidden, output, loss) == cur:
+                return
+            self.build(sizes, hidden, output, loss)
+        except LabError as exc:
+            self._show_error(str(exc))
+
+    def build(self, sizes, hidden="sigmoid", output="sigmoid", loss="mse", n_examples=None):
+        """A new net with the engine's initial weights (2 decimals) and random examples."""
+        net = LabNet(sizes, hidden, output, loss, seed=int(self._rng.integers(1 << 30)))
+        self._set_controls(net.sizes, hidden, output, loss)
+        self.net = net
+        self._round_params()
+        n = n_examples or len(getattr(self, "X", [[0]]))
+        self.X, self.T = self._random_examples(n)
+        self._set_count(n)
+        self.example = min(self.example, n - 1)
+        self.detailed_box.blockSignals(True)
+        self.detailed_box.setChecked(net.n_layers <= 2 and sum(net.weight(l).size for l in range(net.n_layers)) <= 12)
+        self.detailed_box.blockSignals(False)
+        self.pos = 0
+        self.recompute()
+
+    def _round_params(self):
+        # round to 2 decimals so the chain-rule text stays readable; random biases in ±0.5
+        for l in range(self.net.n_layers):
+            w, b = self.net.weight(l), self.net.bias(l)
+            w[...] = np.round(w, 2)
+            b[...] = np.round(self._rng.uniform(-0.5, 0.5, b.shape), 2)
+
+    def randomize(self):
+        """New random weights and biases for the same architecture."""
+        sizes, hidden, output, loss = self.net.sizes, self.net.hidden, self.net.output, self.net.loss_name
+        net = LabNet(sizes, hidden, output, loss, seed=int(self._rng.integers(1 << 30)))
+        self.net = net
+        self._round_params()
+        self.pos = 0
+        self.recompute()
+
+    def _random_examples(self, n):
+        k_in, k_out = self.net.sizes[0], self.net.sizes[-1]
+        X = np.round(self._rng.uniform(-1, 1, (n, k_in)), 2)
+        if self.net.loss_name == "xent":
+            T = self._rng.integers(0, k_out, n).astype(np.float64)
+        else:
+            lo = -1 if self.net.output in ("tanh", "linear") else 0
+            T = np.round(self._rng.uniform(lo, 1, (n, k_out)), 2)
+        return X, T
+
+    def _n_examples_changed(self, n):
+        old = len(self.X)
+        if n > old:
+            X, T = self._random_examples(n - old)
+            self.X, self.T = np.concatenate([self.X, X]), np.concatenate([self.T, T])
+        else:
+            self.X, self.T = self.X[:n], self.T[:n]
+        self.example = min(self.example, n - 1)
+        self._set_count(n)
+        self.recompute()
+
+    def _shown_changed(self, v):
+        self.example = v - 1
+        self.recompute()
+
+    def _lr_edited(self):
+        try:
+            v = parse_number(self.lr_field.text())
+            if v <= 0:
+                raise ValueError
+        except ValueError:
+            self.lr_field.setStyleSheet("background: #fde2e1;")
+            self._show_error(f"learning rate {self.lr_field.text()!r}: expected a number > 0; "
+                             f"still {fmt(self.lr)}")
+            return
+        self.lr_field.setStyleSheet("")
+        self.set_lr(v)
+
+    def set_lr(self, v):
+        self.lr = float(v)
+        self.lr_field.setText(fmt(self.lr))
+        self.recompute()
+
+    def _targets(self, rows=None):
+        T = self.T if rows is None else self.T[rows]
+        return T.astype(np.int64) if self.net.loss_name == "xent" else T
+
+    def _param_edited(self, row, col, value):
+        key = self.rec.param_keys[row]
+        kind, idx = key[0], [int(s) for s in key[1:].split(",")]
+        if kind == "w":
+            self.net.weight(idx[0])[idx[1], idx[2]] = value
+        else:
+            self.net.bias(idx[0])[idx[1]] = value
+        self.recompute()
+
+    def _example_edited(self, row, col, value):
+        k_in = self.net.sizes[0]
+        if col < k_in:
+            self.X[row, col] = value
+        elif self.net.loss_name == "xent":
+            k = int(round(value)) - 1
+            if value != round(value) or not 0 <= k < self.net.sizes[-1]:
+                self._show_error(f"class {fmt(value)}: expected a whole number 1 to {self.net.sizes[-1]}")
+                self.recompute()
+                return
+            self.T[row] = k
+        else:
+            self.T[row, col - k_in] = value
+        self.recompute()
+
+    def set_param(self, name, value):
+        """Set parameter `name` (e.g. 'w5', 'b1') by typing into its table cell."""
+        labels = [self.rec.nodes[k].label for k in self.rec.param_keys]
+        row = labels.index(name[0] + sub(int(name[1:])))
+        self.params_table.set_cell(row, 0, str(value))
+
+    # ---- computing ---------------------------------------------------------------------------
+    def recompute(self):
+        """Record the shown example, the gradient check, the batch table and the update preview."""
+        self._show_error("")
+        ex = self.example
+        T = self._targets()
+        self.rec = record(self.net, self.X[ex], T[ex], self.digits)
+        self.bp, self.fd = gradient_check(self.net, self.X[ex], T[ex])
+        self.table = batch_table(self.net, self.X, T)
+        self.update = sgd_update(self.net, self.X, T, self.lr)
+        names = [self.rec.nodes[k].label for k in self.rec.param_keys]
+        lines = update_lines(names, self.update, len(self.X), self.digits)
+        lines = [lines[-1].capitalize() + ". Apply update makes the step for real.", *lines[:-1]]
+        self.steps = [*self.rec.steps, Step(UPDATE, tuple(self.rec.param_keys),
+                                            "\u03b8 \u2190 \u03b8 \u2212 \u03b7\u00b7\u2207L", "\n".join(lines))]
+        self.pos = min(self.pos, len(self.steps))
+        self.graph.set_record(self.rec, detailed=self.detailed_box.isChecked())
+        self._fill_examples()
+        self.batch_page.show_table(names, self.table, self.update, self.digits)
+        self._show_pos()
+
+    def _fill_examples(self):
+        k_in, k_out = self.net.sizes[0], self.net.sizes[-1]
+        f = lambda v: fmt(v, self.digits)
+        if self.net.loss_name == "xent":
+            headers = [f"x{sub(i + 1)}" for i in range(k_in)] + ["class y"]
+            rows = [[f(v) for v in self.X[e]] + [str(int(self.T[e]) + 1)] for e in range(len(self.X))]
+        else:
+            headers = [f"x{sub(i + 1)}" for i in range(k_in)] + [f"t{sub(k + 1)}" for k in range(k_out)]
+            rows = [[f(v) for v in self.X[e]] + [f(v) for v in self.T[e]] for e in range(len(self.X))]
+        self.examples_table.fill(headers, [f"ex {e + 1}" for e in range(len(self.X))], rows,
+                                 editable_cols=range(len(headers)))
+
+    def _fill_params(self):
+        rec, f = self.rec, (lambda v: fmt(v, self.digits))
+        done = {k for s in self.steps[:self.pos] if s.phase != "forward" for k in s.keys}
+        rows = []
+        for r, key in enumerate(rec.param_keys):
+            n = rec.nodes[key]
+            if key in done:
+                rows.append([f(n.value), f(n.grad), f(self.fd[r]), fmt(abs(self.fd[r] - n.grad), 2)])
+            else:
+                rows.append([f(n.value), "", "", ""])
+        self.params_table.fill(["value", "backprop", "finite diff.", "|diff.|"],
+                               [rec.nodes[k].label for k in rec.param_keys], rows, editable_cols=(0,))
+
+    # ---- stepping ---------------------------------------------------------------------------
+    def next_step(self):
+        if self.pos < len(self.steps):
+            self.pos += 1
+            self._show_pos()
+        elif self._timer.isActive():
+            self.stop()
+
+    def back_step(self):
+        if self.pos > 0:
+            self.pos -= 1
+            self._show_pos()
+
+    def restart(self):
+        self.stop()
+        self.pos = 0
+        self._show_pos()
+
+    def go_to(self, pos):
+        self.pos = max(0, min(int(pos), len(self.steps)))
+        self._show_pos()
+
+    def current_step(self):
+        return self.steps[self.pos - 1] if self.pos > 0 else None
+
+    def is_playing(self):
+        return self._timer.isActive()
+
+    def start_pause(self):
+        if self._timer.isActive():
+            self.stop()
+            return
+        if self.pos >= len(self.steps):
+            self.pos = 0
+            self._show_pos()
+        self._timer.start()
+        self.play_button.setChecked(True)
+        self.play_button.setText("Pause")
+
+    def stop(self):
+        self._timer.stop()
+        self.play_button.setChecked(False)
+        self.play_button.setText("Play")
+
+    def _tick(self):
+        if self.pos >= len(self.steps):
+            self.stop()
+        else:
+            self.next_step()
+
+    def _speed_changed(self, v):
+        self._timer.setInterval(int(5000 / max(1, v)))
+
+    def apply_update(self):
+        """θ ← θ − η·avg for real (one engine SGD.step), then start again from the forward pass."""
+        before = self.update.loss_before
+        sgd_update(self.net, self.X, self._targets(), self.lr, apply=True)
+        self.pos = 0
+        self.recompute()
+        self._show_error("")
+        self.progress.setText(f"updated: loss {fmt(before, 4)} \u2192 {fmt(self.table.loss, 4)}")
+
+    def _show_pos(self):
+        update = None
+        cur = self.current_step()
+        if cur is not None and cur.phase == UPDATE:
+            update = dict(zip(self.rec.param_keys, self.update.after))
+        self.graph.show_state(self.steps, self.pos, update)
+        self._fill_params()
+        n = len(self.steps)
+        if cur is None:
+            self.progress.setText(f"step 0 / {n}")
+            self.explain.setText(
+                "<b>Start.</b> The inputs, weights, biases and targets are given. Press "
+                "<b>PageDown</b> or <b>\u2192</b> (or a clicker) to compute one node at a time: the forward "
+                "pass, the loss, then the backward pass by the chain rule, then the update. "
+                "<b>PageUp</b>/<b>\u2190</b> goes back, <b>Home</b> restarts. Edit any number in the tables.")
+        else:
+            self.progress.setText(f"step {self.pos} / {n}: {cur.phase}")
+            body = cur.text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
+            self.explain.setText(f"<b>{PHASE_NAMES[cur.phase]} {self.pos}/{n}: {cur.title}</b><br>{body}")
+        self.back_button.setEnabled(self.pos > 0)
+        self.next_button.setEnabled(self.pos < n)
+
+    def _detail_toggled(self, on):
+        self.graph.set_record(self.rec, detailed=on)
+        self._show_pos()
+
+    def _labels_toggled(self, on):
+        self.graph.all_labels = on
+        self._show_pos()
+
+    def _page_changed(self, i):
+        if self.pages.widget(i) is self.vanishing and not self.vanishing.data:
+            self.vanishing.refresh()
+
+    def export_graph(self, path=None):
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export graph as PNG", "backprop-graph.png",
+                                                  "PNG images (*.png)")
+        if not path:
+            return False
+        ok = self.graph.render_png(path)
+        if not ok:
+            self._show_error(f"{path}: could not write the image")
+        return ok
+
