@@ -219,7 +219,7 @@ def test_chain_gradients_match_torch_and_vanish_with_sigmoid():
     from nnviz.backprop.net import DTYPE, _cpu
     from nnviz.engine import Dense, Sigmoid
     depth = 8
-    g = chain_gradients("sigmoid", depth)
+    g = chain_gradients("sigmoid", depth, width=8)
     assert g.shape == (depth,)
     # rebuild the same chain (same seeds) in torch
     B = _cpu()
@@ -241,7 +241,7 @@ def test_chain_gradients_match_torch_and_vanish_with_sigmoid():
     want = np.array([float(W.grad.norm()) for W in Ws])
     np.testing.assert_allclose(g, want, rtol=1e-9)
     assert g[0] < 1e-3 * g[-1]          # sigmoid: the first layer's gradient has vanished
-    relu = chain_gradients("relu", depth)
+    relu = chain_gradients("relu", depth, width=8)
     assert relu[0] > 1e-2 * relu[-1]    # ReLU with He init: it has not
 
 

@@ -2,12 +2,12 @@
 from .batch import MAX_EXAMPLES, BatchTable, Update, batch_table, gradient_check, sgd_update, update_lines
 from .net import ACTIVATIONS, LOSSES, LabError, LabNet, Trace
 from .recorder import BACKWARD, FORWARD, UPDATE, Edge, Node, Record, Step, record
-from .vanishing import CHAIN_ACTIVATIONS, chain_gradients, depth_sweep
+from .vanishing import CHAIN_ACTIVATIONS, chain_gradients, depth_sweep, layer_profile
 
 __all__ = ["ACTIVATIONS", "LOSSES", "LabError", "LabNet", "Trace", "record", "Record", "Node", "Edge",
            "Step", "FORWARD", "BACKWARD", "UPDATE", "MAX_EXAMPLES", "BatchTable", "Update",
            "batch_table", "sgd_update", "gradient_check", "update_lines", "CHAIN_ACTIVATIONS",
-           "chain_gradients", "depth_sweep", "tutorial_net"]
+           "chain_gradients", "depth_sweep", "layer_profile", "tutorial_net"]
 
 
 def tutorial_net():

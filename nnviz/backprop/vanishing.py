@@ -1,5 +1,6 @@
 """Vanishing gradients: a chain of k Dense + activation layers and each layer's gradient size.
 
+
 The engine's own layers (float64, CPU) with the engine's default initialisation (Xavier before
 sigmoid and tanh, He before ReLU), a fixed random batch and an MSE loss on one output.
 """
@@ -15,7 +16,7 @@ CHAIN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 MAX_DEPTH = 30
 
 
-def chain_gradients(act: str, depth: int, width: int = 8, batch: int = 32, seed: int = 0) -> np.ndarray:
+def chain_gradients(act: str, depth: int, width: int = 16, batch: int = 32, seed: int = 0) -> np.ndarray:
     """‖∂L/∂W_l‖ (Frobenius) for hidden layers l = 1..depth, first layer first."""
     if act not in CHAIN_ACTIVATIONS:
         raise LabError(f"chain activation must be one of {', '.join(CHAIN_ACTIVATIONS)}, got {act!r}")
@@ -45,6 +46,12 @@ def chain_gradients(act: str, depth: int, width: int = 8, batch: int = 32, seed:
     return np.array([np.linalg.norm(l.grads["weight"]) for l in layers[:-1] if isinstance(l, Dense)])
 
 
-def depth_sweep(act: str, depths, width: int = 8, seed: int = 0) -> np.ndarray:
-    """First-layer gradient size for each depth in `depths`."""
-    return np.array([chain_gradients(act, k, width, seed=seed)[0] for k in depths])
+def layer_profile(act: str, depth: int, width: int = 16, seeds: int = 4) -> np.ndarray:
+    """Per-layer gradient sizes, the geometric mean over `seeds` random chains (less noisy)."""
+    logs = [np.log(chain_gradients(act, depth, width, seed=s)) for s in range(seeds)]
+    return np.exp(np.mean(logs, axis=0))
+
+
+def depth_sweep(act: str, depths, width: int = 16, seeds: int = 4) -> np.ndarray:
+    """First-layer gradient size (geometric mean over seeds) for each depth in `depths`."""
+    return np.array([layer_profile(act, k, width, seeds)[0] for k in depths])

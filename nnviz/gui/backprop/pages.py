@@ -12,11 +12,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nnviz.backprop import CHAIN_ACTIVATIONS, chain_gradients, depth_sweep
+from nnviz.backprop import CHAIN_ACTIVATIONS, depth_sweep, layer_profile
 from nnviz.backprop.names import fmt
 
 from .fields import NumberTable
 
+DEPTHS = np.array([*range(1, 11), *range(12, 31, 2)])
 CHAIN_COLOURS = {"sigmoid": (220, 80, 30), "tanh": (120, 80, 200), "relu": (8, 119, 189)}
 
 
@@ -73,8 +74,9 @@ class VanishingPage(QWidget):
         super().__init__(parent)
         v = QVBoxLayout(self)
         v.addWidget(wrapped(
-            "A chain of k layers (8 units each, the engine's default initialisation) and one output, "
-            "MSE on a fixed random batch. Left: the size \u2016\u2202L/\u2202W\u2097\u2016 of each layer's "
+            "A chain of k layers (16 units each, the engine's default initialisation) and one output, "
+            "MSE on a random batch; the geometric mean of 4 random chains. "
+            "Left: the size \u2016\u2202L/\u2202W\u2097\u2016 of each layer's "
             "weight gradient, first layer on the left. Right: the first layer's gradient as the chain "
             "grows. \u03c3\u2032(z) \u2264 0.25, so each sigmoid layer shrinks the gradient; ReLU passes it "
             "through where the unit is active."))
@@ -98,7 +100,7 @@ class VanishingPage(QWidget):
         self.per_layer.setLogMode(False, True)
         self.per_layer.setLabel("bottom", "layer (1 = next to the input)")
         self.per_layer.setLabel("left", "\u2016\u2202L/\u2202W\u2016")
-        self.per_layer.addLegend(offset=(-10, 10))
+        self.per_layer.addLegend(offset=(-10, -10))
         self.sweep = pg.PlotWidget()
         self.sweep.setLogMode(False, True)
         self.sweep.setLabel("bottom", "layers in the chain k")
@@ -118,11 +120,11 @@ class VanishingPage(QWidget):
         self.sweep.clear()
         self.data = {}
         parts = []
-        depths = np.arange(1, 31)
+        depths = DEPTHS
         for act, cb in self.checks.items():
             if not cb.isChecked():
                 continue
-            g = chain_gradients(act, k)
+            g = layer_profile(act, k)
             self.data[act] = g
             if act not in self._sweeps:
                 self._sweeps[act] = depth_sweep(act, depths)
