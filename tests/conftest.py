@@ -3,6 +3,8 @@ import os
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Keras 3 is an oracle only; without this it looks for TensorFlow, which nnviz never installs.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 # Reliability: never block on the "restore the crashed session?" prompt, and keep the
 # tests' autosave checkpoints and session marker out of the user's data folder.
