@@ -16,6 +16,7 @@ MIN_SCALE = 12.0 / FONT_PX
 MAX_SCALE = 2.2
 GAP = 16
 LABEL_GAP = 40             # extra room between weights and multiplies for edge labels
+FAN_GAP = 56               # compact drawing: between one layer's activations and the next sums
 STACK_GAP = 26             # between a sum and its activation below it
 WIDE, NARROW = 104, 100
 LINE = FONT_PX + 5
@@ -85,7 +86,7 @@ class NodeItem(QGraphicsItem):
             p.drawText(r.translated(0, LINE), Qt.AlignHCenter | Qt.AlignVCenter, self.value_text)
         if self.grad_text:
             p.setPen(GRAD)
-            p.setFont(_font(True))
+            p.setFont(_font())
             p.drawText(r.translated(0, LINE * (self.lines - 1)), Qt.AlignHCenter | Qt.AlignVCenter,
                        self.grad_text)
 
@@ -96,13 +97,15 @@ class NodeItem(QGraphicsItem):
 class EdgeItem(QGraphicsItem):
     """A line between two nodes with an optional label (local derivative or weight)."""
 
-    def __init__(self, a, b, vertical=False):
+    def __init__(self, a, b, vertical=False, dy=0.0):
         super().__init__()
         self.a, self.b = a, b
+        self.dy = dy
         self.vertical = vertical
         self.colour = QColor("#9aa4ae")
         self.width = 1.2
         self.label = ""
+        self.mid_label = False
         self.setZValue(1)
         self._path = QPainterPath()
         self.relayout()
@@ -115,6 +118,7 @@ class EdgeItem(QGraphicsItem):
             p0, p1 = self.a.right(), self.b.left()
             if self.b.node.kind == "mul" and self.a.node.kind != "weight":
                 p1 = p1 + QPointF(0, self.b.h * 0.3)   # the weight enters mid-left, the input below it
+            p1 = p1 + QPointF(0, self.dy)
         path = QPainterPath(p0)
         if self.vertical:
             path.lineTo(p1)
@@ -148,10 +152,10 @@ class EdgeTag(QGraphicsItem):
         if not e.label:
             self._box = QRectF()
             return
-        tw = QFontMetricsF(_font(True, FONT_PX - 1)).horizontalAdvance(e.label) + 8
+        tw = QFontMetricsF(_font(True)).horizontalAdvance(e.label) + 8
         # beside the arrow head: ∂dst/∂src belongs to the node it enters
         length = e._path.length()
-        at = 0.5 if e.vertical else e._path.percentAtLength(max(0.0, length - tw / 2 - 4))
+        at = 0.5 if e.vertical or e.mid_label else e._path.percentAtLength(max(0.0, length - tw / 2 - 4))
         mid = e._path.pointAtPercent(at)
         self._box = QRectF(mid.x() - tw / 2, mid.y() - LINE / 2, tw, LINE)
 
@@ -165,7 +169,7 @@ class EdgeTag(QGraphicsItem):
         p.setPen(Qt.NoPen)
         p.setBrush(QColor(255, 255, 255, 235))
         p.drawRoundedRect(self._box, 4, 4)
-        p.setFont(_font(True, FONT_PX - 1))
+        p.setFont(_font(True))
         p.setPen(self.edge.colour)
         p.drawText(self._box, Qt.AlignCenter, self.edge.label)
 
@@ -213,7 +217,12 @@ class GraphView(QGraphicsView):
                 cols[("w", l)] = column(NARROW)
                 x += LABEL_GAP          # room for the local derivative on w -> ×
                 cols[("m", l)] = column(NARROW)
-            cols[("z", l)] = column(WIDE)       # the sum, and its activation below it
+            else:
+                x += FAN_GAP            # room for the fan of edges between layers
+            cols[("z", l)] = column(WIDE)       # detailed: the sum, and its activation below it
+            cols[("a", l)] = cols[("z", l)] if self.detailed else column(WIDE)
+        if not self.detailed:
+            x += FAN_GAP / 2
         cols["L"] = column(WIDE)
 
         def place(key, left, y, width, lines):
@@ -225,7 +234,7 @@ class GraphView(QGraphicsView):
 
         small_h = 2 * LINE + 8 + 6
         big_h = 3 * LINE + 8
-        unit_h = 2 * big_h + STACK_GAP
+        unit_h = 2 * big_h + STACK_GAP if self.detailed else big_h
         heights = []
         for l in range(net.n_layers):
             units, fan_in = net.weight(l).shape
@@ -248,7 +257,7 @@ class GraphView(QGraphicsView):
                 if net.act_name(l) != "softmax":
                     cy = y0 + (block - 12 - unit_h) / 2
                     place(f"z{l},{j}", cols[("z", l)], cy, WIDE, 3)
-                    place(f"a{l},{j}", cols[("z", l)], cy + big_h + STACK_GAP, WIDE, 3)
+                    place(f"a{l},{j}", cols[("a", l)], cy + (big_h + STACK_GAP) * self.detailed, WIDE, 3)
                 else:
                     place(f"z{l},{j}", cols[("z", l)], y0 + (block - 12 - big_h) / 2, WIDE, 3)
         n_in = net.sizes[0]
@@ -268,17 +277,20 @@ class GraphView(QGraphicsView):
                     continue
                 self._edge(a, b, e.src, e.dst, e.local, None, vertical=N[e.dst].kind == "act")
             elif N[e.dst].kind == "mul" and N[e.src].kind != "weight":
-                # compact: input -> sum directly, the weight written on the edge
-                z = self.items_by_key[f"z{N[e.dst].layer},{N[e.dst].unit}"]
-                wkey = f"w{N[e.dst].layer},{N[e.dst].unit},{N[e.dst].src}"
-                self._edge(a, z, e.src, z.node.key, e.local, wkey, vertical=False)
-            elif a is not None and b is not None:
-                self._edge(a, b, e.src, e.dst, e.local, None, vertical=N[e.dst].kind == "act")
+                # compact: input -> sum directly, the weight written on the edge; the edges
+                # enter the sum at different heights so their labels do not cover each other
+                m = N[e.dst]
+                z = self.items_by_key[f"z{m.layer},{m.unit}"]
+                fan_in = net.sizes[m.layer]
+                dy = (m.src - (fan_in - 1) / 2) * min(14.0, z.h / (fan_in + 1))
+                self._edge(a, z, e.src, z.node.key, e.local, f"w{m.layer},{m.unit},{m.src}", False, dy)
+            elif a is not None and b is not None:     # compact: z -> a side by side
+                self._edge(a, b, e.src, e.dst, e.local, None, vertical=False)
         sc.setSceneRect(QRectF(-10, -10, x - GAP + 20, max(height, ly + big_h) + 20))
         self.fit()
 
-    def _edge(self, a, b, src, dst, local, wkey, vertical):
-        it = EdgeItem(a, b, vertical)
+    def _edge(self, a, b, src, dst, local, wkey, vertical, dy=0.0):
+        it = EdgeItem(a, b, vertical, dy)
         self.scene().addItem(it)
         it.tag = EdgeTag(it)
         self.scene().addItem(it.tag)
@@ -297,6 +309,10 @@ class GraphView(QGraphicsView):
             (shown_val if s.phase == FORWARD else shown_grad).update(s.keys)
         cur = steps[pos - 1] if pos > 0 else None
         cur_keys = set(cur.keys) if cur is not None and cur.phase != UPDATE else set()
+        lit = set(cur_keys)
+        if not self.detailed:      # a weight, multiply or bias is drawn inside its unit's sum
+            lit |= {"z" + k[1:k.rindex(",")] if k[0] in "wm" else "z" + k[1:]
+                         for k in cur_keys if k[0] in "wmb"}
         updating = cur is not None and cur.phase == UPDATE and update is not None
         for key, it in self.items_by_key.items():
             n = N[key]
@@ -308,7 +324,7 @@ class GraphView(QGraphicsView):
                 it.grad_text = "\u2192 " + f(update[key])
             elif key in shown_grad and n.grad is not None:
                 it.grad_text = "\u2202 " + f(n.grad)
-            it.current = key in cur_keys or (updating and key in update)
+            it.current = key in lit or (updating and key in update)
             it.update()
         # edges: the current forward node's inputs in blue; the current backward node's
         # consumers in red with their local derivative ∂consumer/∂node
@@ -317,17 +333,19 @@ class GraphView(QGraphicsView):
             if cur is not None and cur.phase == FORWARD and (dst in cur_keys
                                                               or (wkey and f"m{wkey[1:]}" in cur_keys)):
                 colour, width = FWD_EDGE, 2.6
-                if wkey:
-                    label = f"{N[wkey].label} = {f(N[wkey].value)}"
-            elif cur is not None and cur.phase == BACKWARD and (src in cur_keys or (wkey and wkey in cur_keys)):
+                if wkey:                  # compact: the weight this edge multiplies by
+                    label = f(N[wkey].value)
+            elif cur is not None and cur.phase == BACKWARD and src in cur_keys:
                 colour, width = BWD_EDGE, 2.6
                 if local is not None:
-                    label = f(local) if not wkey else f"{N[wkey].label} = {f(N[wkey].value)}"
-            elif self.all_labels and local is not None and src in shown_grad | {"L"}:
+                    label = f(local)
+            elif cur is not None and cur.phase == BACKWARD and wkey and wkey in cur_keys:
+                colour, width = BWD_EDGE, 2.6     # compact: the weight whose gradient this is
+                label = f"{N[wkey].label}: \u2202 {f(N[wkey].grad)}"
+            elif self.all_labels and local is not None and (src in shown_grad or wkey):
                 label = f(local)
-            elif self.all_labels and wkey:
-                label = f"{N[wkey].label} = {f(N[wkey].value)}"
             it.colour, it.width, it.label = colour, width, label
+            it.mid_label = bool(wkey) and cur is not None and cur.phase == BACKWARD and wkey in cur_keys
             it.update()
             it.tag.relayout()
             it.tag.update()

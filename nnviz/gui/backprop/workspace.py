@@ -229,7 +229,7 @@ class BackpropWorkspace(QWidget):
         bottom.setStretchFactor(0, 5)
         bottom.setStretchFactor(1, 4)
         step_page.addWidget(bottom)
-        bottom.setSizes([560, 440])
+        bottom.setSizes([520, 480])
         step_page.setSizes([430, 230])
         self.pages.addTab(step_page, "Forward and backward")
         self.batch_page = BatchPage()
@@ -348,7 +348,9 @@ class BackpropWorkspace(QWidget):
         self._set_count(n)
         self.example = min(self.example, n - 1)
         self.detailed_box.blockSignals(True)
-        self.detailed_box.setChecked(net.n_layers <= 2 and sum(net.weight(l).size for l in range(net.n_layers)) <= 12)
+        # a box per weight and multiply while the graph fits a lecture screen: 2-2-2 and smaller
+        self.detailed_box.setChecked(all(net.sizes[l + 1] * (net.sizes[l] + 1) <= 6
+                                         for l in range(net.n_layers)))
         self.detailed_box.blockSignals(False)
         self.pos = 0
         self.recompute()
@@ -481,16 +483,22 @@ class BackpropWorkspace(QWidget):
 
     def _fill_params(self):
         rec, f = self.rec, (lambda v: fmt(v, self.digits))
+        g = lambda v: fmt(v, min(self.digits, 5))     # the table sits beside the text: 5 digits
         done = {k for s in self.steps[:self.pos] if s.phase != "forward" for k in s.keys}
         rows = []
         for r, key in enumerate(rec.param_keys):
             n = rec.nodes[key]
             if key in done:
-                rows.append([f(n.value), f(n.grad), f(self.fd[r]), fmt(abs(self.fd[r] - n.grad), 2)])
+                rows.append([f(n.value), g(n.grad), g(self.fd[r]), fmt(abs(self.fd[r] - n.grad), 2)])
             else:
                 rows.append([f(n.value), "", "", ""])
         self.params_table.fill(["value", "backprop", "finite diff.", "|diff.|"],
                                [rec.nodes[k].label for k in rec.param_keys], rows, editable_cols=(0,))
+        cur = self.current_step()
+        if cur is not None and cur.phase == "backward" and cur.keys[-1] in rec.param_keys:
+            r = rec.param_keys.index(cur.keys[-1])     # the row whose gradient just appeared
+            self.params_table.scrollToItem(self.params_table.item(r, 1))
+            self.params_table.setCurrentCell(r, 1)
 
     # ---- stepping ---------------------------------------------------------------------------
     def next_step(self):
