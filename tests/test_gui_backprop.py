@@ -196,3 +196,14 @@ def test_vanishing_page(lab, qtbot):
     lab.vanishing.depth.setValue(4)
     assert len(lab.vanishing.data["relu"]) == 4
     assert "k = 4" in lab.vanishing.summary.text()
+
+
+def test_clicking_a_box_jumps_to_its_step(lab, qtbot):
+    item = lab.graph.items_by_key["a0,1"]
+    pos = lab.graph.mapFromScene(item.mapToScene(item.boundingRect().center()))
+    qtbot.mouseClick(lab.graph.viewport(), Qt.LeftButton, pos=pos)
+    assert lab.current_step().title == "h₂" and lab.current_step().phase == "forward"
+    lab.go_to(len(lab.rec.steps) // 2 + 2)             # in the backward pass now
+    assert lab.current_step().phase == "backward"
+    qtbot.mouseClick(lab.graph.viewport(), Qt.LeftButton, pos=pos)
+    assert lab.current_step().title == "∂L/∂h₂"

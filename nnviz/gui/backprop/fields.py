@@ -32,7 +32,8 @@ class NumberTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SingleSelection)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        # fixed row heights: ResizeToContents re-measured every row on each cell change
+        self.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
         self.setAlternatingRowColors(True)
         self.itemChanged.connect(self._changed)
 
@@ -44,22 +45,26 @@ class NumberTable(QTableWidget):
         self.setHorizontalHeaderLabels(headers)
         self.setRowCount(len(rows))
         self.setVerticalHeaderLabels(row_names)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
                 it = self.item(r, c)
-                if it is None:
+                editable = c in self._editable_cols
+                if it is None or bool(it.flags() & Qt.ItemIsEditable) != editable:
                     it = QTableWidgetItem()
+                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                    flags = Qt.ItemIsEnabled | Qt.ItemIsSelectable
+                    if editable:
+                        it.setFlags(flags | Qt.ItemIsEditable)
+                        it.setToolTip("type a number")
+                    else:
+                        it.setFlags(flags)
                     self.setItem(r, c, it)
-                it.setText(text)
-                it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                flags = Qt.ItemIsEnabled | Qt.ItemIsSelectable
-                if c in self._editable_cols:
-                    flags |= Qt.ItemIsEditable
-                    it.setToolTip("type a number")
+                if it.text() != text:
+                    it.setText(text)
+                if editable and it.background().color() == INVALID_BG:
                     it.setBackground(QColor("#ffffff"))
-                else:
-                    it.setBackground(QColor(0, 0, 0, 0))
-                it.setFlags(flags)
+                    it.setToolTip("type a number")
         self._filling = False
 
     def texts(self, col):

@@ -4,7 +4,7 @@ activations and the loss; edges carry local derivatives. Values come from a `Rec
 `GraphView.show_state` reveals values up to the current forward step and gradients up to the
 current backward step; the current step's nodes and edges are highlighted.
 """
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
 
@@ -175,7 +175,12 @@ class EdgeTag(QGraphicsItem):
 
 
 class GraphView(QGraphicsView):
-    """Draws a Record; `detailed` shows weights, multiplies and biases as their own boxes."""
+    """Draws a Record; `detailed` shows weights, multiplies and biases as their own boxes.
+
+    `node_clicked(key)` when a box is clicked.
+    """
+
+    node_clicked = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -368,6 +373,14 @@ class GraphView(QGraphicsView):
             s = max(min(s, vh / r.height()), min(MIN_SCALE, s))
         self.resetTransform()
         self.scale(s, s)
+
+    def mousePressEvent(self, ev):
+        it = self.itemAt(ev.position().toPoint())
+        if isinstance(it, NodeItem):
+            self.node_clicked.emit(it.node.key)
+            ev.accept()
+            return
+        super().mousePressEvent(ev)
 
     def scale_factor(self):
         return self.transform().m11()

@@ -205,6 +205,7 @@ class BackpropWorkspace(QWidget):
         # page 1: graph above; explanation and tables below
         step_page = QSplitter(Qt.Vertical)
         self.graph = GraphView()
+        self.graph.node_clicked.connect(self.jump_to_node)
         step_page.addWidget(self.graph)
         bottom = QSplitter(Qt.Horizontal)
         self.explain = QLabel()
@@ -521,6 +522,18 @@ class BackpropWorkspace(QWidget):
     def go_to(self, pos):
         self.pos = max(0, min(int(pos), len(self.steps)))
         self._show_pos()
+
+    def jump_to_node(self, key):
+        """Clicked box: to the step of its gradient once the backward pass has begun, else of its value."""
+        cur = self.current_step()
+        phase = "backward" if cur is not None and cur.phase != "forward" else "forward"
+        for want in (phase, "forward", "backward"):
+            for i, s in enumerate(self.steps):
+                if s.phase == want and key in s.keys:
+                    self.stop()
+                    self.go_to(i + 1)
+                    return True
+        return False
 
     def current_step(self):
         return self.steps[self.pos - 1] if self.pos > 0 else None
