@@ -257,3 +257,41 @@ def test_bad_settings_say_what_was_expected():
         net.trace([[0.1, 0.2]], [2])
     with pytest.raises(LabError, match="mini-batch: 1 to 8"):
         batch_table(net, np.zeros((9, 2)), np.zeros(9, int))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_values_equal_an_ordinary_engine_model(cfg):
+    """The lab's numbers are those of a plain nnviz Sequential with the same weights."""
+    from nnviz.engine import MSE, Dense, ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, Tanh
+    net, X, T = _random_net(cfg, seed=11)
+    acts = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
+    layers = []
+    for l in range(net.n_layers):
+        layers.append(Dense(net.sizes[l + 1]))
+        if net.act_name(l) in acts:
+            layers.append(acts[net.act_name(l)]())
+    model = Sequential(layers, (net.sizes[0],), dtype=np.float64)
+    dense = [layer for layer in model.layers if layer.type == "Dense"]
+    for d, w, b in zip(dense, net.parameters()[::2], net.parameters()[1::2]):
+        d.params["weight"][...] = w
+        d.params["bias"][...] = b
+    outs = []
+    remove = model.add_forward_hook(lambda layer, y: outs.append(np.array(y)))
+    y = model.forward(X[:1], train=True)
+    remove()
+    loss = SoftmaxCrossEntropy() if net.loss_name == "xent" else MSE()
+    value = loss.forward(y, T[:1])
+    model.backward(loss.backward())
+    rec = record(net, X[0], T[0])
+    assert rec.nodes["L"].value == value
+    it = iter(outs)
+    for l in range(net.n_layers):
+        z = next(it)
+        a = next(it) if net.act_name(l) in acts else z
+        for j in range(net.sizes[l + 1]):
+            assert rec.nodes[f"z{l},{j}"].value == z[0, j]
+            if net.act_name(l) != "softmax":
+                assert rec.nodes[f"a{l},{j}"].value == a[0, j]
+    grads = np.concatenate([g.ravel() for g in model.gradients()])
+    shown = np.array([rec.nodes[k].grad for k in rec.param_keys])
+    np.testing.assert_allclose(shown, grads, rtol=1e-12, atol=1e-15)
