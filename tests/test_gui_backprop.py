@@ -35,15 +35,15 @@ def test_protocol(lab):
     assert lab.save_payload() is None and lab.open_loaded(object()) is False
 
 
-def test_pagedown_pageup_home_step_through_the_graph(lab, qtbot):
+def test_arrows_and_home_step_through_the_graph(lab, qtbot):
     z = lab.graph.items_by_key["z0,0"]
     assert lab.pos == 0 and z.value_text == "?"
     for _ in range(3):
-        qtbot.keyClick(lab, Qt.Key_PageDown)
+        qtbot.keyClick(lab, Qt.Key_Right)
     assert lab.pos == 3 and lab.current_step().title == "z_h₁"
     assert z.value_text == "0.3775" and z.current
     assert "0.15·0.05 + 0.2·0.1 + 0.35 = 0.3775" in lab.explain.text()
-    qtbot.keyClick(lab, Qt.Key_PageUp)
+    qtbot.keyClick(lab, Qt.Key_Left)
     assert lab.pos == 2 and z.value_text == "?" and not z.current
     qtbot.keyClick(lab, Qt.Key_Right)
     qtbot.keyClick(lab, Qt.Key_Right)
@@ -67,7 +67,7 @@ def test_last_step_is_the_update_and_apply_makes_it(lab, qtbot):
     assert lab.current_step().phase == "update"
     assert lab.graph.items_by_key["w1,0,0"].grad_text == "→ 0.3589"
     assert "w₅ ← w₅ − η·∂L/∂w₅ = 0.4 − 0.5·0.082167 = 0.358916" in lab.explain.text()
-    qtbot.keyClick(lab, Qt.Key_PageDown)           # nothing after the last step
+    qtbot.keyClick(lab, Qt.Key_Right)              # nothing after the last step
     assert lab.pos == len(lab.steps)
     before = lab.table.loss
     lab.apply_button.click()
@@ -144,6 +144,23 @@ def test_minibatch_table_has_an_average_column(lab):
     assert "after" in lab.batch_page.update_label.text()
 
 
+def test_clicker_pagedown_pageup_in_the_window(window, qtbot):
+    lab = window.workspace("Backprop lab")
+    window.tabs.setCurrentWidget(lab)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: lab.isVisible(), timeout=5000)
+    for _ in range(3):
+        qtbot.keyClick(lab.graph, Qt.Key_PageDown)
+    assert lab.pos == 3 and lab.current_step().title == "z_h₁"
+    qtbot.keyClick(lab.graph, Qt.Key_PageUp)
+    assert lab.pos == 2
+    qtbot.keyClick(lab.graph, Qt.Key_Home)
+    assert lab.pos == 0
+    window.tabs.setCurrentWidget(window.workspace("Playground"))
+    qtbot.keyClick(window.tabs.currentWidget(), Qt.Key_Right)   # arrows belong to the shown tab only
+    assert lab.pos == 0
+
+
 def test_letters_and_arrows_type_into_fields_without_stepping(window, qtbot):
     lab = window.workspace("Backprop lab")
     window.tabs.setCurrentWidget(lab)
@@ -160,8 +177,8 @@ def test_letters_and_arrows_type_into_fields_without_stepping(window, qtbot):
     lab.lr_field.setText("0.25")
     qtbot.keyClick(lab.lr_field, Qt.Key_Return)
     assert lab.lr == 0.25 and lab.update.lr == 0.25
-    qtbot.keyClick(lab.lr_field, Qt.Key_PageDown)    # a clicker still steps from a field
-    assert lab.pos == 1
+    qtbot.keyClick(lab.lr_field, Qt.Key_PageDown)    # the window keeps keys out of fields
+    assert lab.pos == 0
 
 
 def test_readable_at_1024x768(window, qtbot):

@@ -1,20 +1,11 @@
 """Tables of numbers the user types into: valid text is applied, invalid text stays and is marked."""
-import math
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
+from ..numeric import parse_number
+
 INVALID_BG = QColor("#fde2e1")
-
-
-def parse_number(text: str) -> float:
-    """'2.5' -> 2.5, '−1e-3' -> -0.001; ValueError for anything else (also nan and inf)."""
-    s = str(text).strip().replace("\u2212", "-")
-    v = float(s)
-    if not math.isfinite(v):
-        raise ValueError(f"{text!r} is not a finite number")
-    return v
 
 
 class NumberTable(QTableWidget):

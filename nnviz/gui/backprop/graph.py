@@ -389,7 +389,7 @@ class GraphView(QGraphicsView):
         super().resizeEvent(ev)
         self.fit()
 
-    def render_png(self, path, scale=2.0):
+    def render_image(self, scale=2.0):
         """The whole graph on white at `scale` x scene size (for slides)."""
         r = self.scene().sceneRect()
         img = QImage(int(r.width() * scale), int(r.height() * scale), QImage.Format_ARGB32)
@@ -398,4 +398,4 @@ class GraphView(QGraphicsView):
         p.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
         self.scene().render(p, QRectF(0, 0, img.width(), img.height()), r)
         p.end()
-        return img.save(str(path), "PNG")
+        return img

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 from nnviz.backprop import CHAIN_ACTIVATIONS, depth_sweep, layer_profile
 from nnviz.backprop.names import fmt
 
+from .. import style
 from .fields import NumberTable
 
 DEPTHS = np.array([*range(1, 11), *range(12, 31, 2)])
@@ -100,11 +101,13 @@ class VanishingPage(QWidget):
         self.per_layer.setLogMode(False, True)
         self.per_layer.setLabel("bottom", "layer (1 = next to the input)")
         self.per_layer.setLabel("left", "\u2016\u2202L/\u2202W\u2016")
-        self.per_layer.addLegend(offset=(-10, -10))
+        style.style_plot(self.per_layer)
+        style.add_legend(self.per_layer, offset=(-10, -10))
         self.sweep = pg.PlotWidget()
         self.sweep.setLogMode(False, True)
         self.sweep.setLabel("bottom", "layers in the chain k")
         self.sweep.setLabel("left", "first layer \u2016\u2202L/\u2202W\u2081\u2016")
+        style.style_plot(self.sweep)
         plots.addWidget(self.per_layer)
         plots.addWidget(self.sweep)
         v.addLayout(plots, 1)

@@ -3,13 +3,14 @@ time with the chain rule written out, the gradient check, the mini-batch update 
 gradients. Every number comes from `nnviz.backprop`, which reads the engine's layers.
 
 Keys: PageDown / Right next node, PageUp / Left back, Home restart (a presenter's clicker sends
-PageDown / PageUp). Text fields keep their own keys while typing.
+PageDown / PageUp, which the main window passes to step_forward / step_back). Text fields keep
+their own keys while typing.
 """
 import logging
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -42,8 +43,10 @@ from nnviz.backprop import (
 )
 from nnviz.backprop.names import fmt, sub
 
-from ..style import APP_POINT_SIZE
-from .fields import NumberTable, parse_number
+from .. import style
+from ..numeric import parse_number
+from ..workspace import Workspace
+from .fields import NumberTable
 from .graph import GraphView
 from .pages import BatchPage, VanishingPage
 
@@ -73,13 +76,11 @@ def _combo(choices, current):
     return c
 
 
-class BackpropWorkspace(QWidget):
+class BackpropWorkspace(Workspace):
     title = "Backprop lab"
-    status = Signal(dict)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.controller = None
         self.digits = 6
         self.lr = 0.5
         self.example = 0
@@ -92,28 +93,36 @@ class BackpropWorkspace(QWidget):
         self._build_ui()
         self.load_tutorial()
 
-    # ---- workspace protocol ---------------------------------------------------------------
+    # ---- workspace protocol (nothing is trained in the background, nothing is saved) ---------
     def shutdown(self):
         self._timer.stop()
         return True
 
-    def is_dirty(self):
-        return False
-
-    def mark_saved(self):
-        pass
-
-    def save_payload(self):
-        return None
-
-    def open_loaded(self, loaded):
-        return False
-
     def step(self):
         self.next_step()
 
+    def step_forward(self):
+        self.next_step()
+
+    def step_back(self):
+        self.back_step()
+        return True
+
     def reset(self):
         self.restart()
+
+    def export_image(self):
+        """File > Export: the graph as it is now, at twice the screen size (for slides)."""
+        return QPixmap.fromImage(self.graph.render_image())
+
+    def prepare_screenshot(self):
+        self.load_tutorial()
+        self.pages.setCurrentIndex(0)
+        self.go_to([s.title for s in self.steps].index("\u2202L/\u2202w\u2085") + 1)
+
+    def apply_scale(self):
+        """Presentation mode changed the text size: lay the graph out again."""
+        self.graph.fit()
 
     # ---- UI --------------------------------------------------------------------------------
     def _build_ui(self):
@@ -213,8 +222,7 @@ class BackpropWorkspace(QWidget):
         self.explain.setTextFormat(Qt.RichText)
         self.explain.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.explain.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        # the app's style sheet sets every widget's size: a larger one for the text read aloud
-        self.explain.setStyleSheet(f"font-size: {APP_POINT_SIZE + 2}pt;")
+        self.explain.setFont(style.ui_font(style.FONT_PT + 2))     # the text read aloud
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -243,10 +251,11 @@ class BackpropWorkspace(QWidget):
         def keys(seqs, slot):
             for s in seqs:
                 sc = QShortcut(QKeySequence(s), self)
-                sc.setContext(Qt.WidgetWithChildrenShortcut)
+                sc.setContext(Qt.WindowShortcut)     # active while this tab is shown
                 sc.activated.connect(slot)
-        keys([Qt.Key_PageDown, Qt.Key_Right], self.next_step)
-        keys([Qt.Key_PageUp, Qt.Key_Left], self.back_step)
+        # PageDown / PageUp come from the main window (step_forward / step_back)
+        keys([Qt.Key_Right], self.next_step)
+        keys([Qt.Key_Left], self.back_step)
         keys([Qt.Key_Home], self.restart)
         self._speed_changed(self.speed.value())
 
@@ -286,6 +295,12 @@ class BackpropWorkspace(QWidget):
             self.error_label.show()
         else:
             self.error_label.hide()
+
+    @staticmethod
+    def _mark(field, invalid):
+        field.setProperty("invalid", invalid)     # the app style sheet draws it red
+        field.style().unpolish(field)
+        field.style().polish(field)
 
     def _rejected(self, row, col, text):
         self._show_error(f"{text!r} is not a number: the old value is kept (typed text is marked red)")
@@ -331,11 +346,13 @@ class BackpropWorkspace(QWidget):
     def _settings_changed(self, *_):
         try:
             sizes, hidden, output, loss = self.settings()
+            self._mark(self.arch, False)
             cur = (self.net.sizes, self.net.hidden, self.net.output, self.net.loss_name)
             if (sizes, hidden, output, loss) == cur:
                 return
             self.build(sizes, hidden, output, loss)
         except LabError as exc:
+            self._mark(self.arch, True)
             self._show_error(str(exc))
 
     def build(self, sizes, hidden="sigmoid", output="sigmoid", loss="mse", n_examples=None):
@@ -403,11 +420,11 @@ class BackpropWorkspace(QWidget):
             if v <= 0:
                 raise ValueError
         except ValueError:
-            self.lr_field.setStyleSheet("background: #fde2e1;")
+            self._mark(self.lr_field, True)
             self._show_error(f"learning rate {self.lr_field.text()!r}: expected a number > 0; "
                              f"still {fmt(self.lr)}")
             return
-        self.lr_field.setStyleSheet("")
+        self._mark(self.lr_field, False)
         self.set_lr(v)
 
     def set_lr(self, v):
@@ -615,7 +632,7 @@ class BackpropWorkspace(QWidget):
                                                   "PNG images (*.png)")
         if not path:
             return False
-        ok = self.graph.render_png(path)
+        ok = self.graph.render_image().save(str(path), "PNG")
         if not ok:
             self._show_error(f"{path}: could not write the image")
         return ok
