@@ -176,7 +176,7 @@ def test_letters_and_arrows_type_into_fields_without_stepping(window, qtbot):
     assert lab.lr_field.text() == "0.2s"
     lab.lr_field.setText("0.25")
     qtbot.keyClick(lab.lr_field, Qt.Key_Return)
-    assert lab.lr == 0.25 and lab.update.lr == 0.25
+    assert lab.lr == 0.25 and lab.preview.lr == 0.25
     qtbot.keyClick(lab.lr_field, Qt.Key_PageDown)    # the window keeps keys out of fields
     assert lab.pos == 0
 

@@ -72,7 +72,7 @@ class NodeItem(QGraphicsItem):
         p.setPen(QPen(CURRENT, 3.5) if self.current else QPen(QColor(BORDER), 1.2))
         radius = self.h / 2 if self.node.kind == "mul" else 7
         p.drawRoundedRect(QRectF(0, 0, self.w, self.h), radius, radius)
-        r = QRectF(6, 4, self.w - 12, LINE)
+        r = QRectF(8, 4, self.w - 16, LINE)     # clear of the thick border of the current box
         p.setPen(QColor("#1d2733"))
         if self.lines == 2:          # "w₁ 0.15" / "∂ 0.0822"
             p.setFont(_font(True))

@@ -47,6 +47,7 @@ from .. import style
 from ..numeric import parse_number
 from ..workspace import Workspace
 from .fields import NumberTable
+from .flow import FlowLayout, group
 from .graph import GraphView
 from .pages import BatchPage, VanishingPage
 
@@ -129,41 +130,32 @@ class BackpropWorkspace(Workspace):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(6, 4, 6, 4)
         outer.setSpacing(4)
-        row1 = QHBoxLayout()
-        row1.addWidget(QLabel("Network"))
+        bar = QWidget()
+        flow = FlowLayout(bar)          # wraps onto more lines when narrow or in presentation mode
         self.arch = QLineEdit("2-2-2")
         self.arch.setToolTip("units per layer: inputs, hidden layers, outputs (1 to 4 each), e.g. 3-4-4-3")
         self.arch.setMaximumWidth(90)
         self.arch.editingFinished.connect(self._settings_changed)
-        row1.addWidget(self.arch)
-        row1.addWidget(QLabel("hidden"))
         self.hidden = _combo(ACT_CHOICES, "sigmoid")
-        row1.addWidget(self.hidden)
-        row1.addWidget(QLabel("output"))
         self.output = _combo(ACT_CHOICES, "sigmoid")
-        row1.addWidget(self.output)
-        row1.addWidget(QLabel("loss"))
         self.loss = _combo(LOSS_CHOICES, "mse")
         self.loss.setToolTip("MSE: mean of (o − t)² over outputs and examples; softmax CE: −log softmax(z)ᵧ, "
                              "the mean over examples")
-        row1.addWidget(self.loss)
+        flow.addWidget(group(QLabel("Network"), self.arch, QLabel("hidden"), self.hidden))
+        flow.addWidget(group(QLabel("output"), self.output, QLabel("loss"), self.loss))
         for c in (self.hidden, self.output, self.loss):
             c.currentIndexChanged.connect(self._settings_changed)
         self.tutorial_button = QPushButton("Worked example")
         self.tutorial_button.setToolTip("the 2-2-2 sigmoid network of the classic backprop tutorial")
         self.tutorial_button.clicked.connect(self.load_tutorial)
-        row1.addWidget(self.tutorial_button)
+        flow.addWidget(self.tutorial_button)
         self.random_button = QPushButton("New weights")
         self.random_button.clicked.connect(self.randomize)
-        row1.addWidget(self.random_button)
+        flow.addWidget(self.random_button)
         self.export_button = QPushButton("Export PNG\u2026")
         self.export_button.setToolTip("the graph as it is now, as a PNG image for slides")
         self.export_button.clicked.connect(lambda: self.export_graph())
-        row1.addWidget(self.export_button)
-        row1.addStretch(1)
-        outer.addLayout(row1)
-
-        row2 = QHBoxLayout()
+        flow.addWidget(self.export_button)
         self.home_button = QPushButton("Home")
         self.back_button = QPushButton("\u25c0 Back")
         self.next_button = QPushButton("Next \u25b6")
@@ -176,33 +168,32 @@ class BackpropWorkspace(Workspace):
         self.play_button.clicked.connect(lambda _=False: self.start_pause())
         for b in (self.home_button, self.back_button, self.next_button, self.play_button):
             b.setFocusPolicy(Qt.NoFocus)
-            row2.addWidget(b)
-        row2.addWidget(QLabel("speed"))
         self.speed = QSlider(Qt.Horizontal)
         self.speed.setRange(1, 10)
         self.speed.setValue(4)
         self.speed.setMaximumWidth(110)
         self.speed.setToolTip("auto-play: steps per 5 seconds")
         self.speed.valueChanged.connect(self._speed_changed)
-        row2.addWidget(self.speed)
+        flow.addWidget(group(self.home_button, self.back_button, self.next_button, self.play_button,
+                             QLabel("speed"), self.speed))
         self.progress = QLabel()
-        row2.addWidget(self.progress, 1)
+        self.progress.setMinimumWidth(self.progress.fontMetrics().horizontalAdvance("141 / 141 backward") + 8)
+        flow.addWidget(self.progress)
         self.apply_button = QPushButton("Apply update")
         self.apply_button.setToolTip("\u03b8 \u2190 \u03b8 \u2212 \u03b7\u00b7avg \u2202L/\u2202\u03b8: one SGD step, "
                                      "then the forward pass starts again with the new weights")
         self.apply_button.setFocusPolicy(Qt.NoFocus)
         self.apply_button.clicked.connect(self.apply_update)
-        row2.addWidget(self.apply_button)
+        flow.addWidget(self.apply_button)
         self.detailed_box = QCheckBox("each multiply")
         self.detailed_box.setChecked(True)
         self.detailed_box.setToolTip("draw every weight, multiply and bias as its own node")
         self.detailed_box.toggled.connect(self._detail_toggled)
-        row2.addWidget(self.detailed_box)
         self.labels_box = QCheckBox("all derivatives")
         self.labels_box.setToolTip("write the local derivative on every edge that has one")
         self.labels_box.toggled.connect(self._labels_toggled)
-        row2.addWidget(self.labels_box)
-        outer.addLayout(row2)
+        flow.addWidget(group(self.detailed_box, self.labels_box))
+        outer.addWidget(bar)
         self.error_label = QLabel()
         self.error_label.setObjectName("bannerText")
         self.error_label.setWordWrap(True)
@@ -475,16 +466,16 @@ class BackpropWorkspace(Workspace):
         self.rec = record(self.net, self.X[ex], T[ex], self.digits)
         self.bp, self.fd = gradient_check(self.net, self.X[ex], T[ex])
         self.table = batch_table(self.net, self.X, T)
-        self.update = sgd_update(self.net, self.X, T, self.lr)
+        self.preview = sgd_update(self.net, self.X, T, self.lr)
         names = [self.rec.nodes[k].label for k in self.rec.param_keys]
-        lines = update_lines(names, self.update, len(self.X), self.digits)
+        lines = update_lines(names, self.preview, len(self.X), self.digits)
         lines = [lines[-1].capitalize() + ". Apply update makes the step for real.", *lines[:-1]]
         self.steps = [*self.rec.steps, Step(UPDATE, tuple(self.rec.param_keys),
                                             "\u03b8 \u2190 \u03b8 \u2212 \u03b7\u00b7\u2207L", "\n".join(lines))]
         self.pos = min(self.pos, len(self.steps))
         self.graph.set_record(self.rec, detailed=self.detailed_box.isChecked())
         self._fill_examples()
-        self.batch_page.show_table(names, self.table, self.update, self.digits)
+        self.batch_page.show_table(names, self.table, self.preview, self.digits)
         self._show_pos()
 
     def _fill_examples(self):
@@ -585,7 +576,7 @@ class BackpropWorkspace(Workspace):
 
     def apply_update(self):
         """θ ← θ − η·avg for real (one engine SGD.step), then start again from the forward pass."""
-        before = self.update.loss_before
+        before = self.preview.loss_before
         sgd_update(self.net, self.X, self._targets(), self.lr, apply=True)
         self.pos = 0
         self.recompute()
@@ -596,19 +587,19 @@ class BackpropWorkspace(Workspace):
         update = None
         cur = self.current_step()
         if cur is not None and cur.phase == UPDATE:
-            update = dict(zip(self.rec.param_keys, self.update.after))
+            update = dict(zip(self.rec.param_keys, self.preview.after))
         self.graph.show_state(self.steps, self.pos, update)
         self._fill_params()
         n = len(self.steps)
         if cur is None:
-            self.progress.setText(f"step 0 / {n}")
+            self.progress.setText(f"0 / {n}")
             self.explain.setText(
                 "<b>Start.</b> The inputs, weights, biases and targets are given. Press "
                 "<b>PageDown</b> or <b>\u2192</b> (or a clicker) to compute one node at a time: the forward "
                 "pass, the loss, then the backward pass by the chain rule, then the update. "
                 "<b>PageUp</b>/<b>\u2190</b> goes back, <b>Home</b> restarts. Edit any number in the tables.")
         else:
-            self.progress.setText(f"step {self.pos} / {n}: {cur.phase}")
+            self.progress.setText(f"{self.pos} / {n} {cur.phase}")
             body = cur.text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
             self.explain.setText(f"<b>{PHASE_NAMES[cur.phase]} {self.pos}/{n}: {cur.title}</b><br>{body}")
         self.back_button.setEnabled(self.pos > 0)
