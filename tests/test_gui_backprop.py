@@ -224,3 +224,16 @@ def test_clicking_a_box_jumps_to_its_step(lab, qtbot):
     assert lab.current_step().phase == "backward"
     qtbot.mouseClick(lab.graph.viewport(), Qt.LeftButton, pos=pos)
     assert lab.current_step().title == "∂L/∂h₂"
+
+
+def test_presentation_scale_keeps_it_within_1024(lab, qtbot):
+    from nnviz.gui import style
+    lab.go_to(21)
+    try:
+        style.set_scale(1.5)
+        qtbot.wait(20)
+        assert lab.minimumSizeHint().width() <= 1024
+        assert lab.explain.font().pointSizeF() >= 1.5 * style.FONT_PT
+        assert lab.pos == 21 and lab.graph.scale_factor() * FONT_PX >= 12 - 1e-9
+    finally:
+        style.set_scale(1.0)
