@@ -10,6 +10,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
+from nnviz.backprop.names import fmt
 from nnviz.gui.backprop import BackpropWorkspace
 from nnviz.gui.backprop.graph import FONT_PX
 
@@ -141,7 +142,10 @@ def test_minibatch_table_has_an_average_column(lab):
     cols = [float(t.item(r, c).text().replace("−", "-")) for c in range(4)]
     assert abs(np.mean(cols[:3]) - cols[3]) < 1e-5
     assert abs(cols[3] - lab.table.average[r]) < 1e-5
-    assert "after" in lab.batch_page.update_label.text()
+    text = lab.batch_page.update_label.text()
+    losses = " + ".join(fmt(v, 6) for v in lab.table.losses)
+    assert f"C = (1/3)·Σ Lₑ = ({losses}) / 3 = <b>{fmt(lab.table.loss, 6)}</b>" in text
+    assert f"After one step: <b>{fmt(lab.preview.loss_after, 6)}</b>" in text
 
 
 def test_clicker_pagedown_pageup_in_the_window(window, qtbot):

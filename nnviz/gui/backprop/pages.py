@@ -61,11 +61,14 @@ class BatchPage(QWidget):
             f"Each column is one example's gradient \u2202L\u2091/\u2202\u03b8 (the engine's backward on that "
             f"example alone); <b>avg</b> is the gradient of the mean loss over the {n} "
             f"example{'s' if n > 1 else ''}. The update is one SGD step with \u03b7 = {f(up.lr)}.")
-        losses = ", ".join(f(v) for v in table.losses)
+        n = len(table.losses)
+        terms = " + ".join(f(v) for v in table.losses)
+        cost = (f"C = (1/{n})\u00b7\u03a3 L\u2091 = ({terms}) / {n} = <b>{f(table.loss)}</b>" if n > 1
+                else f"L = <b>{f(table.loss)}</b>")
         self.update_label.setText(
-            f"Loss per example: {losses}.  Mean loss before the update: <b>{f(up.loss_before)}</b>, "
-            f"after: <b>{f(up.loss_after)}</b> "
-            f"({'lower' if up.loss_after < up.loss_before else 'not lower: try a smaller η'}).")
+            f"Loss before the update: {cost}.  After one step: <b>{f(up.loss_after)}</b> "
+            f"({'lower' if up.loss_after < up.loss_before else 'not lower: try a smaller η'}). "
+            f"Edit the examples on the Examples tab of the first page.")
 
 
 class VanishingPage(QWidget):
