@@ -60,9 +60,9 @@ class LabNet:
         for s in sizes:
             if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= MAX_UNITS:
                 raise LabError(f"architecture: every layer needs 1 to {MAX_UNITS} units, got {sizes}")
-        for name, act in (("hidden", hidden), ("output", output)):
+        for which, act in (("hidden", hidden), ("output", output)):
             if act not in ACTIVATIONS:
-                raise LabError(f"{name} activation must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
+                raise LabError(f"{which} activation must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
         if loss not in LOSSES:
             raise LabError(f"loss must be 'mse' or 'xent', got {loss!r}")
         if loss == "xent" and sizes[-1] < 2:
@@ -76,7 +76,7 @@ class LabNet:
         n_layers = len(self.sizes) - 1
         for l, units in enumerate(self.sizes[1:]):
             last = l == n_layers - 1
-            name = (None if loss == "xent" else output) if last else hidden
+            name: str | None = (None if loss == "xent" else output) if last else hidden
             cls = ACTIVATIONS.get(name) if name else None
             dense, act = Dense(units), (cls() if cls else None)
             dense.index = 2 * l
@@ -181,18 +181,17 @@ class LabNet:
         g = np.array(loss.backward(), copy=True)
         terms = self._terms(h, t, g)
         g_out = g.copy()
-        g_a, g_z, g_w, g_b = [None] * self.n_layers, [None] * self.n_layers, [None] * self.n_layers, \
-            [None] * self.n_layers
-        for l in range(self.n_layers - 1, -1, -1):
-            g_a[l] = g.copy()
-            if self.acts[l] is not None:
-                g = self.acts[l].backward(g)
-            g_z[l] = np.array(g, copy=True)
-            g = self.dense[l].backward(g, need_gx=True)
-            g_w[l] = self.dense[l].grads["weight"].copy()
-            g_b[l] = self.dense[l].grads["bias"].copy()
+        g_a, g_z, g_w, g_b = [], [], [], []       # filled from the last layer back, then reversed
+        for dense, act in zip(reversed(self.dense), reversed(self.acts)):
+            g_a.append(g.copy())
+            if act is not None:
+                g = act.backward(g)
+            g_z.append(np.array(g, copy=True))
+            g = dense.backward(g, need_gx=True)
+            g_w.append(dense.grads["weight"].copy())
+            g_b.append(dense.grads["bias"].copy())
         return Trace(x=x, target=t, z=zs, a=acts, d_act=dacts, loss=value, terms=terms, g_out=g_out,
-                     g_a=g_a, g_z=g_z, g_w=g_w, g_b=g_b, g_x=np.array(g, copy=True))
+                     g_a=g_a[::-1], g_z=g_z[::-1], g_w=g_w[::-1], g_b=g_b[::-1], g_x=np.array(g, copy=True))
 
     def _terms(self, out, t, grad):
         n, k = out.shape

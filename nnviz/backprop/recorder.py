@@ -147,7 +147,8 @@ def record(net: LabNet, x, target, digits: int = 6) -> Record:
             ak, al_ = f"a{l},{j}", neuron(l, j, L)
             a = add(Node(ak, "act", al_, float(tr.a[l][0, j]), layer=l, unit=j))
             a.forward = _act_expr(kind, al_, zl, tr.z[l][0, j], tr.a[l][0, j], digits)
-            dv = float(tr.d_act[l][0, j]) if tr.d_act[l] is not None else 1.0
+            da = tr.d_act[l]
+            dv = float(da[0, j]) if da is not None else 1.0
             edges.append(Edge(zk, ak, dv, d(al_, zl)))
             steps.append(Step(FORWARD, (ak,), al_, a.forward))
             layer_keys.append(ak)

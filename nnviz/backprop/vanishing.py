@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnviz.engine import MSE, Dense
+from nnviz.engine import MSE, Dense, ReLU, Sigmoid, Tanh
 
-from .net import ACTIVATIONS, DTYPE, LabError, _cpu
+from .net import DTYPE, LabError, _cpu
 
-CHAIN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+CHAIN = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
+CHAIN_ACTIVATIONS = tuple(CHAIN)
 MAX_DEPTH = 30
 
 
@@ -26,7 +27,7 @@ def chain_gradients(act: str, depth: int, width: int = 16, batch: int = 32, seed
     layers = []
     shape = (width,)
     for l in range(int(depth)):
-        dense, a = Dense(width), ACTIVATIONS[act]()
+        dense, a = Dense(width), CHAIN[act]()
         shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, B, hint=a.type)
         a.build(shape, None, DTYPE, B)
         layers += [dense, a]
