@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QTabWidget,
     QTextEdit,
+    QVBoxLayout,
+    QWidget,
 )
 
 from . import style
@@ -58,7 +60,17 @@ class MainWindow(QMainWindow):
             self.device = device or "?"
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.setCentralWidget(self.tabs)
+        # a lesson's caption banner sits above the tabs (hidden without a lesson)
+        from .lessons import LessonBanner, LessonPlayer
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.lesson_banner = LessonBanner()
+        col.addWidget(self.lesson_banner)
+        col.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.lessons = LessonPlayer(self, self.lesson_banner)
         self.workspaces: list[Workspace] = []
         self._last_status = {}
         for cls in workspace_classes():
@@ -233,14 +245,20 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self._action(f, "&Export view as PNG…", self.export_png, ["Ctrl+E"])
         f.addSeparator()
+        self._action(f, "Open &lesson…", self.open_lesson, ["Ctrl+L"])
+        self._action(f, "Save lesson…", self.save_lesson)
+        f.addSeparator()
         self._action(f, "&Quit", self.close, [QKeySequence.Quit])
         t = mb.addMenu("&Training")
         # PageDown/PageUp/B: what presentation clickers send
         self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"],
                                          guard=True)
         self._action(t, "Pause", self.pause, ["B"], guard=True)
-        self._action(t, "Step", self.step, ["S", "Ctrl+Right", "PgDown"], guard=True)
-        self._action(t, "Back one stage", self.step_back, ["PgUp", "Ctrl+Left"], guard=True)
+        self._action(t, "Step", self.step, ["S", "Ctrl+Right"], guard=True)
+        self._action(t, "Back one stage", self.step_back, ["Ctrl+Left"], guard=True)
+        # the clicker's keys: the next / previous scene of an open lesson, else Step / Back
+        self._action(t, "Next (clicker)", self.page_down, ["PgDown"], guard=True)
+        self._action(t, "Previous (clicker)", self.page_up, ["PgUp"], guard=True)
         self._action(t, "Reset", self.reset, ["R", "Ctrl+R"], guard=True)
         t.addSeparator()
         self.autosave_action = self._action(t, "Autosave every epoch", self.set_autosave)
@@ -262,6 +280,9 @@ class MainWindow(QMainWindow):
         self._action(v, "&Smaller", lambda: self.set_scale(self._next_scale(-1)), ["Ctrl+-"])
         self._action(v, "&Normal size", lambda: self.set_scale(1.0), ["Ctrl+0"])
         h = mb.addMenu("&Help")
+        self._action(h, "&Lessons…", self.show_lessons, ["F1"])
+        v.addSeparator()
+        self._action(v, "Show as &code…", self.show_code)
         self._action(h, "&About nnviz", self.about)
 
     # ---- presentation mode --------------------------------------------------------------------
@@ -359,6 +380,41 @@ class MainWindow(QMainWindow):
 
     def step_back(self):
         return self.current.step_back()
+
+    def page_down(self):
+        if not (self.lessons.active and self.lessons.next()):
+            self.step()
+
+    def page_up(self):
+        if not (self.lessons.active and self.lessons.back()):
+            self.step_back()
+
+    # ---- lessons ------------------------------------------------------------------------------
+    def open_lesson(self, path=None):
+        from .lessons import open_lesson_file
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open lesson", "", "Lessons (*.json)")
+            if not path:
+                return False
+        return open_lesson_file(self, path)
+
+    def save_lesson(self, path=None, caption=None):
+        from .lessons import save_lesson_file
+        return save_lesson_file(self, path, caption)
+
+    def show_lessons(self, title=None):
+        from .lessons import show_lessons_dialog
+        return show_lessons_dialog(self, title)
+
+    def show_code(self):
+        from .codeview import CodeDialog
+        model = self.current.current_model()
+        if model is None:
+            self.statusBar().showMessage("This tab has no network to show as code", 5000)
+            return None
+        dlg = CodeDialog(model, self)
+        dlg.show()
+        return dlg
 
     def reset(self):
         self.current.reset()
