@@ -24,6 +24,9 @@ def lab(qtbot):
     qtbot.waitExposed(w)
     yield w
     w.shutdown()
+    w.close()
+    w.deleteLater()         # gone before the next test rescales every plot (presentation mode)
+    qtbot.wait(10)
 
 
 def _row(lab, label):
