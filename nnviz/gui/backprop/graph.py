@@ -382,6 +382,12 @@ class GraphView(QGraphicsView):
             return
         super().mousePressEvent(ev)
 
+    def painted_fonts(self):
+        """The fonts the boxes and edge labels are painted in, at their size on screen."""
+        f = _font()
+        f.setPixelSize(max(1, int(FONT_PX * self.scale_factor() + 0.5)))
+        return [f]
+
     def scale_factor(self):
         return self.transform().m11()
 
