@@ -151,7 +151,7 @@ def test_minibatch_table_has_an_average_column(lab):
     assert f"After one step: <b>{fmt(lab.preview.loss_after, 6)}</b>" in text
 
 
-def test_clicker_pagedown_pageup_in_the_window(window, qtbot):
+def test_clicker_pagedown_pageup_in_the_window(window, qtbot, tmp_path):
     lab = window.workspace("Backprop lab")
     window.tabs.setCurrentWidget(lab)
     window.activateWindow()
@@ -163,6 +163,11 @@ def test_clicker_pagedown_pageup_in_the_window(window, qtbot):
     assert lab.pos == 2
     qtbot.keyClick(lab.graph, Qt.Key_Home)
     assert lab.pos == 0
+    # File > Export view as PNG saves the graph, at twice its scene size
+    assert window.export_png(str(tmp_path / "view.png"))
+    from PIL import Image
+    r = lab.graph.scene().sceneRect()
+    assert Image.open(tmp_path / "view.png").size == (int(r.width() * 2), int(r.height() * 2))
     window.tabs.setCurrentWidget(window.workspace("Playground"))
     qtbot.keyClick(window.tabs.currentWidget(), Qt.Key_Right)   # arrows belong to the shown tab only
     assert lab.pos == 0
