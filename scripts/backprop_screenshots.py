@@ -48,7 +48,8 @@ def main(argv=None):
     w.grab().save(path)
     paths.append(path)
     lab.pages.setCurrentWidget(lab.vanishing)
-    app.processEvents()
+    while not lab.vanishing.sweep_complete():     # the depth sweep fills in over about a second
+        app.processEvents()
     path = os.path.join(args.out, "backprop-vanishing.png")
     w.grab().save(path)
     paths.append(path)

@@ -222,6 +222,12 @@ def test_vanishing_page(lab, qtbot):
     lab.pages.setCurrentWidget(lab.vanishing)
     g = lab.vanishing.data["sigmoid"]
     assert len(g) == 10 and g[0] < 1e-3 * g[-1]
+    qtbot.waitUntil(lab.vanishing.sweep_complete, timeout=60000)
+    from nnviz.backprop import depth_sweep
+    from nnviz.gui.backprop.pages import DEPTHS
+    first = [d["sigmoid"] for d in lab.vanishing._sweep_done]
+    np.testing.assert_allclose(first, depth_sweep("sigmoid", DEPTHS), rtol=1e-12)
+    assert first[-1] < 1e-6 * first[0]        # 30 sigmoid layers
     lab.vanishing.depth.setValue(4)
     assert len(lab.vanishing.data["relu"]) == 4
     assert "k = 4" in lab.vanishing.summary.text()

@@ -1,10 +1,11 @@
 """Vanishing gradients: a chain of k Dense + activation layers and each layer's gradient size.
 
-
 The engine's own layers (float64, CPU) with the engine's default initialisation (Xavier before
 sigmoid and tanh, He before ReLU), a fixed random batch and an MSE loss on one output.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
@@ -17,26 +18,32 @@ CHAIN_ACTIVATIONS = tuple(CHAIN)
 MAX_DEPTH = 30
 
 
+@lru_cache(maxsize=64)
+def _built_chain(act: str, width: int, batch: int, seed: int):
+    """MAX_DEPTH Dense + activation pairs, the head and the batch; a chain of depth k uses the
+    first k pairs (the same weights for every k: building them is most of the work)."""
+    B = _cpu()
+    pairs = []
+    shape: tuple[int, ...] = (width,)
+    for l in range(MAX_DEPTH):
+        dense, a = Dense(width), CHAIN[act]()
+        shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, B, hint=a.type)
+        a.build(shape, None, DTYPE, B)
+        pairs.append((dense, a))
+    head = Dense(1)
+    head.build(shape, np.random.default_rng([seed, 1000]), DTYPE, B)
+    rng = np.random.default_rng([seed, 2000])
+    return B, pairs, head, rng.standard_normal((batch, width)), rng.standard_normal((batch, 1))
+
+
 def chain_gradients(act: str, depth: int, width: int = 16, batch: int = 32, seed: int = 0) -> np.ndarray:
     """‖∂L/∂W_l‖ (Frobenius) for hidden layers l = 1..depth, first layer first."""
     if act not in CHAIN_ACTIVATIONS:
         raise LabError(f"chain activation must be one of {', '.join(CHAIN_ACTIVATIONS)}, got {act!r}")
     if not 1 <= int(depth) <= MAX_DEPTH:
         raise LabError(f"chain depth must be 1 to {MAX_DEPTH}, got {depth}")
-    B = _cpu()
-    layers = []
-    shape = (width,)
-    for l in range(int(depth)):
-        dense, a = Dense(width), CHAIN[act]()
-        shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, B, hint=a.type)
-        a.build(shape, None, DTYPE, B)
-        layers += [dense, a]
-    head = Dense(1)
-    head.build(shape, np.random.default_rng([seed, 1000]), DTYPE, B)
-    layers.append(head)
-    rng = np.random.default_rng([seed, 2000])
-    h = rng.standard_normal((batch, width))
-    target = rng.standard_normal((batch, 1))
+    B, pairs, head, h, target = _built_chain(act, int(width), int(batch), int(seed))
+    layers = [layer for pair in pairs[:int(depth)] for layer in pair] + [head]
     for layer in layers:
         h = layer.forward(h, train=True)
     loss = MSE(B)
@@ -44,7 +51,7 @@ def chain_gradients(act: str, depth: int, width: int = 16, batch: int = 32, seed
     g = loss.backward()
     for layer in reversed(layers):
         g = layer.backward(g)
-    return np.array([np.linalg.norm(l.grads["weight"]) for l in layers[:-1] if isinstance(l, Dense)])
+    return np.array([np.linalg.norm(d.grads["weight"]) for d, _ in pairs[:int(depth)]])
 
 
 def layer_profile(act: str, depth: int, width: int = 16, seeds: int = 4) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The lab's second and third pages: the mini-batch table with the update, vanishing gradients."""
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nnviz.backprop import CHAIN_ACTIVATIONS, depth_sweep, layer_profile
+from nnviz.backprop import CHAIN_ACTIVATIONS, layer_profile
 from nnviz.backprop.names import fmt
 
 from .. import style
@@ -117,28 +117,53 @@ class VanishingPage(QWidget):
         self.summary = wrapped()
         v.addWidget(self.summary)
         self.depth.valueChanged.connect(self.refresh)
-        self._sweeps = {}
+        self._sweep_done = []        # {activation: first-layer gradient} per depth in DEPTHS
+        self._sweep_timer = QTimer(self)
+        self._sweep_timer.setInterval(0)
+        self._sweep_timer.timeout.connect(self._sweep_tick)
         self.data = {}
 
     def refresh(self, *_):
         k = self.depth.value()
         self.per_layer.clear()
-        self.sweep.clear()
         self.data = {}
         parts = []
-        depths = DEPTHS
         for act, cb in self.checks.items():
             if not cb.isChecked():
                 continue
             g = layer_profile(act, k)
             self.data[act] = g
-            if act not in self._sweeps:
-                self._sweeps[act] = depth_sweep(act, depths)
             pen = pg.mkPen(CHAIN_COLOURS[act], width=3)
             self.per_layer.plot(np.arange(1, k + 1), g, pen=pen, symbol="o", symbolSize=8,
                                 symbolBrush=CHAIN_COLOURS[act], name=act)
-            self.sweep.plot(depths, self._sweeps[act], pen=pen, symbol="o", symbolSize=6,
-                            symbolBrush=CHAIN_COLOURS[act])
             parts.append(f"{act}: first layer {fmt(g[0], 3)}, last {fmt(g[-1], 3)} "
                          f"(\u00d7{fmt(g[0] / g[-1], 3)})")
         self.summary.setText(f"k = {k}:  " + ";  ".join(parts))
+        self._draw_sweep()
+        if len(self._sweep_done) < len(DEPTHS) and not self._sweep_timer.isActive():
+            self._sweep_timer.start()
+
+    def _sweep_tick(self):
+        """One more depth of the right-hand plot per tick, so the window never stalls (~1 s in all)."""
+        i = len(self._sweep_done)
+        if i >= len(DEPTHS):
+            self._sweep_timer.stop()
+            return
+        k = int(DEPTHS[i])
+        self._sweep_done.append({act: layer_profile(act, k)[0] for act in CHAIN_ACTIVATIONS})
+        self._draw_sweep()
+
+    def stop(self):
+        self._sweep_timer.stop()
+
+    def sweep_complete(self):
+        return len(self._sweep_done) == len(DEPTHS)
+
+    def _draw_sweep(self):
+        self.sweep.clear()
+        n = len(self._sweep_done)
+        for act, cb in self.checks.items():
+            if cb.isChecked() and n:
+                pen = pg.mkPen(CHAIN_COLOURS[act], width=3)
+                self.sweep.plot(DEPTHS[:n], [d[act] for d in self._sweep_done], pen=pen, symbol="o",
+                                symbolSize=6, symbolBrush=CHAIN_COLOURS[act])

@@ -97,6 +97,7 @@ class BackpropWorkspace(Workspace):
     # ---- workspace protocol (nothing is trained in the background, nothing is saved) ---------
     def shutdown(self):
         self._timer.stop()
+        self.vanishing.stop()
         return True
 
     def step(self):
