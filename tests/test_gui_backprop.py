@@ -126,6 +126,12 @@ def test_architecture_activation_and_loss_choices(lab, qtbot):
     lab.loss.setCurrentIndex(lab.loss.findData("xent"))
     assert lab.net.loss_name == "xent"
     assert lab.examples_table.horizontalHeaderItem(3).text() == "class y"
+    lab.examples_table.set_cell(0, 3, "2")
+    assert lab.T[0] == 1 and lab.rec.nodes["t0"].value == 2    # shown 1-based, stored 0-based
+    for bad in ("4", "1.5"):
+        lab.examples_table.set_cell(0, 3, bad)
+        assert lab.T[0] == 1 and "expected a whole number 1 to 3" in lab.error_label.text()
+        assert lab.error_label.isVisibleTo(lab)
     lab.go_to([s.title for s in lab.steps].index("L") + 1)
     assert "softmax" in lab.explain.text()
     lab.hidden.setCurrentIndex(lab.hidden.findData("relu"))

@@ -444,8 +444,8 @@ class BackpropWorkspace(Workspace):
         elif self.net.loss_name == "xent":
             k = int(round(value)) - 1
             if value != round(value) or not 0 <= k < self.net.sizes[-1]:
+                self.recompute()       # puts the valid class back in the cell
                 self._show_error(f"class {fmt(value)}: expected a whole number 1 to {self.net.sizes[-1]}")
-                self.recompute()
                 return
             self.T[row] = k
         else:
