@@ -27,9 +27,12 @@ def main(argv=None):
     apply_style(app)
     w = MainWindow()
     w.confirm_close = False
+    lab = w.workspace("Backprop lab")
+    for ws in w.workspaces:     # only this tab is in the pictures: the others must not widen the window
+        if ws is not lab:
+            ws.setMinimumSize(1, 1)
     w.resize(width, height)
     w.show()
-    lab = w.workspace("Backprop lab")
     w.tabs.setCurrentWidget(lab)
     lab.load_tutorial()
     titles = [s.title for s in lab.steps]
