@@ -50,7 +50,8 @@ class BatchPage(QWidget):
         row.addStretch(1)
         v.addLayout(row)
 
-    def show_table(self, names, table, up, digits):
+    def show_table(self, names, table, up, digits, examples=()):
+        """`examples`: one short text per example (its inputs and target)."""
         f = lambda v: fmt(v, digits)
         n = table.per_example.shape[1]
         headers = [f"ex {e + 1}" for e in range(n)] + ["avg", "\u03b8", "\u03b8 \u2212 \u03b7\u00b7avg"]
@@ -60,7 +61,8 @@ class BatchPage(QWidget):
         self.intro.setText(
             f"Each column is one example's gradient \u2202L\u2091/\u2202\u03b8 (the engine's backward on that "
             f"example alone); <b>avg</b> is the gradient of the mean loss over the {n} "
-            f"example{'s' if n > 1 else ''}. The update is one SGD step with \u03b7 = {f(up.lr)}.")
+            f"example{'s' if n > 1 else ''}. The update is one SGD step with \u03b7 = {f(up.lr)}."
+            + ("<br>" + ";  ".join(f"ex {e + 1}: {t}" for e, t in enumerate(examples)) if examples else ""))
         n = len(table.losses)
         terms = " + ".join(f(v) for v in table.losses)
         cost = (f"C = (1/{n})\u00b7\u03a3 L\u2091 = ({terms}) / {n} = <b>{f(table.loss)}</b>" if n > 1

@@ -476,8 +476,16 @@ class BackpropWorkspace(Workspace):
         self.pos = min(self.pos, len(self.steps))
         self.graph.set_record(self.rec, detailed=self.detailed_box.isChecked())
         self._fill_examples()
-        self.batch_page.show_table(names, self.table, self.preview, self.digits)
+        self.batch_page.show_table(names, self.table, self.preview, self.digits, self._example_texts())
         self._show_pos()
+
+    def _example_texts(self):
+        f = lambda v: fmt(v, 4)
+        out = []
+        for x, t in zip(self.X, self.T):
+            tt = f"class {int(t) + 1}" if self.net.loss_name == "xent" else f"t = ({', '.join(f(v) for v in t)})"
+            out.append(f"x = ({', '.join(f(v) for v in x)}), {tt}")
+        return out
 
     def _fill_examples(self):
         k_in, k_out = self.net.sizes[0], self.net.sizes[-1]
