@@ -261,3 +261,45 @@ def test_presentation_scale_keeps_it_within_1024(lab, qtbot):
         assert lab.pos == 21 and lab.graph.scale_factor() * FONT_PX >= 12 - 1e-9
     finally:
         style.set_scale(1.0)
+
+
+def test_backprop_lesson_pages_through_the_worked_example(window, qtbot):
+    from nnviz.lessons import builtin_lessons
+    lesson = next(l for l in builtin_lessons() if l.title == "Backprop by hand")
+    window.lessons.open(lesson)
+    lab = window.current
+    assert lab is window.workspace("Backprop lab")
+    assert lab.current_step().title == "z_h₁" and "0.3775" in lab.explain.text()
+    assert window.lessons.next()
+    assert lab.current_step().title == "L" and "0.298371" in lab.explain.text()
+    assert window.lessons.next()
+    assert lab.current_step().title == "∂L/∂w₅" and "= 0.082167" in lab.explain.text()
+    for _ in range(3):
+        assert window.lessons.next()
+    assert lab.current_step().phase == "update" and "0.358916" in lab.explain.text()
+    assert window.lessons.next()
+    assert lab.pages.currentWidget() is lab.vanishing and lab.vanishing.depth.value() == 10
+    # a scene of one's own round-trips through a lesson state
+    from nnviz.gui.backprop.lesson import BackpropAdapter
+    lab.arch.setText("2-3-2")
+    lab.arch.editingFinished.emit()
+    lab.loss.setCurrentIndex(lab.loss.findData("xent"))
+    lab.n_examples.setValue(3)
+    lab.pages.setCurrentIndex(0)
+    lab.go_to(12)
+    state = BackpropAdapter().capture(lab)
+    lab.load_tutorial()
+    BackpropAdapter().apply(lab, state)
+    assert lab.net.sizes == (2, 3, 2) and lab.net.loss_name == "xent" and len(lab.X) == 3 and lab.pos == 12
+    assert BackpropAdapter().capture(lab) == state
+
+
+@pytest.mark.parametrize("state, field", [({"network": "2-9-1"}, "state.network"),
+                                          ({"preset": "worked example", "step": "dL/dw99"}, "state.step"),
+                                          ({"network": [2, 2, 1], "inputs": [[1, "a"]]}, "state.inputs"),
+                                          ({"preset": "worked example", "page": "nope"}, "state.page")])
+def test_bad_backprop_lesson_state_names_the_field(lab, state, field):
+    from nnviz.gui.backprop.lesson import BackpropAdapter
+    from nnviz.lessons import LessonError
+    with pytest.raises(LessonError, match=field):
+        BackpropAdapter().apply(lab, state)

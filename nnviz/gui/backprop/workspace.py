@@ -300,16 +300,29 @@ class BackpropWorkspace(Workspace):
     def load_tutorial(self):
         """The 2-2-2 sigmoid net of the classic worked example, η = 0.5, one example."""
         net, x, t = tutorial_net()
-        self._set_controls(net.sizes, "sigmoid", "sigmoid", "mse")
+        self.load_scene(net, [x], [t], 0.5)
+
+    def load_scene(self, net, X, T, lr, example=0, detailed=None):
+        """Show `net` (a LabNet) with examples X, targets T (classes 0-based for xent) and η."""
+        self.stop()
+        self._set_controls(net.sizes, net.hidden, net.output, net.loss_name)
         self.net = net
-        self.X = np.array([x], dtype=np.float64)
-        self.T = np.array([t], dtype=np.float64)
-        self.lr = 0.5
+        self.X = np.array(X, dtype=np.float64)
+        self.T = np.array(T, dtype=np.float64)
+        self.lr = float(lr)
         self.lr_field.setText(fmt(self.lr))
-        self._set_count(1)
-        self.example = 0
+        self.example = int(example)
+        self._set_count(len(self.X))
+        self.detailed_box.blockSignals(True)
+        self.detailed_box.setChecked(self._fits_detailed(net) if detailed is None else bool(detailed))
+        self.detailed_box.blockSignals(False)
         self.pos = 0
         self.recompute()
+
+    @staticmethod
+    def _fits_detailed(net):
+        # a box per weight and multiply while the graph fits a lecture screen: 2-2-2 and smaller
+        return all(net.sizes[l + 1] * (net.sizes[l] + 1) <= 6 for l in range(net.n_layers))
 
     def _set_controls(self, sizes, hidden, output, loss):
         widgets = (self.arch, self.hidden, self.output, self.loss, self.n_examples)
@@ -358,9 +371,7 @@ class BackpropWorkspace(Workspace):
         self._set_count(n)
         self.example = min(self.example, n - 1)
         self.detailed_box.blockSignals(True)
-        # a box per weight and multiply while the graph fits a lecture screen: 2-2-2 and smaller
-        self.detailed_box.setChecked(all(net.sizes[l + 1] * (net.sizes[l] + 1) <= 6
-                                         for l in range(net.n_layers)))
+        self.detailed_box.setChecked(self._fits_detailed(net))
         self.detailed_box.blockSignals(False)
         self.pos = 0
         self.recompute()
