@@ -157,11 +157,16 @@ def test_minibatch_table_has_an_average_column(lab):
     assert f"After one step: <b>{fmt(lab.preview.loss_after, 6)}</b>" in text
 
 
+def _activate(window, qtbot):
+    window.raise_()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+
 def test_clicker_pagedown_pageup_in_the_window(window, qtbot, tmp_path):
     lab = window.workspace("Backprop lab")
     window.tabs.setCurrentWidget(lab)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: lab.isVisible(), timeout=5000)
+    _activate(window, qtbot)
     for _ in range(3):
         qtbot.keyClick(lab.graph, Qt.Key_PageDown)
     assert lab.pos == 3 and lab.current_step().title == "z_h₁"
@@ -184,6 +189,10 @@ def test_letters_and_arrows_type_into_fields_without_stepping(window, qtbot):
     window.tabs.setCurrentWidget(lab)
     lab.pages.setCurrentIndex(0)
     lab.side.setCurrentIndex(1)
+    _activate(window, qtbot)          # shortcuts only fire in the active window
+    qtbot.keyClick(lab.graph, Qt.Key_Right)
+    assert lab.pos == 1               # they do fire outside a field
+    lab.go_to(0)
     lab.lr_field.setFocus()
     qtbot.waitUntil(lab.lr_field.hasFocus, timeout=5000)
     lab.lr_field.clear()
