@@ -129,9 +129,9 @@ def detect(path) -> ModuleType:
     for m in available():
         if m.can_read(p):
             return m
-    m = by_extension(p)
-    if m is not None:
-        return m
+    guess = by_extension(p)     # nobody claims it: its extension's reader says what is wrong
+    if guess is not None:
+        return guess
     raise ModelFormatError(path, f"not a model file nnviz can read; it reads "
                                  f"{describe_formats()}{_missing_note()}")
 
