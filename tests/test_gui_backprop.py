@@ -140,6 +140,15 @@ def test_architecture_activation_and_loss_choices(lab, qtbot):
     lab.arch.editingFinished.emit()
     assert lab.net.sizes == (3, 4, 4, 3)
     assert "1 to 4 units" in lab.error_label.text()
+    assert lab.arch.property("invalid") is True and lab.arch.text() == "2-9-1"
+    lab.arch.setText("2-2-1")                        # one output: not with cross-entropy
+    lab.arch.editingFinished.emit()
+    assert lab.net.sizes == (3, 4, 4, 3) and lab.loss.currentData() == "xent"
+    assert "at least 2 outputs" in lab.error_label.text() and lab.error_label.isVisibleTo(lab)
+    assert lab.arch.text() == "2-2-1" and lab.arch.property("invalid") is True
+    lab.loss.setCurrentIndex(lab.loss.findData("mse"))
+    assert lab.net.sizes == (2, 2, 1) and lab.net.loss_name == "mse"
+    assert not lab.arch.property("invalid") and not lab.error_label.isVisibleTo(lab)
 
 
 def test_minibatch_table_has_an_average_column(lab):

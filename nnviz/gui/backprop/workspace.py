@@ -153,14 +153,24 @@ class BackpropWorkspace(LabControls, Workspace):
 
     def _settings_changed(self, *_):
         try:
-            sizes, hidden, output, loss = self.settings()
-            self._mark(self.arch, False)
-            cur = (self.net.sizes, self.net.hidden, self.net.output, self.net.loss_name)
-            if (sizes, hidden, output, loss) == cur:
-                return
-            self.build(sizes, hidden, output, loss)
-        except LabError as exc:
+            sizes = parse_sizes(self.arch.text())
+        except LabError as exc:      # the typed text stays, marked, until it is a network
             self._mark(self.arch, True)
+            self._show_error(str(exc))
+            return
+        self._mark(self.arch, False)
+        _, hidden, output, loss = self.settings()
+        cur = (self.net.sizes, self.net.hidden, self.net.output, self.net.loss_name)
+        if (sizes, hidden, output, loss) == cur:
+            return
+        try:
+            self.build(sizes, hidden, output, loss)
+        except LabError as exc:      # e.g. cross-entropy with one output: the net stays as it was
+            typed = self.arch.text()
+            self._set_controls(*cur)
+            if sizes != cur[0]:          # the typed network stays visible, marked
+                self.arch.setText(typed)
+                self._mark(self.arch, True)
             self._show_error(str(exc))
 
     def build(self, sizes, hidden="sigmoid", output="sigmoid", loss="mse", n_examples=None):
