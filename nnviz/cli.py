@@ -193,7 +193,6 @@ class _Progress:
         if now - self.last < 0.1 and trainer.pos:
             return
         self.last = now
-        spe = trainer.steps_per_epoch
         done = trainer.pos / len(trainer.dataset.y_train)
         bar = "#" * int(done * 30)
         sys.stderr.write(f"\repoch {trainer.epoch + 1} [{bar:<30}] step {trainer.steps} "
@@ -245,10 +244,9 @@ def cmd_train(args):
     else:
         name = args.model or _default_model(data)
         spec = read_spec(name)
-        if name.lower().endswith(".json"):
-            if tuple(spec.get("input_shape", ())) != tuple(data.input_shape):
-                raise CliError(f"{name}: model input_shape {tuple(spec.get('input_shape', ()))} "
-                               f"does not match dataset {data.name!r} inputs {tuple(data.input_shape)}")
+        if name.lower().endswith(".json") and tuple(spec.get("input_shape", ())) != tuple(data.input_shape):
+            raise CliError(f"{name}: model input_shape {tuple(spec.get('input_shape', ()))} "
+                           f"does not match dataset {data.name!r} inputs {tuple(data.input_shape)}")
         spec = adapt_spec(spec, data.input_shape, data.num_classes)
         model = model_from_spec(spec, seed=args.seed)
         trainer = Trainer(model, data, loss=args.loss, optimizer=hp["optimizer"], lr=hp["lr"],
@@ -380,6 +378,8 @@ def main(argv=None):
     if argv and argv[0].lower().endswith(".json"):     # `nnviz lesson.json` opens the lesson
         argv = ["gui", "--lesson", argv[0], *argv[1:]]
     args = parser.parse_args(argv)
+    from .engine.process import tune_process
+    tune_process()
     cmds = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "bench": cmd_bench,
             "convert": cmd_convert, "gui": cmd_gui, None: cmd_gui}
     if args.command == "datasets":

@@ -354,7 +354,8 @@ def test_newer_format_version(good_file, tmp_path):
 
 
 @pytest.mark.parametrize("what", ["model_weights", "nnviz/dataset", "optimizer_weights",
-                                  "model_weights/dense", "model_weights/conv2d/conv2d", "model_weights/conv2d_1/conv2d_1",
+                                  "model_weights/dense", "model_weights/conv2d/conv2d",
+                                  "model_weights/conv2d_1/conv2d_1",
                                   "nnviz/training/optimizer"])
 def test_missing_groups(good_file, tmp_path, what):
     def rm(f):

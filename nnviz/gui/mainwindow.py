@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
     # ---- autosave and crash recovery ----------------------------------------------------
     def _start_autosave(self):
         """Look for a checkpoint left by a crashed session, then start this session's marker."""
-        from nnviz.train.autosave import Autosaver, find_crash_checkpoint
+        from nnviz.io.autosave import Autosaver, find_crash_checkpoint
         self._autosave_epochs = {}
         self.crash_checkpoints = []
         try:

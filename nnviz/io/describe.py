@@ -1,7 +1,10 @@
 """`nnviz info`: a saved model or a preset as a table plus the same facts as JSON."""
+from __future__ import annotations
+
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +42,7 @@ def _is_file_like(s):
     return p.is_file() and p.suffix.lower() != ".json" or p.suffix.lower() in suffixes
 
 
-def describe_model(path_or_preset, input_scaling=None):
+def describe_model(path_or_preset: str | os.PathLike, input_scaling: Any = None) -> dict:
     """{"text": table, "kind": "file"|"spec", "layers": [...], "training": {...}|None, ...}."""
     src = os.fspath(path_or_preset) if isinstance(path_or_preset, os.PathLike) else str(path_or_preset)
     meta = None

@@ -281,8 +281,8 @@ def _read(f, budget):
         raise _Fail(f"unsupported dtype {dtype!r}")
     try:
         model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
-    except LayerError as e:
-        raise _Fail(f"model_spec: {e}") from None
+    except LayerError as err:
+        raise _Fail(f"model_spec: {err}") from None
 
     # weights, from the Keras groups
     mw = _group(f, "model_weights")
@@ -385,28 +385,9 @@ def _read_slots(f, model, where, slots, budget):
 
 
 def _check_training(model, st):
-    """Dry-run what Trainer.load_state_dict does, so a damaged state fails here, not later."""
-    from ..engine import get_loss, optimizer_from_config
-    from ..train.history import History
+    """The trainer's own check, so a damaged state fails here, not later."""
+    from ..train.trainer import Trainer, TrainerError
     try:
-        cfg = st["config"]
-        get_loss(cfg["loss"])
-        for where, k, lo in ((cfg, "batch_size", 1), (cfg, "seed", None), (st, "epoch", 0),
-                             (st, "pos", 0), (st, "steps", 0), (st, "samples", 0)):
-            v = where[k]
-            if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
-                raise ValueError(f"{k} should be an integer" + ("" if lo is None else f" >= {lo}")
-                                 + f", found {v!r}")
-        if isinstance(st["seconds"], bool) or not isinstance(st["seconds"], (int, float)):
-            raise ValueError(f"seconds should be a number, found {st['seconds']!r}")
-        opt = optimizer_from_config(cfg["optimizer"], model.parameters())
-        opt.load_state_dict(st["optimizer"])
-        probe = np.random.default_rng()
-        probe.bit_generator.state = st["dropout_rng"]
-        if "history" not in st:
-            raise _Fail("has a training state but no nnviz/history")
-        History.from_dict(st["history"])
-    except _Fail:
-        raise
-    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as e:
-        raise _Fail(f"the training state is damaged ({type(e).__name__}: {_short(e)})") from None
+        Trainer.check_state(model, st)
+    except TrainerError as e:
+        raise _Fail(str(e)) from None

@@ -527,10 +527,9 @@ class InspectorWorkspace(Workspace):
         self.play_btn.setText("❚❚ Pause" if running else "▶ Train")
 
     def start_pause(self):
-        if self.trainer is None:
-            if not self._trainable or not self.rebuild_now():
-                self.play_btn.setChecked(False)
-                return
+        if self.trainer is None and (not self._trainable or not self.rebuild_now()):
+            self.play_btn.setChecked(False)
+            return
         self.controller.toggle()
         self._on_state("running" if self.controller.running else "paused")
         if self.controller.running and self.tabs.currentIndex() == 0:
