@@ -72,7 +72,7 @@ class LabNet:
         self.B = _cpu()
         self.dense: list[Dense] = []
         self.acts = []
-        shape = (self.sizes[0],)
+        shape: tuple[int, ...] = (self.sizes[0],)
         n_layers = len(self.sizes) - 1
         for l, units in enumerate(self.sizes[1:]):
             last = l == n_layers - 1
@@ -80,11 +80,11 @@ class LabNet:
             cls = ACTIVATIONS.get(name) if name else None
             dense, act = Dense(units), (cls() if cls else None)
             dense.index = 2 * l
-            shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, self.B,
-                                hint=act.type if act else None)
+            rng = np.random.default_rng([seed, l])
+            shape = dense.build(shape, rng, DTYPE, self.B, hint=act.type if act else None)
             if act is not None:
                 act.index = 2 * l + 1
-                act.build(shape, None, DTYPE, self.B)
+                act.build(shape, rng, DTYPE, self.B)
             self.dense.append(dense)
             self.acts.append(act)
 

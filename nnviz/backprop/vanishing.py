@@ -27,8 +27,9 @@ def _built_chain(act: str, width: int, batch: int, seed: int):
     shape: tuple[int, ...] = (width,)
     for l in range(MAX_DEPTH):
         dense, a = Dense(width), CHAIN[act]()
-        shape = dense.build(shape, np.random.default_rng([seed, l]), DTYPE, B, hint=a.type)
-        a.build(shape, None, DTYPE, B)
+        rng = np.random.default_rng([seed, l])
+        shape = dense.build(shape, rng, DTYPE, B, hint=a.type)
+        a.build(shape, rng, DTYPE, B)
         pairs.append((dense, a))
     head = Dense(1)
     head.build(shape, np.random.default_rng([seed, 1000]), DTYPE, B)
