@@ -28,9 +28,6 @@ def main(argv=None):
     w = MainWindow()
     w.confirm_close = False
     lab = w.workspace("Backprop lab")
-    for ws in w.workspaces:     # only this tab is in the pictures: the others must not widen the window
-        if ws is not lab:
-            ws.setMinimumSize(1, 1)
     w.resize(width, height)
     w.show()
     w.tabs.setCurrentWidget(lab)

@@ -221,8 +221,9 @@ def test_readable_at_1024x768(window, qtbot):
     lab = window.workspace("Backprop lab")
     window.tabs.setCurrentWidget(lab)
     assert lab.minimumSizeHint().width() <= 1024
-    lab.resize(1024, 680)
-    qtbot.wait(50)
+    window.resize(1024, 768)
+    qtbot.wait(100)
+    assert window.width() == 1024
     assert lab.graph.scale_factor() * FONT_PX >= 12 - 1e-9
     assert not lab.graph.horizontalScrollBar().isVisible()
 
