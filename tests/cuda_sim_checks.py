@@ -191,6 +191,15 @@ def pooling():
                   bc(gy, x.shape, k, s, cc))
             if kind == "max" and "argmax" in cc:      # the CPU cache layout may change
                 close("argmax", gc["argmax"], cc["argmax"], rtol=0)
+    x = rnd(rng, 2, 3, 5, 4)
+    yc = C.global_avgpool_forward(x, {})
+    yg = G.global_avgpool_forward(G.asarray(x), {})
+    on_device("global_avgpool fwd", yg)
+    close("global_avgpool fwd", yg, yc)
+    close("global_avgpool fwd vs mean", yg, x.mean(axis=(2, 3)))
+    gy = rnd(rng, 2, 3)
+    close("global_avgpool bwd", G.global_avgpool_backward(G.asarray(gy), x.shape, {}),
+          C.global_avgpool_backward(gy, x.shape, {}))
 
 
 @check

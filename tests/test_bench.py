@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nnviz import bench
+from nnviz.bench import report, worker
 from nnviz.cli import main
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None   # found, not imported here
@@ -89,12 +89,12 @@ def test_bench_without_torch_installed(capsys, tmp_path, monkeypatch):
 
 
 def test_worker_survives_a_failing_request_and_exits_on_close():
-    w = bench._Worker("nnviz", {})
+    w = worker.Worker("nnviz", {})
     try:
         assert w.call(cmd="init", backend="cpu")["numba_threads"] >= 1
-        with pytest.raises(bench._WorkerError, match="nosuch-preset"):
+        with pytest.raises(worker.WorkerError, match="nosuch-preset"):
             w.call(cmd="setup", fig={"kind": "grid", "spec": "nosuch-preset"}, block_s=0.01)
-        with pytest.raises(bench._WorkerError, match="no figure"):
+        with pytest.raises(worker.WorkerError, match="no figure"):
             w.call(cmd="block")
         assert w.call(cmd="info")["has_torch"] is False
         assert w.alive()
@@ -108,7 +108,7 @@ def test_bench_table_states_isolation():
               "results": [], "extra": {},
               "isolation": {"nnviz_process_has_torch": False, "torch_process_has_numba": False},
               "processes": {"bench": 1, "nnviz": 2, "torch": 3}}
-    text = bench._table(result)
+    text = report.table(result)
     assert "each engine in its own process" in text
     assert text.splitlines()[-1] == ("processes: nnviz in pid 2 (torch not loaded), "
                                      "PyTorch in pid 3 (numba not loaded)")
@@ -116,3 +116,16 @@ def test_bench_table_states_isolation():
 
 def test_bench_unknown_name(capsys):
     assert main(["bench", "--only", "nosuch", "--no-torch"]) == 2
+
+
+def test_figure_catalogue_selection():
+    from nnviz.bench.figures import FIGURES, select
+    assert select("lenet5", quick=False) == ["lenet5-b1", "lenet5-b16", "lenet5-b64", "lenet5-b256"]
+    assert select("mlp,grid,mlp-b10", quick=True) == ["mlp-b10", "mlp-b32", "grid"]
+    full, quick = select(None, quick=False), select(None, quick=True)
+    assert "memory" not in full and "memory" in FIGURES          # only when asked
+    assert set(full) - set(quick) == {"coldstart", "warmstart", "window"}
+    for f in FIGURES.values():                                    # paired plans are plain data
+        assert f.where in ("paired", "worker", "driver")
+        if f.where == "paired":
+            assert json.loads(json.dumps(f.run()))["kind"] in ("train", "grid", "featuremaps")

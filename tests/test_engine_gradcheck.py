@@ -18,6 +18,7 @@ from nnviz.engine import (
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -163,6 +164,17 @@ def test_maxpool2d(kernel, stride, hw):
 ])
 def test_avgpool2d(kernel, stride, hw):
     gradcheck([AvgPool2D(kernel, stride)], (2,) + hw)
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (3, 4), (5, 5)])
+def test_global_avgpool2d(hw):
+    model, x, _ = gradcheck([GlobalAvgPool2D()], (3,) + hw, batch=2)
+    assert model.output_shape == (3,)
+    np.testing.assert_allclose(model.forward(x), x.mean(axis=(2, 3)), rtol=1e-12)
+
+
+def test_global_avgpool2d_after_conv_before_dense():
+    gradcheck([Conv2D(3, 3, padding=1), ReLU(), GlobalAvgPool2D(), Dense(2)], (2, 4, 5))
 
 
 def test_flatten_between_conv_and_dense():

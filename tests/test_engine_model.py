@@ -257,6 +257,21 @@ def test_summary_other_param_counts():
         "1.running_mean", "1.running_var", "6.running_mean", "6.running_var"]
 
 
+def test_global_avgpool_summary_and_spec():
+    spec = {"name": "gap", "input_shape": [3, 8, 8], "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3}, {"type": "ReLU"},
+        {"type": "GlobalAvgPool2D"}, {"type": "Dense", "out_features": 2}]}
+    model = model_from_spec(spec)
+    rows = model.summary()
+    assert [tuple(r["output_shape"]) for r in rows] == [(4, 6, 6), (4, 6, 6), (4,), (2,)]
+    assert [r["params"] for r in rows] == [112, 0, 0, 10]
+    # the pooled value of a channel depends on every input pixel
+    assert [r["receptive_field"] for r in rows] == [3, 3, "full", "full"]
+    assert model.to_spec() == spec
+    with pytest.raises(LayerError, match="GlobalAvgPool2D.*image input"):
+        model_from_spec({"input_shape": [5], "layers": [{"type": "GlobalAvgPool2D"}]})
+
+
 def test_mlp_summary_has_no_receptive_field():
     model = load_preset("mlp2")
     widths = [2] + [c["out_features"] for c in read_spec("mlp2")["layers"] if c["type"] == "Dense"]

@@ -23,6 +23,7 @@ from nnviz.engine import (  # noqa: E402
     ConvTranspose2D,
     Dense,
     Flatten,
+    GlobalAvgPool2D,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -174,6 +175,14 @@ def test_avgpool2d(cfg):
     rng = np.random.default_rng(sum(cfg))
     compare_layer(AvgPool2D((kh, kw), (sh, sw)), nn.AvgPool2d((kh, kw), (sh, sw)), (c, h, w), n,
                   rng)
+
+
+@pytest.mark.parametrize("shape,batch", [((3, 7, 5), 4), ((8, 1, 1), 2), ((2, 32, 32), 3)])
+def test_global_avgpool2d(shape, batch):
+    rng = np.random.default_rng(shape[1])
+    model = compare_layer(GlobalAvgPool2D(), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()),
+                          shape, batch, rng)
+    assert model.output_shape == shape[:1]
 
 
 @pytest.mark.parametrize("seed", range(N_CONFIGS))

@@ -142,6 +142,28 @@ def test_lenet5_has_the_keras_layout(tmp_path):
         assert json.loads(g.attrs["model_spec"]) == m.to_spec()
 
 
+def test_global_avgpool_round_trips_as_keras_global_average_pooling(tmp_path):
+    spec = {"name": "gap", "input_shape": [3, 6, 5], "layers": [
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"type": "ReLU"},
+        {"type": "GlobalAvgPool2D"}, {"type": "Dense", "out_features": 2}]}
+    m = model_from_spec(spec, seed=2)
+    x = np.random.default_rng(3).standard_normal((4, 3, 6, 5)).astype(np.float32)
+    path = save_model(tmp_path / "gap.h5", m)
+    loaded = load_model(path)
+    assert loaded.model.to_spec() == spec
+    assert np.array_equal(m.predict_logits(x), loaded.model.predict_logits(x))
+    with h5py.File(path, "r") as f:
+        entry = json.loads(f.attrs["model_config"])["config"]["layers"][2]
+    assert entry["class_name"] == "GlobalAveragePooling2D"
+    assert entry["config"]["name"] == "global_average_pooling2d"
+    keras = pytest.importorskip("keras")
+    # Keras itself, built from the written entry, pools what nnviz pools
+    layer = getattr(keras.layers, entry["class_name"]).from_config(entry["config"])
+    h = m.layers[1].forward(m.layers[0].forward(x))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(h)), m.layers[2].forward(h),
+                               rtol=1e-6, atol=1e-6)
+
+
 def test_keras_arrays_compute_what_the_model_computes(tmp_path):
     """Read the file the way a Keras-style (channels_first) reader would and recompute."""
     torch = pytest.importorskip("torch")

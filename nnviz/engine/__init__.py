@@ -11,6 +11,8 @@ from .layers import (
                      Dense,
                      Dropout,
                      Flatten,
+                     GlobalAvgPool2D,
+                     InputScaling,
                      Layer,
                      LayerError,
                      LeakyReLU,
@@ -29,8 +31,8 @@ BCE = BCEWithLogits
 
 __all__ = [
     "backend", "Sequential", "Layer", "LayerError", "LAYER_TYPES", "ACTIVATIONS",
-    "Dense", "Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "Flatten", "ReLU",
-    "LeakyReLU", "Sigmoid", "Tanh", "Abs", "Dropout", "BatchNorm", "Residual",
+    "Dense", "Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "ReLU",
+    "LeakyReLU", "Sigmoid", "Tanh", "Abs", "Dropout", "BatchNorm", "Residual", "InputScaling",
     "SoftmaxCrossEntropy", "MSE", "BCE", "BCEWithLogits", "get_loss", "LossError",
     "SGD", "Adam", "make_optimizer", "optimizer_from_config", "OptimizerError",
     "SpecError", "model_from_spec", "load_preset", "read_spec", "adapt_spec", "preset_names",

@@ -21,10 +21,34 @@ from .layers import AvgPool2D, Conv2D, LayerError, MaxPool2D
 from .model import Sequential
 
 __all__ = [
+    "WORKED_INPUT", "POOL_INPUT", "KERNEL_PRESETS",
     "conv2d", "conv2d_multi", "pool2d", "output_size", "param_count", "padded",
     "dot_product_terms", "format_dot", "format_number", "apply_to_image", "flipped",
     "size_explanation", "pool_window", "conv_layer_summary", "LayerError",
 ]
+
+
+# The course notes' worked examples: the 6x6 image of the edge-detection example and the 4x4
+# pooling example (max pooling with a 2x2 window and stride 2 gives [[9, 2], [6, 3]]).
+WORKED_INPUT = np.array([[3, 0, 1, 2, 7, 4],
+                         [1, 5, 8, 9, 3, 1],
+                         [2, 7, 2, 5, 1, 3],
+                         [0, 1, 3, 1, 7, 8],
+                         [4, 2, 1, 6, 2, 8],
+                         [2, 4, 5, 2, 3, 9]], dtype=np.float64)
+POOL_INPUT = np.array([[1, 3, 2, 1],
+                       [2, 9, 1, 1],
+                       [1, 3, 2, 3],
+                       [5, 6, 1, 2]], dtype=np.float64)
+KERNEL_PRESETS = {
+    "vertical edge": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
+    "horizontal edge": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
+    "Sobel vertical": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+    "Sobel horizontal": [[1, 2, 1], [0, 0, 0], [-1, -2, -1]],
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "box blur": [[1 / 9] * 3] * 3,
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+}
 
 
 def _grid(a, what):

@@ -197,7 +197,7 @@ class Sequential:
                         (k, _), (s, _) = c.rf
                         rf += (k - 1) * jump
                         jump *= s
-            if l.type == "Dense" and len(self.input_shape) == 3:
+            if l.type in ("Dense", "GlobalAvgPool2D") and len(self.input_shape) == 3:
                 full = True
             rows.append({"index": l.index, "type": l.type, "config": l.config(),
                          "output_shape": list(l.output_shape), "params": l.param_count(),

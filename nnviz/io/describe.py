@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFormatError
-from .h5model import H5_SUFFIXES, load_model
+from .formats import available, load_model
 
 
 def _clean(v):
@@ -35,7 +35,8 @@ def _last(seq):
 
 def _is_file_like(s):
     p = Path(s)
-    return p.is_file() and p.suffix.lower() != ".json" or p.suffix.lower() in H5_SUFFIXES
+    suffixes = {e for m in available() for e in m.EXTENSIONS}
+    return p.is_file() and p.suffix.lower() != ".json" or p.suffix.lower() in suffixes
 
 
 def describe_model(path_or_preset):

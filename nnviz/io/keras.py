@@ -15,6 +15,7 @@ from ..engine.layers import (
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool2D,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -32,7 +33,7 @@ _SNAKE = {"Dense": "dense", "Conv2D": "conv2d", "Conv2DTranspose": "conv2d_trans
           "BatchNormalization": "batch_normalization", "Dropout": "dropout",
           "Flatten": "flatten", "Activation": "activation", "LeakyReLU": "leaky_re_lu",
           "ZeroPadding2D": "zero_padding2d", "Cropping2D": "cropping2d",
-          "nnviz>Residual": "residual"}
+          "GlobalAveragePooling2D": "global_average_pooling2d", "nnviz>Residual": "residual"}
 
 _ACT = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid", Abs: "nnviz>abs"}
 
@@ -178,6 +179,10 @@ def _convert_one(layer, namer, hint):
         main = {"class_name": cls, "config": {
             **_base(name), "pool_size": list(layer.kernel_size), "strides": list(layer.stride),
             "padding": "valid", "data_format": CHANNELS}}
+    elif t is GlobalAvgPool2D:
+        name = namer("GlobalAveragePooling2D")
+        main = {"class_name": "GlobalAveragePooling2D", "config": {
+            **_base(name), "data_format": CHANNELS, "keepdims": False}}
     elif t is BatchNorm:
         name = namer("BatchNormalization")
         main = {"class_name": "BatchNormalization", "config": {

@@ -4,6 +4,7 @@ import time
 import numpy as np
 
 from ..engine import get_loss, make_optimizer, optimizer_from_config
+from ..engine.layers.scaling import bind_normalization
 from .history import History
 
 
@@ -39,6 +40,8 @@ class Trainer:
             raise TrainerError(f"dataset {dataset.name!r} has inputs of shape "
                                f"{tuple(dataset.input_shape)}, model {model.name!r} expects "
                                f"{tuple(model.input_shape)}")
+        # an imported model's input scaling undoes this dataset's standardisation
+        bind_normalization(model, getattr(dataset, "normalization", None))
         self.loss_name = loss
         self.loss = get_loss(loss, model.B)
         self.optimizer = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,

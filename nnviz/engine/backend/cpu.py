@@ -309,6 +309,18 @@ def avgpool_backward(gy, x_shape, k, s, cache):
     return gx
 
 
+def global_avgpool_forward(x, cache):
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h * w).mean(axis=2, dtype=x.dtype)
+
+
+def global_avgpool_backward(gy, x_shape, cache):
+    # every pixel of a map gets 1/(H*W) of that channel's gradient
+    n, c, h, w = x_shape
+    g = gy * gy.dtype.type(1.0 / (h * w))
+    return np.ascontiguousarray(np.broadcast_to(g[:, :, None, None], tuple(x_shape)))
+
+
 # ---- elementwise ------------------------------------------------------------
 def relu_forward(x):
     out = np.empty_like(x)

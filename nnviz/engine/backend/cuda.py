@@ -309,6 +309,23 @@ def avgpool_backward(gy, x_shape, k, s, cache):
     return gx
 
 
+def global_avgpool_forward(x, cache):
+    x = _dev(x)
+    n, c, h, w = x.shape
+    y = cuda.device_array((n, c), dtype=x.dtype)
+    K.global_avgpool_forward[K.blocks(n * c), TPB](_flat(x), h * w, _f32(1.0 / (h * w)), _flat(y))
+    return y
+
+
+def global_avgpool_backward(gy, x_shape, cache):
+    gy = _dev(gy)
+    n, c, h, w = (int(s) for s in x_shape)
+    gx = cuda.device_array((n, c, h, w), dtype=gy.dtype)
+    K.global_avgpool_backward[K.blocks(gx.size), TPB](_flat(gy), h * w, _f32(1.0 / (h * w)),
+                                                       _flat(gx))
+    return gx
+
+
 # ---- elementwise ------------------------------------------------------------
 def _unary(kernel, x, *extra):
     x = _dev(x)

@@ -269,6 +269,27 @@ def avgpool_backward(gy, kh, kw, sh, sw, scale, gx):
     gx[n, c, iy, ix] = acc
 
 
+@cuda.jit(cache=False)
+def global_avgpool_forward(x, hw, scale, out):
+    """One thread per (n, c) map of a flat NCHW x: the mean of its hw pixels."""
+    t = cuda.grid(1)
+    if t >= out.size:
+        return
+    s = _ZERO
+    base = t * hw
+    for i in range(hw):
+        s += x[base + i]
+    out[t] = s * scale
+
+
+@cuda.jit(cache=False)
+def global_avgpool_backward(gy, hw, scale, gx):
+    t = cuda.grid(1)
+    if t >= gx.size:
+        return
+    gx[t] = gy[t // hw] * scale
+
+
 # ---- elementwise ------------------------------------------------------------------------
 @cuda.jit(device=True, inline=True)
 def _sign(v):

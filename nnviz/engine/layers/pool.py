@@ -56,3 +56,22 @@ class AvgPool2D(_Pool):
     def backward(self, gy, need_gx=True):
         return self.B.avgpool_backward(gy, self._xshape, self.kernel_size, self.stride,
                                        self._cache)
+
+
+class GlobalAvgPool2D(Layer):
+    """Mean over each channel's whole map: (C, H, W) -> (C,), what small ResNets end with."""
+
+    @property
+    def rf(self):   # one window covering the whole input (summary() marks it "full")
+        return None
+
+    def _build(self, shape, rng, hint):
+        self._need(shape, 3, "an image input (channels, height, width)")
+        return (shape[0],)
+
+    def forward(self, x, train=False):
+        self._xshape = x.shape
+        return self.B.global_avgpool_forward(x, self._cache)
+
+    def backward(self, gy, need_gx=True):
+        return self.B.global_avgpool_backward(gy, self._xshape, self._cache)

@@ -1,0 +1,118 @@
+"""The numbers a lesson states, computed by the engine (Qt-free).
+
+A lesson step may carry ``expect``: the numbers its caption states (output row one of the
+edge-detection example, a layer's parameter count, ...). ``evaluate(step)`` computes the
+same keys from the step's state with the engine's own layers -- the same calls the
+workspaces make -- so a test can hold every built-in lesson to its words.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnviz.engine import convmath as cm
+from nnviz.engine import model_from_spec, read_spec
+from nnviz.engine.layers import ConvTranspose2D
+from nnviz.engine.model import Sequential
+
+from .lesson import LessonError, LessonStep
+
+
+def grid_of(value: Any, where: str) -> np.ndarray:
+    """A lesson's grid: "worked" (the 6x6 example), "pool" (the 4x4 one) or a list of rows."""
+    if isinstance(value, str):
+        named = {"worked": cm.WORKED_INPUT, "pool": cm.POOL_INPUT}
+        if value not in named:
+            raise LessonError(f"{where}: expected 'worked', 'pool' or a list of rows, got {value!r}")
+        return named[value].copy()
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LessonError(f"{where}: expected a list of equal-length rows of numbers") from None
+    if a.ndim != 2 or a.size == 0 or a.shape[0] > 64 or a.shape[1] > 64:
+        raise LessonError(f"{where}: expected a 2-D grid of at most 64x64 numbers, got shape {a.shape}")
+    return a
+
+
+def kernel_of(value: Any, where: str) -> np.ndarray:
+    if isinstance(value, str):
+        if value not in cm.KERNEL_PRESETS:
+            raise LessonError(f"{where}: unknown kernel {value!r}; known: {', '.join(cm.KERNEL_PRESETS)}")
+        return np.asarray(cm.KERNEL_PRESETS[value], dtype=np.float64)
+    return grid_of(value, where)
+
+
+def dense_params(n_in: int, n_out: int) -> int:
+    """Weights plus biases of a fully connected layer: n_in * n_out + n_out."""
+    return int(n_in) * int(n_out) + int(n_out)
+
+
+def conv_size(n: int, f: int, p: int, s: int) -> int:
+    """Output size of a convolution as the engine builds it (it floors)."""
+    return int(cm.output_size(n, f, p, s)[1])
+
+
+def transposed_output(n: int, f: int, p: int, s: int) -> int:
+    """Output size of a transposed convolution, from an engine ConvTranspose2D layer."""
+    m = Sequential([ConvTranspose2D(1, int(f), stride=int(s), padding=int(p))],
+                   input_shape=(1, int(n), int(n)), name="lesson")
+    return int(m.output_shape[1])
+
+
+def _convlab(state: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "kernel" in state:
+        x = grid_of(state.get("input", "worked"), "state.input")
+        k = kernel_of(state["kernel"], "state.kernel")
+        y = cm.conv2d(x, k, stride=state.get("stride", 1), padding=state.get("padding", 0),
+                      flip=bool(state.get("flip", False)))
+        out["conv_output"] = y.tolist()
+        out["conv_output_row0"] = y[0].tolist()
+    if "pool_mode" in state:
+        x = grid_of(state.get("pool_input", "pool"), "state.pool_input")
+        k = int(state.get("pool_k", 2))
+        out["pool_output"] = cm.pool2d(x, k, int(state.get("pool_stride", k)), state["pool_mode"]).tolist()
+    if "size" in state:
+        n, f, p, s = (int(v) for v in state["size"])
+        value, floor, fits, unused = cm.output_size(n, f, p, s)
+        out["output_size"] = floor if fits else None
+        out["fits"] = fits
+    if "param" in state:
+        in_ch, out_ch, k, stride, padding, hw = (int(v) for v in state["param"])
+        summary = cm.conv_layer_summary(in_ch, out_ch, k, stride, padding, hw, hw)
+        out["params"] = summary["params"]
+        out["output_shape"] = list(summary["output_shape"])
+    return out
+
+
+def _inspector(state: dict[str, Any]) -> dict[str, Any]:
+    spec = read_spec(state.get("model", "lenet5"))
+    if "input_shape" in state:
+        spec["input_shape"] = list(state["input_shape"])
+    model = model_from_spec(spec, seed=int(state.get("seed", 0)))
+    shapes = [list(model.input_shape)] + [list(l.output_shape) for l in model.layers
+                                          if l.type not in ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Abs")]
+    return {"shapes": shapes, "param_count": int(model.param_count())}
+
+
+_FORMULAS = {"dense_params": dense_params, "conv_params": cm.param_count, "conv_size": conv_size,
+             "transposed_output": transposed_output}
+
+
+def evaluate(step: LessonStep) -> dict[str, Any]:
+    """The engine's values for the keys of ``step.expect`` (and any others it can compute)."""
+    state = step.state
+    if step.workspace == "convlab":
+        got = _convlab(state)
+    elif step.workspace == "inspector":
+        got = _inspector(state)
+    else:
+        got = {}
+    for key, args in (state.get("formulas") or {}).items():
+        fn = _FORMULAS.get(args[0]) if isinstance(args, list) and args and isinstance(args[0], str) else None
+        if fn is None:
+            raise LessonError(f"state.formulas.{key}: expected [name, numbers...] with name one of "
+                              "dense_params, conv_params, conv_size, transposed_output")
+        got[key] = fn(*args[1:])
+    return got
