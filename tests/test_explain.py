@@ -143,8 +143,10 @@ def test_maximize_raises_the_activation_and_is_seeded():
     model = lenet("lenet5")
     r = maximize(model, layer=3, steps=60, seed=5)
     assert r.images.shape == (16, 1, 28, 28) and r.trace.shape == (60, 16)
+    assert r.box == (8, 22, 8, 22)        # the centre neuron of layer 3 sees 14x14 pixels
     assert np.all(r.final > r.start)
-    windows = r.trace.mean(axis=1).reshape(6, 10).mean(axis=1)
+    # on average over the filters and over windows of 12 steps (3 blur periods)
+    windows = r.trace.mean(axis=1).reshape(5, 12).mean(axis=1)
     assert np.all(np.diff(windows) > 0), windows
     again = maximize(model, layer=3, steps=60, seed=5)
     assert np.array_equal(again.images, r.images)
@@ -234,3 +236,12 @@ def test_clone_model_is_independent():
     np.testing.assert_array_equal(twin.predict_logits(x), model.predict_logits(x))
     twin.layers[0].params["weight"][...] = 0
     assert np.abs(model.layers[0].params["weight"]).max() > 0
+
+
+def test_gradient_x_input_from_a_baseline():
+    model = lenet("lenet5")
+    x = np.random.default_rng(5).normal(0, 1, (2, 1, 28, 28)).astype(np.float32)
+    plain = explain(model, x, cam_layer=None)
+    black = explain(model, x, cam_layer=None, baseline=[-0.4])
+    np.testing.assert_allclose(black.grad_x_input, (plain.gradient * (x + 0.4)).sum(1), atol=1e-6)
+    np.testing.assert_allclose(plain.grad_x_input, (plain.gradient * x).sum(1), atol=1e-6)

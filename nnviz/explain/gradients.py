@@ -60,13 +60,15 @@ def upsample(maps: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.einsum("ij,...jk,lk->...il", rh, maps.astype(np.float64), rw).astype(np.float32)
 
 
-def explain(model: Sequential, x: np.ndarray, target=None, cam_layer: int | None = -1
-            ) -> Explanation:
+def explain(model: Sequential, x: np.ndarray, target=None, cam_layer: int | None = -1,
+            baseline=0.0) -> Explanation:
     """Saliency, gradient x input and (for image models with a convolution) Grad-CAM.
 
     x: one input (C, H, W) or a batch; target: None (the predicted class), a class index or
     one per input; cam_layer: a top-level Conv2D index, -1 for the default (the last
-    convolution with maps larger than 1x1), None for no Grad-CAM.
+    convolution with maps larger than 1x1), None for no Grad-CAM; baseline: gradient x
+    input uses (x - baseline), e.g. a black image in normalised units (-mean / std), so
+    that black pixels contribute nothing (a number, one per channel, or an input).
     Overwrites the model's layer caches and `grads` (use clone_model on a training model).
     """
     xb = as_batch(model, x)
@@ -81,7 +83,11 @@ def explain(model: Sequential, x: np.ndarray, target=None, cam_layer: int | None
     gx, grads = walk_backward(model, one_hot_logit_grad(logits, t), keep=keep)
     gx = gx.reshape(xb.shape)
     sal = np.abs(gx).max(axis=1) if gx.ndim == 4 else np.abs(gx)
-    gxi = (gx * xb).sum(axis=1) if gx.ndim == 4 else gx * xb
+    base = np.asarray(baseline, np.float32)
+    if base.ndim == 1 and gx.ndim == 4:          # one value per channel
+        base = base.reshape(-1, 1, 1)
+    gxi = gx * (xb - base)
+    gxi = gxi.sum(axis=1) if gx.ndim == 4 else gxi
     res = Explanation(target=t, logits=logits, probs=softmax(logits), gradient=gx,
                       saliency=sal, grad_x_input=gxi)
     if cam_layer is not None:

@@ -82,7 +82,7 @@ class HistogramHistory:
     """Histograms per layer over training steps, bounded (every other record is dropped
     when full).  Thread-safe: a worker adds, the UI reads."""
 
-    def __init__(self, bins: int = 60, max_records: int = 200):
+    def __init__(self, bins: int = 120, max_records: int = 200):
         self.bins = int(bins)
         self.max_records = int(max_records)
         self._lock = threading.Lock()

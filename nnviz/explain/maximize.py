@@ -38,6 +38,7 @@ class Maximization:
     trace: np.ndarray            # (steps done, F) objective at each step (jittered input)
     start: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (F,) on the noise
     final: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (F,) on the result
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)   # rows r0:r1, cols c0:c1 the unit sees
     steps: int = 0
     cancelled: bool = False
 
@@ -56,8 +57,8 @@ def gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return x
 
 
-def _objective(model: Sequential, x: np.ndarray, layer: int | None, units: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _objective(model: Sequential, x: np.ndarray, layer: int | None, units: np.ndarray,
+               centre: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(objective per image, d objective / d x) by one forward and one backward."""
     n = len(x)
     out, _ = walk_forward(model, x, stop=layer)
@@ -66,6 +67,11 @@ def _objective(model: Sequential, x: np.ndarray, layer: int | None, units: np.nd
         logits = y.reshape(n, -1)
         value = logits_of(logits, units)
         g = one_hot_logit_grad(logits, units).reshape(y.shape)
+    elif centre:
+        r, c = y.shape[2] // 2, y.shape[3] // 2
+        value = y[np.arange(n), units, r, c]
+        g = np.zeros_like(y)
+        g[np.arange(n), units, r, c] = 1.0
     else:
         hw = y.shape[2] * y.shape[3]
         value = y[np.arange(n), units].reshape(n, -1).mean(axis=1)
@@ -75,6 +81,25 @@ def _objective(model: Sequential, x: np.ndarray, layer: int | None, units: np.nd
     return value, gx.reshape(x.shape)
 
 
+def _support(g: np.ndarray) -> tuple[int, int, int, int]:
+    """Bounding box (r0, r1, c0, c1) of the pixels with a non-zero gradient."""
+    seen = np.abs(g).sum(axis=(0, 1)) > 0
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    if not rows.size:
+        return 0, g.shape[2], 0, g.shape[3]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def receptive_box(model: Sequential, layer: int | None, seed: int = 0
+                  ) -> tuple[int, int, int, int]:
+    """The input rows/cols that the centre neuron of Conv2D `layer` sees (None: all)."""
+    if layer is None:
+        return 0, model.input_shape[1], 0, model.input_shape[2]
+    x = np.random.default_rng(seed).normal(0, 0.1, (1, *model.input_shape)).astype(np.float32)
+    units = np.arange(model.layers[layer].output_shape[0])[:1]
+    return _support(_objective(model, x, layer, units)[1])
+
+
 def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] | None = None,
              steps: int = 200, lr: float = 0.1, l2: float = 0.01, blur_sigma: float = 0.5,
              blur_every: int = 4, jitter: int = 1, seed: int = 0, init_scale: float = 0.1,
@@ -82,7 +107,10 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
              cancel: Cancel | None = None) -> Maximization:
     """Images that excite filters `units` of Conv2D `layer` (None: classes) most.
 
-    units defaults to every filter of the layer (every class).  Each step moves the input
+    A filter's objective is its pre-activation at the centre of its map (one neuron: the
+    mean over the map would favour a flat image for most first-layer filters); `box` is
+    that neuron's receptive field, where the picture is.  units defaults to every filter
+    of the layer (every class).  Each step moves the input
     by `lr` times the gradient scaled to unit RMS per image.  bounds: clip the pixels (in
     input units).  progress(step, steps, images) after each step; cancel() -> True stops
     early (the result so far comes back with cancelled=True).  Same seed, same images.
@@ -104,7 +132,8 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, init_scale, (len(units), *model.input_shape)).astype(np.float32)
     trace = []
-    start, _ = _objective(model, x, layer, units)
+    start, g0 = _objective(model, x, layer, units)
+    box = _support(g0)
     done, cancelled = 0, False
     for step in range(int(steps)):
         if is_cancelled(cancel):
@@ -130,4 +159,4 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
     final, _ = _objective(model, x, layer, units)
     return Maximization(images=x, units=[int(u) for u in units], layer=layer,
                         trace=np.asarray(trace, np.float32).reshape(done, len(units)),
-                        start=start, final=final, steps=done, cancelled=cancelled)
+                        start=start, final=final, steps=done, cancelled=cancelled, box=box)

@@ -30,6 +30,7 @@ from ..worker import TrainingController
 from .arch import DEFAULT_SPEC
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
+from .explain_panel import ExplainPanel
 from .views import (
     FONT_PT,
     ConfusionView,
@@ -234,6 +235,8 @@ class InspectorWorkspace(QWidget):
         self.live_tabs.addTab(self.curves, "Curves")
         self.live_tabs.addTab(conf, "Confusion matrix")
         self.live_tabs.addTab(self.gradflow, "Gradient flow")
+        self.explain = ExplainPanel(self)
+        self.live_tabs.addTab(self.explain.distributions, "Weights && gradients")
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.filters)
         bottom.addWidget(self.live_tabs)
@@ -251,6 +254,7 @@ class InspectorWorkspace(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.editor, "1 · Build the network")
         self.tabs.addTab(inspect, "2 · Train and inspect")
+        self.tabs.addTab(self.explain, "3 · Explain")
         self.tabs.setCurrentIndex(1)
 
         lay = QVBoxLayout(self)
@@ -569,6 +573,7 @@ class InspectorWorkspace(QWidget):
     # ================================================================= workspace protocol
     def shutdown(self):
         self._rebuild_timer.stop()
+        self.explain.shutdown()
         return self.controller.stop(1000)
 
     def is_dirty(self):

@@ -1,0 +1,155 @@
+"""Activation maximisation view: for every filter of a chosen convolution, or every class,
+the input that excites it most (gradient ascent from seeded noise, in a background
+thread, with progress and Cancel)."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .explain_images import image_tiles
+from .explain_widgets import CaptionedTiles
+
+
+class MaximizeView(QWidget):
+    """Controls + grid.  `run_requested` asks the panel to start a run with settings()."""
+    run_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.target = QComboBox()
+        self.target.setToolTip("Which units to visualise: every filter of one convolution, "
+                               "or every class (its logit)")
+        self.steps = QSpinBox()
+        self.steps.setRange(10, 2000)
+        self.steps.setValue(200)
+        self.steps.setSingleStep(50)
+        self.l2 = QDoubleSpinBox()
+        self.l2.setDecimals(3)
+        self.l2.setRange(0.0, 0.2)
+        self.l2.setSingleStep(0.005)
+        self.l2.setValue(0.05)
+        self.l2.setToolTip("L2 decay per step: pulls pixels back towards the average image")
+        self.blur = QCheckBox("blur")
+        self.blur.setChecked(True)
+        self.blur.setToolTip("A small Gaussian blur every 4 steps: removes pixel noise")
+        self.jitter = QSpinBox()
+        self.jitter.setRange(0, 4)
+        self.jitter.setValue(1)
+        self.jitter.setToolTip("Random shift of up to this many pixels each step")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 9999)
+        self.run_btn = QPushButton("Run")
+        self.run_btn.clicked.connect(self.run_requested)
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel_requested)
+        self.follow = QCheckBox("follow training")
+        self.follow.setChecked(True)
+        self.follow.setToolTip("Run again with the newest weights while the network trains")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setFormat("%v / %m steps")
+        row1 = QHBoxLayout()
+        for w in (QLabel("Maximise:"), self.target):
+            row1.addWidget(w)
+        row1.addStretch(1)
+        for w in (self.run_btn, self.cancel_btn, self.follow):
+            row1.addWidget(w)
+        row2 = QHBoxLayout()
+        for w in (QLabel("steps"), self.steps, QLabel("L2"), self.l2, self.blur,
+                  QLabel("jitter"), self.jitter, QLabel("seed"), self.seed):
+            row2.addWidget(w)
+        row2.addWidget(self.bar, 1)
+        self.note = QLabel("")
+        self.note.setWordWrap(True)
+        self.note.setMinimumHeight(2 * self.fontMetrics().height() + 4)
+        self.grid = CaptionedTiles(tile_px=96, max_px=140)
+        holder = QWidget()
+        hl = QVBoxLayout(holder)
+        hl.setContentsMargins(0, 0, 0, 0)
+        hl.addWidget(self.grid)
+        hl.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(holder)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(row1)
+        lay.addLayout(row2)
+        lay.addWidget(self.note)
+        lay.addWidget(self.scroll, 1)
+        self._choices: list[tuple[int | None, str]] = []
+        self.result = None
+
+    def set_layers(self, convs: list[tuple[int, str, int]], default: int | None):
+        """convs: [(layer index, label, filter count)]; keeps the current choice if it exists."""
+        choices = [(i, f"every filter of layer {i} {label} ({n})") for i, label, n in convs]
+        choices.append((None, "every class (its logit)"))
+        if choices == self._choices:
+            return
+        old = self.choice() if self._choices else default
+        self._choices = choices
+        self.target.blockSignals(True)
+        self.target.clear()
+        self.target.addItems([t for _, t in choices])
+        keys = [k for k, _ in choices]
+        pick = old if old in keys else default
+        self.target.setCurrentIndex(keys.index(pick) if pick in keys else 0)
+        self.target.blockSignals(False)
+
+    def choice(self):
+        i = self.target.currentIndex()
+        return self._choices[i][0] if 0 <= i < len(self._choices) else None
+
+    def settings(self) -> dict:
+        return {"layer": self.choice(), "steps": self.steps.value(), "l2": self.l2.value(),
+                "blur_sigma": 1.0 if self.blur.isChecked() else 0.0,
+                "jitter": self.jitter.value(), "seed": self.seed.value()}
+
+    def set_running(self, on: bool):
+        self.run_btn.setEnabled(not on)
+        self.cancel_btn.setEnabled(on)
+
+    def show_progress(self, step: int, total: int, images=None, box=None, names=None):
+        self.bar.setRange(0, total)
+        self.bar.setValue(step)
+        if images is not None:
+            self._show(images, None, names, box=box)
+
+    def show_result(self, r, names, what: str):
+        self.result = r
+        self.bar.setRange(0, max(r.steps, 1))
+        self.bar.setValue(r.steps)
+        self._show(r.images, r.units, names, r.final, r.box)
+        state = "cancelled after" if r.cancelled else "after"
+        gain = float(np.mean(r.final - r.start))
+        self.note.setText(f"{what}: {state} {r.steps} steps the mean "
+                          f"{'logit' if r.layer is None else 'activation'} rose by {gain:.3g} "
+                          f"(from {float(np.mean(r.start)):.3g}). "
+                          + ("" if r.layer is None else
+                             f"Each filter's centre neuron sees {r.box[1] - r.box[0]}×"
+                             f"{r.box[3] - r.box[2]} input pixels: that part is shown. ")
+                          + "Each image has its own contrast.")
+
+    def _show(self, images, units, names, final=None, box=None):
+        units = list(units) if units is not None else list(range(len(images)))
+        n = len(images)
+        tile = 96 if n <= 16 else 72 if n <= 40 else 52
+        tips = [(f"class {names[u]}" if names else f"filter {u}") +
+                (f": {final[k]:.3g}" if final is not None else "") for k, u in enumerate(units)]
+        self.grid.set_tiles(image_tiles(images, box), tile_px=tile, tips=tips)
+        self.grid.set_captions([names[u] if names else str(u) for u in units])
