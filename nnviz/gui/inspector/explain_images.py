@@ -73,7 +73,10 @@ def image_tiles(images: np.ndarray, box=None, size: int = 112) -> list[np.ndarra
             im = im[:, r0:r1, c0:c1]
         c, h, w = im.shape
         zoom = max(1, round(size / max(h, w)))
-        big = upsample(im, (h * zoom, w * zoom))
+        if max(h, w) <= 12:      # a first-layer neuron's few pixels: show them crisp
+            big = np.repeat(np.repeat(im, zoom, axis=1), zoom, axis=2)
+        else:
+            big = upsample(im, (h * zoom, w * zoom))
         u = to_uint8(big, float(np.percentile(big, 1)), float(np.percentile(big, 99)))
         out.append(u[0] if c == 1 else np.ascontiguousarray(u[:3].transpose(1, 2, 0)))
     return out

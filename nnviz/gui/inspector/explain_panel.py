@@ -9,6 +9,7 @@ view on screen, at most a few times a second.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -79,6 +80,7 @@ class ExplainPanel(QWidget):
         self._model = None
         self._t = {"explain": 0.0, "mistakes": 0.0, "hist": 0.0}
         self._want_mistakes = True
+        self._max_stop = threading.Event()
         self._follow_timer = QTimer(self)
         self._follow_timer.setSingleShot(True)
         self._follow_timer.timeout.connect(self._follow_rerun)
@@ -165,7 +167,7 @@ class ExplainPanel(QWidget):
             g.setRowStretch(k, 1)
         self.maxview = MaximizeView()
         self.maxview.run_requested.connect(self.run_maximize)
-        self.maxview.cancel_requested.connect(lambda: self._thread("slow").cancel("maximize"))
+        self.maxview.cancel_requested.connect(self.cancel_maximize)
         self.views = QTabWidget()
         self.views.addTab(self.why, "Why this answer?")
         self.views.addTab(self.maxview, "What excites a filter?")
@@ -396,10 +398,17 @@ class ExplainPanel(QWidget):
         self.request()
 
     # ================================================================ maximisation
+    def cancel_maximize(self):
+        self._max_stop.set()      # also stops a run still on its way to the thread
+        if "slow" in self._threads:
+            self._threads["slow"].cancel("maximize")
+
     def run_maximize(self):
         self._model_changed()
         s = self.maxview.settings()
         bounds = self._bounds()
+        self._max_stop.set()
+        stop = self._max_stop = threading.Event()
 
         def run(job):
             model = job.model()
@@ -408,14 +417,26 @@ class ExplainPanel(QWidget):
             layer = s["layer"] if s["layer"] in conv_layers(model) else None
             box = receptive_box(model, layer)
 
+            last = {"bar": 0.0, "preview": time.monotonic()}
+
             def progress(step, total, images):
-                keep = step % 20 == 0
-                job.progress(step, total, (images.copy(), box) if keep else None)
+                # throttled: a signal per step would flood the UI's event queue
+                now = time.monotonic()
+                if now - last["bar"] < 0.05 and step < total:
+                    return
+                last["bar"] = now
+                preview = None
+                if now - last["preview"] >= 0.4:
+                    last["preview"] = now
+                    preview = (images.copy(), box)
+                job.progress(step, total, preview)
             r = maximize(model, layer=layer, steps=s["steps"], l2=s["l2"],
                          blur_sigma=s["blur_sigma"], jitter=s["jitter"], seed=s["seed"],
-                         bounds=bounds, progress=progress, cancel=job.cancelled)
+                         bounds=bounds, progress=progress,
+                         cancel=lambda: stop.is_set() or job.cancelled())
             return {"result": r, "step": self.mirror.step}
         self.maxview.set_running(True)
+        self.maxview.show_progress(0, s["steps"])
         self._pull(maxim=run)
 
     def _follow_rerun(self):
@@ -480,10 +501,8 @@ class ExplainPanel(QWidget):
         if k >= 0:
             self.cam_layer.setCurrentIndex(k)
         self.cam_layer.blockSignals(False)
-        first_big = next((i for i in convs if np.prod(model.layers[i].output_shape[1:]) > 1),
-                         None)
         self.maxview.set_layers([(i, "Conv2D", model.layers[i].output_shape[0]) for i in convs],
-                                first_big)
+                                default)
 
     def _render(self):
         res = self._last

@@ -148,7 +148,7 @@ class MaximizeView(QWidget):
     def _show(self, images, units, names, final=None, box=None):
         units = list(units) if units is not None else list(range(len(images)))
         n = len(images)
-        tile = 96 if n <= 16 else 72 if n <= 40 else 52
+        tile = 128 if n <= 8 else 104 if n <= 16 else 72 if n <= 40 else 52
         tips = [(f"class {names[u]}" if names else f"filter {u}") +
                 (f": {final[k]:.3g}" if final is not None else "") for k, u in enumerate(units)]
         self.grid.set_tiles(image_tiles(images, box), tile_px=tile, tips=tips)
