@@ -204,6 +204,8 @@ def test_histogram_counts_sum_to_the_parameter_count():
     steps, edges, dens = hist.density("weights", "0 Conv2D", bins=30)
     assert list(steps) == [1, 2] and dens.shape == (2, 30) and len(edges) == 31
     np.testing.assert_allclose(dens.sum(axis=1), 1.0)
+    _, e2, d2 = hist.density("weights", "0 Conv2D", bins=10, span=(0.0, 1.0))
+    assert e2[0] == 0 and e2[-1] == 1 and np.all(d2.sum(axis=1) < 0.9)   # negatives left out
     _, q = hist.quantiles("weights", "0 Conv2D", (0.0, 1.0))
     assert q[1, 1] - q[1, 0] > 2.5 * (q[0, 1] - q[0, 0])   # weights x3: 3x the spread
 

@@ -122,16 +122,19 @@ class HistogramHistory:
                 seen.update(dict.fromkeys(rec))
             return list(seen)
 
-    def density(self, kind: str, layer: str, bins: int = 80
+    def density(self, kind: str, layer: str, bins: int = 80, span=None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(steps (T,), value edges (bins + 1,), fraction of the layer's values (T, bins))
-        on one value axis spanning every record; columns without a record are zero."""
+        on one value axis: `span` (lo, hi), or one spanning every record (then each row
+        sums to 1; values outside a span are left out)."""
         with self._lock:
             pairs = [(s, r[layer]) for s, r in zip(self.steps, self.records[kind]) if layer in r]
         if not pairs:
             return np.zeros(0, np.int64), np.zeros(bins + 1), np.zeros((0, bins))
-        lo = min(h.edges[0] for _, h in pairs)
-        hi = max(h.edges[-1] for _, h in pairs)
+        lo = min(h.edges[0] for _, h in pairs) if span is None else float(span[0])
+        hi = max(h.edges[-1] for _, h in pairs) if span is None else float(span[1])
+        if hi - lo < 1e-12:
+            lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
         dens = np.stack([rebin(h, edges) / max(h.size, 1) for _, h in pairs])
         return np.asarray([s for s, _ in pairs], np.int64), edges, dens

@@ -146,13 +146,18 @@ class ExplainPanel(QWidget):
         self.occ_stride.setRange(1, 32)
         self.occ_stride.setValue(2)
         self.occ_stride.setPrefix("stride ")
+        self.occ_fill = QComboBox()
+        self.occ_fill.addItems(["grey", "black"])
+        self.occ_fill.setToolTip("The patch: mid-grey, or black (on a black background, "
+                                 "black removes ink where grey would add some)")
+        self.occ_fill.activated.connect(lambda *_: self.request())
         for s in (self.occ_size, self.occ_stride):
             s.valueChanged.connect(lambda *_: self.request())
         self.t_input = ExplainTile("Input")
         self.t_sal = ExplainTile("Saliency |∂ score / ∂ pixel|")
         self.t_gxi = ExplainTile("Gradient × input")
         self.t_cam = ExplainTile("Grad-CAM", _controls(self.cam_layer))
-        self.t_occ = ExplainTile("Occlusion", _controls(self.occ_size, self.occ_stride))
+        self.t_occ = ExplainTile("Occlusion", _controls(self.occ_size, self.occ_stride, self.occ_fill))
         self.probs = PredictionView()
         self.why = QWidget()
         g = QGridLayout(self.why)
@@ -288,7 +293,8 @@ class ExplainPanel(QWidget):
         req = {"x": np.array(x, np.float32), "token": token, "label": label, "what": what,
                "target": self._target(label), "cam": self.cam_layer.currentData(),
                "size": self.occ_size.value(), "stride": self.occ_stride.value(),
-               "fill": self._fill(), "black": self._black()}
+               "fill": self._fill() if self.occ_fill.currentIndex() == 0 else self._black(),
+               "black": self._black()}
 
         def run(job):
             model = job.model()
@@ -531,8 +537,8 @@ class ExplainPanel(QWidget):
                                f"where a small change moves the “{cname}” score most",
                                colorbar("inferno", False), ("0", f"{top:.2g}"))
         self.t_gxi.set_content(overlay(img, e.grad_x_input[0], "diverging", True, op, on),
-                               f"pixels pushing the score towards (blue) or away from "
-                               f"(red) “{cname}”", colorbar("diverging", True),
+                               f"blue ink pushes towards “{cname}”, red away",
+                               colorbar("diverging", True),
                                ("against", "for"))
         if e.grad_cam is not None:
             hw = e.cam_maps.shape[2:]
@@ -545,8 +551,8 @@ class ExplainPanel(QWidget):
         if occ is not None:
             drop = float(occ.drop.max())
             self.t_occ.set_content(overlay(img, occ.heatmap, "diverging", True, op, on),
-                                   f"covering the blue parts lowers p(“{cname}”) = {occ.prob:.2f}, "
-                                   f"by up to {drop:.2f}",
+                                   f"covering blue parts lowers p(“{cname}”) = "
+                                   f"{occ.prob:.2f}, by up to {drop:.2f}",
                                    colorbar("diverging", True),
                                    ("raises p", "lowers p"))
 

@@ -73,7 +73,13 @@ class DistributionsView(QWidget):
         self.note.setText(f"{n} records; median and 5–95 % band in orange" if n else
                           "Train to record the distributions.")
         for kind, (pw, img, lines) in self.plots.items():
-            steps, edges, dens = h.density(kind, name, 60) if name else (np.zeros(0), None, None)
+            if not name:
+                steps = np.zeros(0)
+            else:   # the 1..99 % range: a few outliers would squash the picture to a line
+                _, lim = h.quantiles(kind, name, (0.01, 0.99))
+                lo, hi = (float(lim[:, 0].min()), float(lim[:, 1].max())) if len(lim) else (0, 0)
+                pad = 0.15 * (hi - lo)
+                steps, edges, dens = h.density(kind, name, 60, (lo - pad, hi + pad))
             if len(steps) == 0:
                 img.clear()
                 for ln in lines:

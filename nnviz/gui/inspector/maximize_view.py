@@ -117,7 +117,9 @@ class MaximizeView(QWidget):
 
     def settings(self) -> dict:
         return {"layer": self.choice(), "steps": self.steps.value(), "l2": self.l2.value(),
-                "blur_sigma": 1.0 if self.blur.isChecked() else 0.0,
+                # classes see the whole image: a wider blur; a filter's patch is small
+                "blur_sigma": (0.0 if not self.blur.isChecked() else
+                               1.0 if self.choice() is None else 0.5),
                 "jitter": self.jitter.value(), "seed": self.seed.value()}
 
     def set_running(self, on: bool):
@@ -148,7 +150,7 @@ class MaximizeView(QWidget):
     def _show(self, images, units, names, final=None, box=None):
         units = list(units) if units is not None else list(range(len(images)))
         n = len(images)
-        tile = 128 if n <= 8 else 104 if n <= 16 else 72 if n <= 40 else 52
+        tile = 150 if n <= 10 else 124 if n <= 16 else 76 if n <= 40 else 52
         tips = [(f"class {names[u]}" if names else f"filter {u}") +
                 (f": {final[k]:.3g}" if final is not None else "") for k, u in enumerate(units)]
         self.grid.set_tiles(image_tiles(images, box), tile_px=tile, tips=tips)
