@@ -16,8 +16,9 @@ def _user_errors():
     """Exceptions that are the user's input, reported as one line (no traceback)."""
     from .engine import LayerError, LossError, OptimizerError
     from .engine.backend import BackendError
+    from .lessons import LessonError
     from .train import TrainerError
-    errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError,
+    errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
             FileNotFoundError, IsADirectoryError, PermissionError]
     try:
         from .data import DatasetError
@@ -131,6 +132,7 @@ def build_parser():
 
     g = sub.add_parser("gui", help="open the desktop app (the default)")
     g.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
+    g.add_argument("--lesson", default=None, help="a lesson file to open (`nnviz LESSON.json` too)")
     return p
 
 
@@ -315,11 +317,18 @@ def cmd_gui(args):
         from .gui.app import run_app
     except ImportError as e:
         raise CliError(f"the desktop app cannot start: {e}") from None
-    return run_app(backend=getattr(args, "backend", "auto"))
+    lesson = getattr(args, "lesson", None)
+    if lesson is not None:
+        from .lessons import load_lesson
+        load_lesson(lesson)        # a bad file: one line and exit 2 before any window opens
+    return run_app(backend=getattr(args, "backend", "auto"), lesson=lesson)
 
 
 def main(argv=None):
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].lower().endswith(".json"):     # `nnviz lesson.json` opens the lesson
+        argv = ["gui", "--lesson", argv[0], *argv[1:]]
     args = parser.parse_args(argv)
     cmds = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "bench": cmd_bench,
             "gui": cmd_gui, None: cmd_gui}

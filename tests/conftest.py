@@ -3,6 +3,8 @@ import os
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Keras 3 is an oracle only; without this it looks for TensorFlow, which nnviz never installs.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 # Reliability: never block on the "restore the crashed session?" prompt, and keep the
 # tests' autosave checkpoints and session marker out of the user's data folder.
@@ -10,6 +12,10 @@ os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
 if "NNVIZ_AUTOSAVE_DIR" not in os.environ:
     import tempfile as _tempfile
     os.environ["NNVIZ_AUTOSAVE_DIR"] = _tempfile.mkdtemp(prefix="nnviz-test-autosave-")
+if "NNVIZ_TEST_KEEP_CONFIG" not in os.environ:
+    # QSettings (the presentation scale) of the tests stay out of the user's config
+    import tempfile as _tempfile
+    os.environ["XDG_CONFIG_HOME"] = _tempfile.mkdtemp(prefix="nnviz-test-config-")
 
 
 @pytest.fixture

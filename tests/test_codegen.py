@@ -16,6 +16,10 @@ EXTRA = {
                                         {"type": "ReLU"}]},
         {"type": "MaxPool2D", "kernel_size": 3, "stride": 2}, {"type": "Flatten"}, {"type": "Dropout", "p": 0.25},
         {"type": "Dense", "out_features": 5}]},
+    "scaled-gap": {"input_shape": [1, 8, 8], "layers": [
+        {"type": "InputScaling", "mean": 0.1307, "std": 0.3081},
+        {"type": "Conv2D", "out_channels": 3, "kernel_size": 3}, {"type": "ReLU"},
+        {"type": "GlobalAvgPool2D"}, {"type": "Dense", "out_features": 4}]},
     "transpose": {"input_shape": [2, 3, 3], "layers": [
         {"type": "ConvTranspose2D", "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
         {"type": "Sigmoid"}, {"type": "AvgPool2D", "kernel_size": 2, "stride": 1}, {"type": "Flatten"},

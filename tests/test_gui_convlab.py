@@ -35,112 +35,112 @@ def test_protocol(lab):
 
 
 def test_output_grid_shows_worked_example(lab):
-    assert _num(lab.output_grid.texts()) == [[-5, -4, 0, 8], [-10, -2, 2, 3],
+    assert _num(lab.conv.output_grid.texts()) == [[-5, -4, 0, 8], [-10, -2, 2, 3],
                                              [0, -2, -4, -7], [-3, -2, -3, -16]]
-    assert lab.output_grid.item(0, 0).text() == M + "5"
-    assert lab.dot_label.text().endswith("= " + M + "5")
-    assert "3\u00b71 + 0\u00b70 + 1\u00b7(" + M + "1)" in lab.dot_label.text()
-    assert not lab.warning_label.isVisibleTo(lab)
+    assert lab.conv.output_grid.item(0, 0).text() == M + "5"
+    assert lab.conv.dot_label.text().endswith("= " + M + "5")
+    assert "3\u00b71 + 0\u00b70 + 1\u00b7(" + M + "1)" in lab.conv.dot_label.text()
+    assert not lab.conv.warning_label.isVisibleTo(lab)
 
 
 def test_stride_three_on_seven_does_not_fit(lab):
-    lab.input_size.setValue(7)
-    lab.stride.setValue(3)
-    assert lab.output_shape() == (2, 2)
-    assert "2.33" in lab.formula_label.text()
-    assert "(7 \u2212 3 + 2\u00b70) / 3 + 1 = 2.33 \u2192 2" in lab.formula_label.text()
-    warn = lab.warning_label.text()
-    assert lab.warning_label.isVisibleTo(lab)
+    lab.conv.input_size.setValue(7)
+    lab.conv.stride.setValue(3)
+    assert lab.conv.output_shape() == (2, 2)
+    assert "2.33" in lab.conv.formula_label.text()
+    assert "(7 \u2212 3 + 2\u00b70) / 3 + 1 = 2.33 \u2192 2" in lab.conv.formula_label.text()
+    warn = lab.conv.warning_label.text()
+    assert lab.conv.warning_label.isVisibleTo(lab)
     assert "does not fit" in warn and "2.33" in warn and "floors" in warn
-    lab.stride.setValue(2)
-    assert not lab.warning_label.isVisibleTo(lab)
+    lab.conv.stride.setValue(2)
+    assert not lab.conv.warning_label.isVisibleTo(lab)
 
 
 def test_stepping_moves_window_and_dot_text(lab, qtbot):
-    assert lab.current_cell() == (0, 0)
-    assert lab.input_grid.frame[:4] == (0, 0, 3, 3)
-    before = lab.dot_label.text()
+    assert lab.conv.current_cell() == (0, 0)
+    assert lab.conv.input_grid.frame[:4] == (0, 0, 3, 3)
+    before = lab.conv.dot_label.text()
     with qtbot.waitSignal(lab.status, timeout=1000):
         lab.step()
-    assert lab.current_cell() == (0, 1)
-    assert lab.input_grid.frame[:4] == (0, 1, 3, 3)
-    assert lab.output_grid.frame[:2] == (0, 1)
-    assert lab.dot_label.text() != before and lab.dot_label.text().endswith("= " + M + "4")
-    qtbot.mouseClick(lab.step_button, Qt.LeftButton)
-    assert lab.current_cell() == (0, 2)
-    lab.back()
-    assert lab.current_cell() == (0, 1)
-    lab.set_cell(3, 3)
-    assert lab.dot_label.text().endswith("= " + M + "16")
+    assert lab.conv.current_cell() == (0, 1)
+    assert lab.conv.input_grid.frame[:4] == (0, 1, 3, 3)
+    assert lab.conv.output_grid.frame[:2] == (0, 1)
+    assert lab.conv.dot_label.text() != before and lab.conv.dot_label.text().endswith("= " + M + "4")
+    qtbot.mouseClick(lab.conv.step_button, Qt.LeftButton)
+    assert lab.conv.current_cell() == (0, 2)
+    lab.conv.back()
+    assert lab.conv.current_cell() == (0, 1)
+    lab.conv.set_cell(3, 3)
+    assert lab.conv.dot_label.text().endswith("= " + M + "16")
     lab.reset()
-    assert lab.current_cell() == (0, 0)
+    assert lab.conv.current_cell() == (0, 0)
     lab.start_pause()
-    assert lab.is_playing()
+    assert lab.conv.is_playing()
     lab.start_pause()
-    assert not lab.is_playing()
+    assert not lab.conv.is_playing()
 
 
 def test_clicking_output_cell_jumps(lab):
-    lab.output_grid.cellClicked.emit(2, 1)
-    assert lab.current_cell() == (2, 1)
-    assert lab.input_grid.frame[:2] == (2, 1)
+    lab.conv.output_grid.cellClicked.emit(2, 1)
+    assert lab.conv.current_cell() == (2, 1)
+    assert lab.conv.input_grid.frame[:2] == (2, 1)
 
 
 def test_padding_shows_zero_border_and_stride(lab):
-    lab.padding.setValue(1)
-    assert lab.input_grid.rowCount() == 8
-    assert lab.input_grid.item(0, 0).text() == "0"
-    assert not (lab.input_grid.item(0, 0).flags() & Qt.ItemIsEditable)
-    assert lab.input_grid.item(1, 1).flags() & Qt.ItemIsEditable
-    lab.stride.setValue(2)
+    lab.conv.padding.setValue(1)
+    assert lab.conv.input_grid.rowCount() == 8
+    assert lab.conv.input_grid.item(0, 0).text() == "0"
+    assert not (lab.conv.input_grid.item(0, 0).flags() & Qt.ItemIsEditable)
+    assert lab.conv.input_grid.item(1, 1).flags() & Qt.ItemIsEditable
+    lab.conv.stride.setValue(2)
     lab.step()
-    assert lab.input_grid.frame[:2] == (0, 2)
+    assert lab.conv.input_grid.frame[:2] == (0, 2)
 
 
 def test_pooling_grid(lab):
-    assert _num(lab.pool_output_grid.texts()) == [[9, 2], [6, 3]]
-    lab.pool_mode.setCurrentText("average")
-    assert _num(lab.pool_output_grid.texts()) == [[3.75, 1.25], [3.75, 2]]
-    assert "mean(1, 3, 2, 9) = 3.75" in lab.pool_label.text()
+    assert _num(lab.pool.pool_output_grid.texts()) == [[9, 2], [6, 3]]
+    lab.pool.pool_mode.setCurrentText("average")
+    assert _num(lab.pool.pool_output_grid.texts()) == [[3.75, 1.25], [3.75, 2]]
+    assert "mean(1, 3, 2, 9) = 3.75" in lab.pool.pool_label.text()
 
 
 def test_parameter_panel(lab):
-    lab.param_in.setValue(3)
-    lab.param_out.setValue(10)
-    lab.param_k.setValue(5)
-    lab.param_pad.setValue(2)
-    lab.param_h.setValue(32)
-    lab.param_w.setValue(32)
-    assert "760" in lab.param_label.text()
-    assert "(5\u00b75\u00b73 + 1)\u00b710 = 760" in lab.param_label.text()
-    assert "32\u00d732\u00d710" in lab.param_shape_label.text()
-    lab.param_h.setValue(128)
-    lab.param_w.setValue(128)
-    assert "128\u00d7128\u00d710" in lab.param_shape_label.text() and "760" in lab.param_label.text()
+    lab.params.param_in.setValue(3)
+    lab.params.param_out.setValue(10)
+    lab.params.param_k.setValue(5)
+    lab.params.param_pad.setValue(2)
+    lab.params.param_h.setValue(32)
+    lab.params.param_w.setValue(32)
+    assert "760" in lab.params.param_label.text()
+    assert "(5\u00b75\u00b73 + 1)\u00b710 = 760" in lab.params.param_label.text()
+    assert "32\u00d732\u00d710" in lab.params.param_shape_label.text()
+    lab.params.param_h.setValue(128)
+    lab.params.param_w.setValue(128)
+    assert "128\u00d7128\u00d710" in lab.params.param_shape_label.text() and "760" in lab.params.param_label.text()
 
 
 def test_flip_and_presets(lab):
-    lab.set_preset("Sobel vertical")
-    assert lab.kernel_grid.texts()[1] == ["2", "0", M + "2"]
-    normal = lab.output_values()
-    lab.flip_check.setChecked(True)
-    assert lab.flipped_grid.isVisibleTo(lab)
-    assert lab.flipped_grid.texts()[1] == [M + "2", "0", "2"]
-    np.testing.assert_array_equal(lab.output_values(), -normal)
-    lab.kernel_size.setValue(5)
-    assert lab.output_shape() == (2, 2)
+    lab.conv.set_preset("Sobel vertical")
+    assert lab.conv.kernel_grid.texts()[1] == ["2", "0", M + "2"]
+    normal = lab.conv.output_values()
+    lab.conv.flip_check.setChecked(True)
+    assert lab.conv.flipped_grid.isVisibleTo(lab)
+    assert lab.conv.flipped_grid.texts()[1] == [M + "2", "0", "2"]
+    np.testing.assert_array_equal(lab.conv.output_values(), -normal)
+    lab.conv.kernel_size.setValue(5)
+    assert lab.conv.output_shape() == (2, 2)
 
 
 def test_edit_input_cell_recomputes(lab):
-    lab.input_grid.item(0, 0).setText("4")
-    assert lab.output_grid.item(0, 0).text() == M + "4"
+    lab.conv.input_grid.item(0, 0).setText("4")
+    assert lab.conv.output_grid.item(0, 0).text() == M + "4"
 
 
 def test_image_and_trained_filters(lab):
     lab.prepare_screenshot()
-    assert lab._fm_img.image is not None
-    assert lab.trained_info.text().startswith("No trained CNN")
+    assert lab.image._fm_img.image is not None
+    assert lab.trained.trained_info.text().startswith("No trained CNN")
     lab.set_trained_filters(np.random.default_rng(0).normal(size=(4, 1, 3, 3)))
-    assert lab.trained_view.isVisibleTo(lab) and "4 filters" in lab.trained_info.text()
+    assert lab.trained.trained_view.isVisibleTo(lab) and "4 filters" in lab.trained.trained_info.text()
     lab.set_trained_filters(None)
-    assert not lab.trained_view.isVisibleTo(lab)
+    assert not lab.trained.trained_view.isVisibleTo(lab)

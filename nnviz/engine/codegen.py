@@ -7,6 +7,8 @@ no one-line equivalent in either, so they become a small named module / function
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .layers import Layer
 from .model import Sequential
 
@@ -45,6 +47,9 @@ def _torch_layer(layer: Layer) -> str:
         return f"nn.Dropout(p={layer.p})"
     if t == "LeakyReLU":
         return f"nn.LeakyReLU({layer.alpha})"
+    if t == "InputScaling":
+        scale, offset = (np.asarray(v, dtype=float).tolist() for v in layer.affine(cin[0]))
+        return f"InputScaling({scale}, {offset}, {len(cin)})"
     simple = {"Flatten": "nn.Flatten()", "ReLU": "nn.ReLU()", "Sigmoid": "nn.Sigmoid()",
               "Tanh": "nn.Tanh()", "Abs": "Abs()"}
     if t in simple:
@@ -56,6 +61,15 @@ _TORCH_HELPERS = {
     "Abs": ("class Abs(nn.Module):\n"
             "    def forward(self, x):\n"
             "        return x.abs()\n"),
+    "InputScaling": ("class InputScaling(nn.Module):\n"
+                     "    \"\"\"The preprocessing the model expects: x * scale + offset per channel.\"\"\"\n"
+                     "    def __init__(self, scale, offset, ndim):\n"
+                     "        super().__init__()\n"
+                     "        shape = (-1,) + (1,) * (ndim - 1)\n"
+                     "        self.register_buffer('scale', torch.tensor(scale).reshape(shape))\n"
+                     "        self.register_buffer('offset', torch.tensor(offset).reshape(shape))\n\n"
+                     "    def forward(self, x):\n"
+                     "        return x * self.scale + self.offset\n"),
     "Residual": ("class Residual(nn.Module):\n"
                  "    \"\"\"out = x + f(x): the skip connection.\"\"\"\n"
                  "    def __init__(self, *layers):\n"
@@ -75,8 +89,8 @@ def _torch_lines(layers: list[Layer], indent: str, used: set[str]) -> list[str]:
             out += _torch_lines(layer.layers, indent + "    ", used)
             out.append(f"{indent}),")
             continue
-        if layer.type == "Abs":
-            used.add("Abs")
+        if layer.type in ("Abs", "InputScaling"):
+            used.add(layer.type)
         out.append(f"{indent}{_torch_layer(layer)},")
     return out
 
@@ -86,7 +100,7 @@ def pytorch_code(model: Sequential) -> str:
     used: set[str] = set()
     body = _torch_lines(model.layers, "    ", used)
     head = ["import torch", "from torch import nn", ""]
-    for name in ("Abs", "Residual"):
+    for name in ("InputScaling", "Abs", "Residual"):
         if name in used:
             head += [_TORCH_HELPERS[name]]
     shape = ", ".join(str(s) for s in model.input_shape)
@@ -126,6 +140,12 @@ def _keras_layer(layer: Layer) -> str:
         return f"layers.Reshape(({layer.output_shape[0]},))"
     if t == "LeakyReLU":
         return f"layers.LeakyReLU(negative_slope={layer.alpha})"
+    if t == "InputScaling":
+        # per channel, broadcast over the spatial axes (channels_first)
+        def shaped(v):
+            return str(np.asarray(v, dtype=float).reshape((-1,) + (1,) * (len(layer.input_shape) - 1)).tolist())
+        scale, offset = layer.affine(layer.input_shape[0])
+        return f"layers.Rescaling(scale={shaped(scale)}, offset={shaped(offset)})"
     acts = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
     if t in acts:
         return f'layers.Activation("{acts[t]}")'

@@ -44,7 +44,7 @@ def warm_up(progress=None):
         progress("Ready", len(steps), len(steps))
 
 
-def run_app(backend="auto", argv=None):
+def run_app(backend="auto", argv=None, lesson=None):
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
@@ -88,6 +88,11 @@ def run_app(backend="auto", argv=None):
     else:
         win.show()
     splash.close()
+    if lesson is not None:
+        from PySide6.QtCore import QTimer
+
+        from .lessons import open_lesson_file
+        QTimer.singleShot(0, lambda: open_lesson_file(win, lesson))
     # Everything built so far lives as long as the app: keep it out of the UI thread's
     # periodic garbage collections so they stay short.
     import gc

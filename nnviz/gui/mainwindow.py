@@ -3,31 +3,46 @@ import logging
 import os
 import time
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QTabWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
+from . import style
 from .dialogs import ask_save_discard, versions_text
+from .workspace import Workspace, workspace_classes
 
 log = logging.getLogger("nnviz")
 
 
-def _workspace_classes():
-    """(class, tab title) for every workspace that can be imported."""
-    out = []
-    from .playground import PlaygroundWorkspace
-    out.append(PlaygroundWorkspace)
-    try:
-        from nnviz.gui.inspector import InspectorWorkspace
-        out.append(InspectorWorkspace)
-    except ImportError as exc:
-        log.warning("CNN inspector tab skipped: %s", exc)
-    try:
-        from nnviz.gui.convlab import ConvLabWorkspace
-        out.append(ConvLabWorkspace)
-    except ImportError as exc:
-        log.warning("Convolution lab tab skipped: %s", exc)
-    return out
+PREFERRED_SIZE = (1400, 900)
+SETTINGS_SCALE = "view/scale"
+
+
+def app_settings():
+    """The user's settings (presentation scale); XDG_CONFIG_HOME moves them (tests do)."""
+    return QSettings("nnviz", "nnviz")
+
+
+def typing_in_field():
+    """True while the keyboard focus is in a text or number field."""
+    w = QApplication.focusWidget()
+    if isinstance(w, QComboBox):
+        return w.isEditable()
+    return isinstance(w, (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit))
 
 
 class MainWindow(QMainWindow):
@@ -43,27 +58,49 @@ class MainWindow(QMainWindow):
             self.device = device or B.device_name()
         except Exception:
             self.device = device or "?"
-        self.setWindowTitle("nnviz - watch neural networks learn")
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.setCentralWidget(self.tabs)
-        self.workspaces = []
-        self.model_path = None
-        for cls in _workspace_classes():
+        # a lesson's caption banner sits above the tabs (hidden without a lesson)
+        from .lessons import LessonBanner, LessonPlayer
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        self.lesson_banner = LessonBanner()
+        col.addWidget(self.lesson_banner)
+        col.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.lessons = LessonPlayer(self, self.lesson_banner)
+        self.workspaces: list[Workspace] = []
+        self._last_status = {}
+        for cls in workspace_classes():
             try:
                 ws = cls(parent=self)
             except Exception as exc:   # a broken tab must not take the app down
-                log.exception("workspace %s failed to start", getattr(cls, "__name__", cls))
+                log.exception("workspace %s failed to start", cls.__name__)
                 QTimer.singleShot(0, lambda e=exc, c=cls: self.statusBar().showMessage(
-                    f"{getattr(c, 'title', c.__name__)} could not start: {e}", 10000))
+                    f"{c.title} could not start: {e}", 10000))
                 continue
             self.add_workspace(ws)
         self._build_menus()
         self._build_status()
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.resize(1400, 900)
+        self._fit_to_screen()
         self._tab_changed(self.tabs.currentIndex())
         self._start_autosave()
+        self._restore_scale()
+
+    def _fit_to_screen(self):
+        """Open at the preferred size, or at the screen's available size when smaller."""
+        screen = self.screen() or QApplication.primaryScreen()
+        w, h = PREFERRED_SIZE
+        if screen is not None:
+            avail = screen.availableGeometry()
+            w, h = min(w, avail.width()), min(h, avail.height())
+            self.resize(w, h)
+            self.move(avail.x() + (avail.width() - w) // 2, avail.y() + (avail.height() - h) // 2)
+        else:
+            self.resize(w, h)
 
     # ---- autosave and crash recovery ----------------------------------------------------
     def _start_autosave(self):
@@ -80,7 +117,7 @@ class MainWindow(QMainWindow):
         except Exception:
             log.exception("autosave is off")
             self.autosaver = None
-        if self.autosaver is None and self.autosave_action is not None:
+        if self.autosaver is None:
             self.autosave_action.setEnabled(False)
         if self.crash_checkpoints and not os.environ.get("NNVIZ_NO_RESTORE_PROMPT"):
             QTimer.singleShot(0, self.offer_crash_restore)
@@ -100,7 +137,7 @@ class MainWindow(QMainWindow):
             return False
         ok = self.open_model(str(paths[0]))
         if ok:
-            self.model_path = None   # a checkpoint is not the user's file: Save asks for a name
+            self.current.set_file(None)   # a checkpoint is not the user's file: Save asks
         return ok
 
     def set_autosave(self, on):
@@ -109,8 +146,8 @@ class MainWindow(QMainWindow):
 
     def _autosave_tick(self, ws, d):
         """Called with each status of a workspace: save once per new epoch, in the worker."""
-        saver = getattr(self, "autosaver", None)
-        if saver is None or not saver.enabled:
+        saver = self.autosaver
+        if saver is None or not saver.enabled or "epoch" not in d:
             return
         try:
             epoch = int(d.get("epoch", 0) or 0)
@@ -123,12 +160,12 @@ class MainWindow(QMainWindow):
 
     def autosave_now(self, ws=None, wait=False):
         """Checkpoint `ws` (default: the current tab) at a step boundary of its worker."""
-        saver = getattr(self, "autosaver", None)
+        saver = self.autosaver
         ws = ws or self.current
-        ctrl = getattr(ws, "controller", None)
+        ctrl = ws.controller
         if saver is None or ctrl is None:
             return None
-        name = str(getattr(ws, "title", "model")).replace(" ", "-").lower()
+        name = ws.title.replace(" ", "-").lower()
 
         def save(tr):
             if tr is None or not hasattr(tr, "state_dict") or not hasattr(tr, "model"):
@@ -143,35 +180,57 @@ class MainWindow(QMainWindow):
         return None
 
     # ---- workspaces ---------------------------------------------------------------------
-    def add_workspace(self, ws):
+    def add_workspace(self, ws: Workspace):
         self.workspaces.append(ws)
-        self.tabs.addTab(ws, getattr(ws, "title", type(ws).__name__))
-        sig = getattr(ws, "status", None)
-        if sig is not None and hasattr(sig, "connect"):
-            sig.connect(lambda d, ws=ws: self._on_status(ws, d))
-            sig.connect(lambda d, ws=ws: self._autosave_tick(ws, d))
+        self.tabs.addTab(ws, ws.title)
+        ws.status.connect(lambda d, ws=ws: self._on_status(ws, d))
+        ws.status.connect(lambda d, ws=ws: self._autosave_tick(ws, d))
+        ws.changed.connect(self.update_title)
 
     def workspace(self, title):
         for ws in self.workspaces:
-            if getattr(ws, "title", "") == title:
+            if ws.title == title:
                 return ws
         return None
 
     @property
-    def current(self):
+    def current(self) -> Workspace:
         return self.tabs.currentWidget()
 
     @property
     def playground(self):
         return self.workspace("Playground")
 
+    @property
+    def model_path(self):
+        """The file the current tab's model came from (None: Save asks for a name)."""
+        ws = self.current
+        return ws.file_path() if ws is not None else None
+
+    def update_title(self):
+        """'file.h5[*] - Playground - nnviz'; [*] shows as * when trained work is unsaved."""
+        ws = self.current
+        if ws is None:
+            self.setWindowTitle("nnviz")
+            return
+        path = ws.file_path()
+        name = os.path.basename(path) if path else ("untitled" if ws.current_model() is not None
+                                                    else "")
+        head = f"{name}[*] - " if name else ""
+        self.setWindowTitle(f"{head}{ws.title} - nnviz")
+        self.setWindowModified(bool(name) and ws.is_dirty())
+
     # ---- menus ------------------------------------------------------------------------------
-    def _action(self, menu, text, slot, shortcuts=()):
+    def _action(self, menu, text, slot, shortcuts=(), guard=False):
+        """A menu action; `guard`: its key is not taken while typing in a field."""
         a = QAction(text, self)
         if shortcuts:
             a.setShortcuts([QKeySequence(s) for s in shortcuts])
             a.setShortcutContext(Qt.WindowShortcut)
-        a.triggered.connect(slot)
+        if guard:
+            a.triggered.connect(lambda *_: None if typing_in_field() else slot())
+        else:
+            a.triggered.connect(slot)
         menu.addAction(a)
         return a
 
@@ -186,11 +245,21 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self._action(f, "&Export view as PNG…", self.export_png, ["Ctrl+E"])
         f.addSeparator()
+        self._action(f, "Open &lesson…", self.open_lesson, ["Ctrl+L"])
+        self._action(f, "Save lesson…", self.save_lesson)
+        f.addSeparator()
         self._action(f, "&Quit", self.close, [QKeySequence.Quit])
         t = mb.addMenu("&Training")
-        self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"])
-        self._action(t, "Step", self.step, ["S", "Ctrl+Right"])
-        self._action(t, "Reset", self.reset, ["R", "Ctrl+R"])
+        # PageDown/PageUp/B: what presentation clickers send
+        self.start_action = self._action(t, "Start / Pause", self.start_pause, ["Space"],
+                                         guard=True)
+        self._action(t, "Pause", self.pause, ["B"], guard=True)
+        self._action(t, "Step", self.step, ["S", "Ctrl+Right"], guard=True)
+        self._action(t, "Back one stage", self.step_back, ["Ctrl+Left"], guard=True)
+        # the clicker's keys: the next / previous scene of an open lesson, else Step / Back
+        self._action(t, "Next (clicker)", self.page_down, ["PgDown"], guard=True)
+        self._action(t, "Previous (clicker)", self.page_up, ["PgUp"], guard=True)
+        self._action(t, "Reset", self.reset, ["R", "Ctrl+R"], guard=True)
         t.addSeparator()
         self.autosave_action = self._action(t, "Autosave every epoch", self.set_autosave)
         self.autosave_action.setCheckable(True)
@@ -202,8 +271,47 @@ class MainWindow(QMainWindow):
             a.setCheckable(True)
             a.setChecked(name == self.backend_name)
             self.backend_actions[name] = a
+        v = mb.addMenu("&View")
+        self.presentation_action = self._action(v, "&Presentation mode (larger text and lines)",
+                                                self.toggle_presentation, ["F5"])
+        self.presentation_action.setCheckable(True)
+        self._action(v, "&Larger", lambda: self.set_scale(self._next_scale(+1)),
+                     ["Ctrl+=", "Ctrl++"])
+        self._action(v, "&Smaller", lambda: self.set_scale(self._next_scale(-1)), ["Ctrl+-"])
+        self._action(v, "&Normal size", lambda: self.set_scale(1.0), ["Ctrl+0"])
         h = mb.addMenu("&Help")
+        self._action(h, "&Lessons…", self.show_lessons, ["F1"])
+        v.addSeparator()
+        self._action(v, "Show as &code…", self.show_code)
         self._action(h, "&About nnviz", self.about)
+
+    # ---- presentation mode --------------------------------------------------------------------
+    def _next_scale(self, direction):
+        cur = style.scale()
+        if direction > 0:
+            return next((s for s in style.SCALES if s > cur + 1e-6), style.SCALES[-1])
+        return next((s for s in reversed(style.SCALES) if s < cur - 1e-6), style.SCALES[0])
+
+    def set_scale(self, value, remember=True):
+        """Scale fonts, line widths and markers (1 = normal, up to 2); kept between runs."""
+        s = style.set_scale(value)
+        self.presentation_action.setChecked(s > 1.0)
+        if remember:
+            app_settings().setValue(SETTINGS_SCALE, s)
+        self.statusBar().showMessage(f"text and lines at {s:.0%}", 3000)
+        return s
+
+    def toggle_presentation(self, on):
+        return self.set_scale(1.5 if on else 1.0)
+
+    def _restore_scale(self):
+        try:
+            s = float(app_settings().value(SETTINGS_SCALE, 1.0))
+        except (TypeError, ValueError):
+            s = 1.0
+        if s != style.scale():
+            self.set_scale(s, remember=False)
+        self.presentation_action.setChecked(style.scale() > 1.0)
 
     def choose_backend(self, name):
         """Use another backend for networks built from now on (Reset rebuilds them)."""
@@ -232,38 +340,99 @@ class MainWindow(QMainWindow):
         sb.addWidget(self.backend_label)
 
     def _on_status(self, ws, d):
-        if ws is not self.current:
+        self._last_status[id(ws)] = d
+        if ws is self.current:
+            self._show_status(d)
+            if ws.is_dirty() != self.isWindowModified():
+                self.update_title()
+
+    def _show_status(self, d):
+        if "epoch" not in d:      # a workspace that does not train: its message, no counters
+            self.speed_label.setText("")
+            self.epoch_label.setText("")
+            self.elapsed_label.setText("")
+            if d.get("message"):
+                self.statusBar().showMessage(d["message"], 5000)
             return
-        sps = d.get("steps_per_s")
-        self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "paused")
+        sps = d.get("steps_per_s") or 0
+        running = d.get("running", bool(sps))
+        self.speed_label.setText(f"{sps:,.0f} steps/s" if running and sps else "paused")
         self.epoch_label.setText(f"epoch {d.get('epoch', 0):,}  step {d.get('step', 0):,}")
         el = float(d.get("elapsed", 0) or 0)
         self.elapsed_label.setText(f"elapsed {int(el) // 60}:{int(el) % 60:02d}")
 
     def _tab_changed(self, _):
-        self.speed_label.setText("")
-        self.epoch_label.setText("")
-        self.elapsed_label.setText("")
+        ws = self.current
+        self._show_status(self._last_status.get(id(ws), {}))
+        if ws is not None:
+            ws.activated(list(self.workspaces))
+        self.update_title()
 
     # ---- training shortcuts (forwarded to the current tab) ------------------------------------
-    def _forward(self, name):
-        fn = getattr(self.current, name, None)
-        if callable(fn):
-            fn()
-
     def start_pause(self):
-        self._forward("start_pause")
+        self.current.start_pause()
+
+    def pause(self):
+        self.current.pause()
 
     def step(self):
-        self._forward("step")
+        self.current.step_forward()
+
+    def step_back(self):
+        return self.current.step_back()
+
+    def page_down(self):
+        if not (self.lessons.active and self.lessons.next()):
+            self.step()
+
+    def page_up(self):
+        if not (self.lessons.active and self.lessons.back()):
+            self.step_back()
+
+    # ---- lessons ------------------------------------------------------------------------------
+    def open_lesson(self, path=None):
+        from .lessons import open_lesson_file
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open lesson", "", "Lessons (*.json)")
+            if not path:
+                return False
+        return open_lesson_file(self, path)
+
+    def save_lesson(self, path=None, caption=None):
+        from .lessons import save_lesson_file
+        return save_lesson_file(self, path, caption)
+
+    def show_lessons(self, title=None):
+        from .lessons import show_lessons_dialog
+        return show_lessons_dialog(self, title)
+
+    def show_code(self):
+        from .codeview import CodeDialog
+        model = self.current.current_model()
+        if model is None:
+            self.statusBar().showMessage("This tab has no network to show as code", 5000)
+            return None
+        dlg = CodeDialog(model, self)
+        dlg.show()
+        return dlg
 
     def reset(self):
-        self._forward("reset")
+        self.current.reset()
 
     # ---- files --------------------------------------------------------------------------------
+    def _may_replace(self, ws):
+        """Ask before unsaved trained work in `ws` is replaced; True to go on."""
+        if not self.confirm_close or not ws.is_dirty():
+            return True
+        return self.ask_close([ws])
+
     def new(self):
-        self.model_path = None
-        self._forward("reset")
+        ws = self.current
+        if not self._may_replace(ws):
+            return False
+        ws.reset()
+        ws.set_file(None)
+        return True
 
     def _error(self, title, exc):
         log.warning("%s: %s", title, exc)
@@ -282,6 +451,9 @@ class MainWindow(QMainWindow):
             self._error("Cannot open model", exc)
             return False
         order = [self.current] + [w for w in self.workspaces if w is not self.current]
+        dirty = [w for w in self.workspaces if w.is_dirty()]
+        if dirty and not self._may_replace_any(dirty):
+            return False
         for ws in order:
             try:
                 ok = ws.open_loaded(loaded)
@@ -290,12 +462,15 @@ class MainWindow(QMainWindow):
                 return False
             if ok:
                 self.tabs.setCurrentWidget(ws)
-                self.model_path = path
+                ws.set_file(path)
                 self.statusBar().showMessage(f"opened {path}", 5000)
                 return True
         self._error("Cannot open model", ValueError(
             f"{path}: no workspace can show this model"))
         return False
+
+    def _may_replace_any(self, dirty):
+        return not self.confirm_close or self.ask_close(dirty)
 
     def open_dataset(self, path=None):
         """An .h5 dataset or an image folder for the CNN inspector; errors are a dialog."""
@@ -313,10 +488,12 @@ class MainWindow(QMainWindow):
                 msg if str(path) in msg else f"{path}: {msg}"))
             return False
         target = self.workspace("CNN inspector")
-        if target is None or len(ds.input_shape) != 3 or not hasattr(target, "set_dataset"):
+        if target is None or len(ds.input_shape) != 3:
             self._error("Cannot open dataset", ValueError(
                 f"{path}: inputs of shape {tuple(ds.input_shape)}; the CNN inspector needs "
                 "images (channels, height, width)"))
+            return False
+        if not self._may_replace(target):
             return False
         try:
             target.set_dataset(ds)
@@ -328,42 +505,43 @@ class MainWindow(QMainWindow):
         return True
 
     def save_model(self, path=None):
+        """Save to the file this model came from; without one, ask (Save As)."""
         path = path or self.model_path
         if not path:
             return self.save_model_as()
         return self._save(path)
 
+    def _ask_save_path(self, ws):
+        default = ws.file_path() or f"{ws.title.replace(' ', '-').lower()}.h5"
+        path, _ = QFileDialog.getSaveFileName(self, f"Save {ws.title} model", default,
+                                              "nnviz models (*.h5)")
+        return path
+
     def save_model_as(self, path=None):
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.h5",
-                                                  "nnviz models (*.h5)")
+            path = self._ask_save_path(self.current)
         if not path:
             return False
         return self._save(path)
 
     def _save(self, path, ws=None):
         ws = ws or self.current
-        ctrl = getattr(ws, "controller", None)
+        ctrl = ws.controller
 
         def save(_trainer):
             payload = ws.save_payload()
             if payload is None:
-                raise ValueError(f"{getattr(ws, 'title', 'this tab')} has no model to save")
+                raise ValueError(f"{ws.title} has no model to save")
             model, trainer, dataset = payload
             from nnviz.io import save_model
             save_model(path, model, trainer=trainer, dataset=dataset)
         try:
-            if ctrl is not None:
-                ctrl.run_locked(save)
-            else:
-                save(None)
+            ctrl.run_locked(save) if ctrl is not None else save(None)
         except Exception as exc:
             self._error("Cannot save model", exc)
             return False
-        self.model_path = path
-        mark = getattr(ws, "mark_saved", None)
-        if callable(mark):
-            mark()
+        ws.mark_saved()
+        ws.set_file(path)
         self.statusBar().showMessage(f"saved {path}", 5000)
         return True
 
@@ -373,7 +551,7 @@ class MainWindow(QMainWindow):
                                                   "PNG images (*.png)")
         if not path:
             return False
-        ok = self.current.grab().save(path, "PNG")
+        ok = self.current.export_image().save(path, "PNG")
         if not ok:
             self._error("Cannot export", OSError(f"{path}: could not write the image"))
         return ok
@@ -393,14 +571,14 @@ class MainWindow(QMainWindow):
         return out
 
     def ask_close(self, dirty):
-        """Save / Discard / Cancel; returns True to go on closing."""
+        """Save / Discard / Cancel for each workspace in `dirty`; True to go on."""
         for ws in dirty:
-            ans = ask_save_discard(self, getattr(ws, "title", "A workspace"))
+            ws.pause()         # nothing changes while the question is open
+            ans = ask_save_discard(self, ws.title)
             if ans == QMessageBox.Cancel:
                 return False
             if ans == QMessageBox.Save:
-                path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.h5",
-                                                      "nnviz models (*.h5)")
+                path = ws.file_path() or self._ask_save_path(ws)
                 if not path or not self._save(path, ws):
                     return False
         return True
@@ -410,10 +588,9 @@ class MainWindow(QMainWindow):
         ok = True
         for ws in self.workspaces:
             try:
-                r = ws.shutdown()
-                ok = ok and r is not False
+                ok = ws.shutdown() is not False and ok
             except Exception:
-                log.exception("shutdown of %s failed", getattr(ws, "title", ws))
+                log.exception("shutdown of %s failed", ws.title)
                 ok = False
         log.info("workers stopped in %.0f ms", 1000 * (time.perf_counter() - t0))
         return ok
@@ -421,16 +598,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, ev):
         if self.confirm_close:
             dirty = self.dirty_workspaces()
-            if dirty:
-                for ws in dirty:   # pause while the question is open
-                    c = getattr(ws, "controller", None)
-                    if c is not None:
-                        c.pause()
-                if not self.ask_close(dirty):
-                    ev.ignore()
-                    return
+            if dirty and not self.ask_close(dirty):
+                ev.ignore()
+                return
         self.shutdown()
-        saver = getattr(self, "autosaver", None)
-        if saver is not None:
-            saver.mark_clean_exit()
+        if self.autosaver is not None:
+            self.autosaver.mark_clean_exit()
         ev.accept()

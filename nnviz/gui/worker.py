@@ -18,11 +18,7 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 log = logging.getLogger("nnviz")
 
-try:
-    from nnviz.train import TrainingDiverged
-except ImportError:  # pragma: no cover - the trainer ships with the engine
-    class TrainingDiverged(ArithmeticError):
-        pass
+from nnviz.train import TrainingDiverged
 
 
 def _one_line(exc):

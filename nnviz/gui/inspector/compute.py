@@ -7,55 +7,17 @@ import time
 
 import numpy as np
 
-# ---------------------------------------------------------------- colour maps
-# viridis, sampled at 9 points and interpolated (no pyqtgraph needed here)
-_VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-                     [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], float)
-_GREY = np.array([[0, 0, 0], [255, 255, 255]], float)
-# red for negative, blue for positive: the convention of the Playground and the lab
-_DIVERGING = np.array([[178, 24, 43], [239, 138, 98], [253, 219, 199], [247, 247, 247],
-                       [209, 229, 240], [103, 169, 207], [33, 102, 172]], float)
-_INFERNO = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
-                     [245, 125, 21], [250, 193, 39], [252, 255, 164]], float)
-
-
-def _lut(stops):
-    t = np.linspace(0, 1, len(stops))
-    u = np.linspace(0, 1, 256)
-    return np.stack([np.interp(u, t, stops[:, c]) for c in range(3)], 1).round().astype(np.uint8)
-
-
-COLORMAPS = {"viridis": _lut(_VIRIDIS), "grey": _lut(_GREY), "inferno": _lut(_INFERNO),
-             "diverging": _lut(_DIVERGING)}
-
-
-def to_uint8(a, lo=None, hi=None):
-    """Scale an array linearly to 0..255 (lo/hi default to its min/max)."""
-    a = np.asarray(a, np.float32)
-    if a.size == 0:
-        return np.zeros(a.shape, np.uint8)
-    finite = np.isfinite(a)
-    if not finite.all():
-        a = np.where(finite, a, 0.0)
-    lo = float(a.min()) if lo is None else float(lo)
-    hi = float(a.max()) if hi is None else float(hi)
-    if hi - lo < 1e-12:
-        return np.full(a.shape, 127 if hi != 0 else 0, np.uint8)
-    return np.clip((a - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
-
-
-def colorize(a, cmap="viridis", lo=None, hi=None):
-    """(H, W) float -> (H, W, 3) uint8 through a colour map."""
-    return COLORMAPS[cmap][to_uint8(a, lo, hi)]
+from ..style import colormap_rgb
+from ..style import to_uint8
 
 
 def map_tiles(act, cmap="viridis", per_map=True):
     """Activations (C, H, W) -> list of C RGB tiles; per-map or per-layer scaling."""
     act = np.asarray(act, np.float32)
     if per_map:
-        return [colorize(m, cmap) for m in act]
+        return [colormap_rgb(m, cmap) for m in act]
     lo, hi = float(np.nanmin(act)), float(np.nanmax(act))
-    return [colorize(m, cmap, lo, hi) for m in act]
+    return [colormap_rgb(m, cmap, lo, hi) for m in act]
 
 
 def image_for_display(x, normalization=None):
@@ -89,13 +51,8 @@ def filter_tiles(weight, layer_index=0, rgb=True):
             tiles.append(np.ascontiguousarray(to_uint8(f, lo, hi).transpose(1, 2, 0)))
         return tiles, min(out_c, 16)
     lim = float(np.abs(w).max()) or 1.0
-    tiles = [colorize(w[o, i], "diverging", -lim, lim) for o in range(out_c) for i in range(in_c)]
+    tiles = [colormap_rgb(w[o, i], "diverging", -lim, lim) for o in range(out_c) for i in range(in_c)]
     return tiles, (in_c if in_c > 1 else min(16, max(3, int(np.ceil(np.sqrt(2 * out_c))))))
-
-
-def tile_grid_shape(n, ncols):
-    ncols = max(1, min(int(ncols), n))
-    return -(-n // ncols), ncols
 
 
 # ---------------------------------------------------------------- canvas input

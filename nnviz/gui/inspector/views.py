@@ -18,46 +18,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .compute import colorize, downsample, filter_tiles, map_tiles
-
-FONT_PT = 11
-pg.setConfigOptions(antialias=True)
-
-
-def ui_font(pt=FONT_PT, bold=False):
-    f = QFont()
-    f.setPointSize(pt)
-    f.setBold(bold)
-    return f
-
-
-def np_to_qimage(a):
-    """uint8 (H, W) or (H, W, 3) -> an owning QImage."""
-    a = np.ascontiguousarray(a)
-    if a.dtype != np.uint8:
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    h, w = a.shape[:2]
-    if a.ndim == 2:
-        img = QImage(a.data, w, h, a.strides[0], QImage.Format_Grayscale8)
-    else:
-        img = QImage(a.data, w, h, a.strides[0], QImage.Format_RGB888)
-    return img.copy()
-
-
-def style_plot(plot, title=None):
-    """Readable fonts for a pyqtgraph PlotItem / PlotWidget."""
-    pi = plot.getPlotItem() if hasattr(plot, "getPlotItem") else plot
-    if hasattr(plot, "setBackground"):
-        plot.setBackground("w")
-    for name in ("left", "bottom"):
-        ax = pi.getAxis(name)
-        ax.setStyle(tickFont=ui_font(FONT_PT))
-        ax.label.setFont(ui_font(FONT_PT))
-        ax.setPen(pg.mkPen(60, 60, 60))
-        ax.setTextPen(pg.mkPen(30, 30, 30))
-    if title:
-        pi.setTitle(title, size=f"{FONT_PT + 1}pt")
-    return pi
+from ..style import (
+    FONT_PT,
+    PALETTE,
+    add_legend,
+    colormap_rgb,
+    np_to_qimage,
+    pt,
+    px,
+    series_color,
+    style_plot,
+    ui_font,
+)
+from .compute import downsample, filter_tiles, map_tiles
 
 
 class TileGrid(QWidget):
@@ -318,7 +291,7 @@ class FeatureMapView(QWidget):
                 self._enlarged = (label, ch)
                 per_map = self.scaling.currentIndex() == 0
                 lo, hi = (None, None) if per_map else (float(a.min()), float(a.max()))
-                self.detail.set_image(colorize(m, self.cmap.currentText(), lo, hi),
+                self.detail.set_image(colormap_rgb(m, self.cmap.currentText(), lo, hi),
                                       f"{label}, map {ch}  ({m.shape[0]}×{m.shape[1]})\n"
                                       f"min {m.min():.3g}   max {m.max():.3g}")
                 if emit:
@@ -464,47 +437,6 @@ class PredictionView(QWidget):
         return None if self.probs is None else int(np.argmax(self.probs))
 
 
-# ----------------------------------------------------------------------------- curves
-class SimpleCurves(QWidget):
-    """Train/test loss and accuracy (used when nnviz.gui.curves is not available)."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.loss = pg.PlotWidget()
-        self.acc = pg.PlotWidget()
-        style_plot(self.loss, "Loss")
-        style_plot(self.acc, "Accuracy")
-        for p in (self.loss, self.acc):
-            p.addLegend(labelTextSize=f"{FONT_PT}pt", offset=(-10, 10))
-            p.getPlotItem().getAxis("bottom").setLabel("step")
-            p.showGrid(x=True, y=True, alpha=0.25)
-            lay.addWidget(p)
-        self.acc.setYRange(0, 1)
-        self.c = {
-            "train_loss": self.loss.plot([], [], pen=pg.mkPen((70, 130, 220), width=2), name="train"),
-            "test_loss": self.loss.plot([], [], pen=pg.mkPen((230, 120, 30), width=2),
-                                        symbol="o", symbolSize=7, name="test"),
-            "train_acc": self.acc.plot([], [], pen=pg.mkPen((70, 130, 220), width=2), name="train"),
-            "test_acc": self.acc.plot([], [], pen=pg.mkPen((230, 120, 30), width=2),
-                                      symbol="o", symbolSize=7, name="test"),
-        }
-
-    def set_history(self, history):
-        s, e = history.get("steps", {}), history.get("epochs", {})
-        st = np.asarray(s.get("step", []), float)
-        self.c["train_loss"].setData(st, np.asarray(s.get("loss", []), float))
-        self.c["train_acc"].setData(st, np.asarray(s.get("accuracy", []), float))
-        es = np.asarray(e.get("step", []), float)
-        self.c["test_loss"].setData(es, np.asarray(e.get("test_loss", []), float))
-        self.c["test_acc"].setData(es, np.asarray(e.get("test_accuracy", []), float))
-
-    def clear(self):
-        for c in self.c.values():
-            c.setData([], [])
-
-
 # ----------------------------------------------------------------------------- confusion
 class ConfusionView(QWidget):
     """Confusion matrix heat map with counts; click a cell -> cellClicked(true, predicted)."""
@@ -548,7 +480,7 @@ class ConfusionView(QWidget):
         p.drawText(int(lw), int(top - 4), "predicted →   (rows: true class)")
         rowsum = np.maximum(m.sum(axis=1, keepdims=True), 1)
         frac = m / rowsum
-        lut = colorize(frac, "inferno", 0, 1) if m.size else None
+        lut = colormap_rgb(frac, "inferno", 0, 1) if m.size else None
         small = ui_font(max(7, min(FONT_PT, int(cs / 3))))
         for t in range(k):
             y = top + t * cs
@@ -758,5 +690,4 @@ class ButtonRow(QWidget):
 
 
 __all__ = ["TileGrid", "ImageView", "FeatureMapView", "FilterView", "PredictionView",
-           "SimpleCurves", "ConfusionView", "GradientFlowView", "DrawingCanvas", "Gallery",
-           "ButtonRow", "np_to_qimage", "ui_font", "QPushButton"]
+           "ConfusionView", "GradientFlowView", "DrawingCanvas", "Gallery", "ButtonRow"]

@@ -7,7 +7,7 @@ import logging
 import time
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -26,13 +26,15 @@ from PySide6.QtWidgets import (
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
+from ..curves import CurvesWidget
+from ..style import FONT_PT, ui_font
 from ..worker import TrainingController
+from ..workspace import Workspace
 from .arch import DEFAULT_SPEC
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
 from .explain_panel import ExplainPanel
 from .views import (
-    FONT_PT,
     ConfusionView,
     DrawingCanvas,
     FeatureMapView,
@@ -40,14 +42,7 @@ from .views import (
     Gallery,
     GradientFlowView,
     PredictionView,
-    SimpleCurves,
-    ui_font,
 )
-
-try:
-    from ..curves import CurvesWidget
-except Exception:  # the shared widget is optional
-    CurvesWidget = None
 
 log = logging.getLogger("nnviz")
 
@@ -89,11 +84,10 @@ def load_named_dataset(name):
     raise FileNotFoundError(f"dataset {name!r}: nnviz.data.load_dataset is not available")
 
 
-class InspectorWorkspace(QWidget):
+class InspectorWorkspace(Workspace):
     """See the module docstring.  `dataset` (a Dataset) skips loading the default one."""
 
     title = "CNN inspector"
-    status = Signal(dict)
 
     def __init__(self, parent=None, dataset=None):
         super().__init__(parent)
@@ -219,7 +213,7 @@ class InspectorWorkspace(QWidget):
 
         self.features = FeatureMapView()
         self.filters = FilterView()
-        self.curves = CurvesWidget() if CurvesWidget is not None else SimpleCurves()
+        self.curves = CurvesWidget()
         self.confusion = ConfusionView()
         self.confusion.cellClicked.connect(self.show_cell)
         self.cell_gallery = Gallery(tile_px=48, title="Click a cell to see its examples")
@@ -464,10 +458,7 @@ class InspectorWorkspace(QWidget):
         if "grad_norms" in snap:
             self.gradflow.set_series(snap["grad_steps"], snap["grad_norms"])
         if "history" in snap:
-            if hasattr(self.curves, "update_history"):
-                self.curves.update_history(snap["history"])
-            else:
-                self.curves.set_history(snap["history"])
+            self.curves.update_history(snap["history"])
         if "confusion" in snap:
             self._apply_confusion(snap["confusion"])
         st = {"steps_per_s": float(snap.get("steps_per_s", 0.0)),
@@ -583,12 +574,20 @@ class InspectorWorkspace(QWidget):
         if self.trainer is not None:
             self._clean_steps = self.trainer.steps
 
+    def current_model(self):
+        return self.trainer.model if self.trainer is not None else None
+
     def save_payload(self):
         if self.trainer is None:
             return None
-        self.controller.pause()
-        self.mark_saved()
         return self.trainer.model, self.trainer, self.dataset
+
+    def first_conv_filters(self):
+        """The first Conv2D weights of the last snapshot (copied in the worker), once trained."""
+        snap = self._last_snapshot
+        if self.trainer is None or self.trainer.steps == 0 or not snap or not snap.get("filters"):
+            return None
+        return np.array(snap["filters"][0][1], copy=True)
 
     def open_loaded(self, loaded):
         """Restore a saved CNN: architecture, weights, history, dataset.  False if not a CNN."""

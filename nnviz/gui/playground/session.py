@@ -165,7 +165,7 @@ def _lut2(discretize, strength):
     lut = _LUTS.get(key)
     if lut is None:
         p = np.linspace(0, 1, 256, dtype=np.float32)[:, None, None]
-        lut = _colorize_slow(np.concatenate([1 - p, p], -1), discretize, strength)[:, 0]
+        lut = _probability_rgb_slow(np.concatenate([1 - p, p], -1), discretize, strength)[:, 0]
         _LUTS[key] = lut
     return lut
 
@@ -173,16 +173,16 @@ def _lut2(discretize, strength):
 _LUTS = {}
 
 
-def colorize(probs, discretize=False, strength=0.8):
+def probability_rgb(probs, discretize=False, strength=0.8):
     """(H, W, C) class probabilities -> (H, W, 3) uint8 (a lookup table for 2 classes)."""
     probs = np.asarray(probs, np.float32)
     if probs.shape[-1] == 2:
         idx = np.clip(probs[..., 1] * 255 + 0.5, 0, 255).astype(np.uint8)
         return _lut2(discretize, strength)[idx]
-    return _colorize_slow(probs, discretize, strength)
+    return _probability_rgb_slow(probs, discretize, strength)
 
 
-def _colorize_slow(probs, discretize=False, strength=0.8):
+def _probability_rgb_slow(probs, discretize=False, strength=0.8):
     """(H, W, C) class probabilities -> (H, W, 3) uint8, orange <-> white <-> blue for 2
     classes, class colours blended by probability (lightened by uncertainty) for more."""
     probs = np.asarray(probs, np.float32)
@@ -236,7 +236,7 @@ def run_snapshot(run, opts, neurons=True):
     res = BOUNDARY_RES
     probs = fast_proba(model, run.grid).reshape(res, res, -1)
     snap = {"label": run.label, "probs": probs,
-            "rgb": colorize(probs, opts.get("discretize", False)),
+            "rgb": probability_rgb(probs, opts.get("discretize", False)),
             "contour": (contour_segments(probs[..., 1], 0.5, run.extent)
                         if probs.shape[-1] == 2 else None),
             "history": history_copy(tr.history), "steps": tr.steps, "epoch": tr.epoch}

@@ -3,7 +3,7 @@ import logging
 import time
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,6 +26,7 @@ from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
+from ..workspace import Workspace
 from .boundary import BoundaryPlot
 from .features import FEATURES, feature_map
 from .network import NetworkView
@@ -54,9 +55,8 @@ def _hms(seconds):
     return f"{seconds // 60:d}:{seconds % 60:02d}"
 
 
-class PlaygroundWorkspace(QWidget):
+class PlaygroundWorkspace(Workspace):
     title = "Playground"
-    status = Signal(dict)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,7 +68,7 @@ class PlaygroundWorkspace(QWidget):
         self.last_snapshot = None
         self.last_compare = None
         self.selected = (None, None)
-        self._dirty = False
+        self._clean_steps = 0
         self._building = False
         self._slow_t = 0.0
         self.single = TrainingController(self, max_fps=25)
@@ -105,11 +105,15 @@ class PlaygroundWorkspace(QWidget):
         ok2 = self.compare.stop(1000)
         return ok1 and ok2
 
+    def current_model(self):
+        return self.run.model if self.run is not None else None
+
     def is_dirty(self):
-        return bool(self._dirty and self.run is not None and self.run.trainer.steps > 0)
+        return self.run is not None and self.run.trainer.steps != self._clean_steps
 
     def mark_saved(self):
-        self._dirty = False
+        if self.run is not None:
+            self._clean_steps = self.run.trainer.steps
 
     def save_payload(self):
         if self.run is None:
@@ -121,7 +125,6 @@ class PlaygroundWorkspace(QWidget):
 
     def step(self):
         self.controller.step()
-        self._dirty = True
 
     def reset(self):
         if self.in_compare:
@@ -503,7 +506,7 @@ class PlaygroundWorkspace(QWidget):
             self.banner.show_message(f"Cannot build this network: {exc}")
             return
         self.run = run
-        self._dirty = False
+        self._clean_steps = run.trainer.steps
         self.last_snapshot = None
         self.single.set_trainer(run.trainer, make_snapshot_fn(run, self.opts))
         self.boundary.set_points(self.raw, run.extent)
@@ -578,13 +581,11 @@ class PlaygroundWorkspace(QWidget):
     def _play_clicked(self, checked):
         if checked:
             self.controller.start()
-            self._dirty = True
         else:
             self.controller.pause()
 
     def start(self):
         self.controller.start()
-        self._dirty = True
         self.play_button.setChecked(True)
 
     def pause(self):
@@ -702,7 +703,6 @@ class PlaygroundWorkspace(QWidget):
         self.back_button.show()
         self.compare_button.setText("Restart comparison")
         self.compare.start()
-        self._dirty = True
         self.play_button.setChecked(True)
 
     def leave_compare(self):

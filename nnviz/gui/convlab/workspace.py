@@ -1,0 +1,126 @@
+"""The convolution lab workspace: five panels (convolution, pooling, parameters, a real
+image, a trained first layer) in a layout that reflows to fit the window's width."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
+
+from ..workspace import Workspace
+from .image import ImagePanel
+from .params import ParamsPanel
+from .pooling import PoolingPanel
+from .stepper import ConvolutionPanel
+from .trained import TrainedPanel
+
+WIDE_PX = 1300     # at least this wide: pooling and parameters sit right of the grids
+
+
+class ConvLabWorkspace(Workspace):
+    """See the module docstring; the panels are attributes (conv, pool, params, image,
+    trained)."""
+
+    title = "Convolution lab"
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.conv = ConvolutionPanel()
+        self.pool = PoolingPanel(lambda: self.conv.input_grid.values, self.conv.output_values)
+        self.params = ParamsPanel()
+        self.image = ImagePanel()
+        self.trained = TrainedPanel()
+        self.conv.changed.connect(self._conv_changed)
+        self.conv.message.connect(lambda m: self.status.emit({"message": m}))
+        self.image.image_changed.connect(self.trained.show_on)
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        outer.addWidget(self.scroll)
+        body = QWidget()
+        self.scroll.setWidget(body)
+        self.grid = QGridLayout(body)
+        self.grid.setContentsMargins(8, 6, 8, 6)
+        self.grid.setSpacing(10)
+        self._wide = None
+        self._place(wide=False)
+        self._conv_changed()
+
+    # ---- layout ----------------------------------------------------------------------
+    def _place(self, wide):
+        """Wide: grids | pooling over parameters, then image | trained.  Narrow: grids,
+        then pooling | parameters, then image | trained."""
+        if wide == self._wide:
+            return
+        self._wide = wide
+        g = self.grid
+        for w in (self.conv, self.pool, self.params, self.image, self.trained):
+            g.removeWidget(w)
+        if wide:
+            g.addWidget(self.conv, 0, 0, 2, 1)
+            g.addWidget(self.pool, 0, 1)
+            g.addWidget(self.params, 1, 1)
+            g.addWidget(self.image, 2, 0)
+            g.addWidget(self.trained, 2, 1)
+        else:
+            g.addWidget(self.conv, 0, 0, 1, 2)
+            g.addWidget(self.pool, 1, 0)
+            g.addWidget(self.params, 1, 1)
+            g.addWidget(self.image, 2, 0)
+            g.addWidget(self.trained, 2, 1)
+            g.setRowStretch(1, 0)
+        for c in range(2):
+            g.setColumnStretch(c, 1)
+        g.setRowStretch(2, 1)
+
+    def resizeEvent(self, ev):
+        self._place(ev.size().width() >= WIDE_PX)
+        super().resizeEvent(ev)
+
+    # ---- panels talking to each other ------------------------------------------------
+    def _conv_changed(self):
+        c = self.conv
+        self.image.show_kernel(c.kernel(), c.stride.value(), c.padding.value(),
+                               c.flip_check.isChecked(), c.kernel_name())
+
+    def set_trained_filters(self, weights, source=""):
+        self.trained.set_filters(weights, source)
+
+    # ---- workspace protocol ----------------------------------------------------------
+    def activated(self, workspaces):
+        """Take the first Conv2D layer of a model trained in another tab."""
+        for ws in workspaces:
+            if ws is self:
+                continue
+            w = ws.first_conv_filters()
+            if w is not None:
+                self.set_trained_filters(w, source=f"the {ws.title}'s model")
+                return
+
+    def start_pause(self):
+        self.conv.start_pause()
+
+    def pause(self):
+        self.conv.stop()
+
+    def step(self):
+        self.conv.step()
+
+    def step_back(self):
+        self.conv.back()
+        return True
+
+    def reset(self):
+        self.conv.reset()
+
+    def shutdown(self):
+        self.conv.stop()
+        return True
+
+    def prepare_screenshot(self):
+        """The worked example, window at output (0, 0), vertical edges of an image."""
+        self.conv.load_worked_example()
+        self.image.set_sample(0)
+        self.conv.reset()
