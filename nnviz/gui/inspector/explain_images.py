@@ -7,7 +7,7 @@ import numpy as np
 
 from nnviz.explain import upsample
 
-from .compute import COLORMAPS, to_uint8
+from ..style import COLORMAPS, to_uint8
 
 ZOOM = 8          # display pixels per input pixel: 28x28 -> 224x224
 

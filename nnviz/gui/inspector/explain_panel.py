@@ -42,6 +42,7 @@ from nnviz.explain import (
 from nnviz.explain.histograms import snapshot_arrays
 from nnviz.explain.maximize import receptive_box
 
+from ..style import FONT_PT, ui_font
 from .compute import image_for_display
 from .explain_images import base_rgb, colorbar, overlay, scaled
 from .explain_jobs import JobThread, ModelMirror
@@ -49,7 +50,7 @@ from .explain_widgets import Cell, ExplainTile, export_widget, prob_text
 from .histograms import DistributionsView
 from .maximize_view import MaximizeView
 from .mistakes import MistakesView
-from .views import FONT_PT, Gallery, PredictionView, ui_font
+from .views import Gallery, PredictionView
 
 EXPLAIN_EVERY_S = 0.5       # live refresh of the visible explanation while training
 MISTAKES_EVERY_S = 5.0      # a full test-set pass: rarer

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .views import FONT_PT, TileGrid, np_to_qimage, ui_font
+from ..style import FONT_PT, np_to_qimage, ui_font
+from .views import TileGrid
 
 
 def export_widget(widget: QWidget, path: str | None = None, name: str = "nnviz.png") -> bool:
@@ -69,14 +70,11 @@ class ExplainTile(QWidget):
             head.addWidget(controls)
         header = QWidget()
         header.setLayout(head)
-        header.setFixedHeight(max(header.sizeHint().height(), 30))
         self.picture = Picture()
         self.bar = QLabel()
         self.lo = QLabel("")
         self.hi = QLabel("")
         self.lo.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        for lab in (self.lo, self.hi):
-            lab.setFont(ui_font(FONT_PT - 1))
         bar_row = QHBoxLayout()
         bar_row.setContentsMargins(0, 0, 0, 0)
         bar_row.addWidget(self.lo, 1)
@@ -84,11 +82,10 @@ class ExplainTile(QWidget):
         bar_row.addWidget(self.hi, 1)
         self.bar_box = QWidget()
         self.bar_box.setLayout(bar_row)
-        self.bar_box.setFixedHeight(self.fontMetrics().height() + 4)
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setAlignment(Qt.AlignHCenter | Qt.AlignTop)
-        self.caption.setFixedHeight(2 * self.fontMetrics().height() + 4)
+        self.header = header
         lay = QVBoxLayout(self)
         lay.setContentsMargins(3, 3, 3, 3)
         lay.setSpacing(2)
@@ -98,6 +95,17 @@ class ExplainTile(QWidget):
         lay.addWidget(self.caption)
         self.setContextMenuPolicy(Qt.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
+        self.apply_scale()
+
+    def apply_scale(self):
+        """Fixed heights follow the font (presentation mode calls this on rescale)."""
+        self.title.setFont(ui_font(FONT_PT + 1, bold=True))
+        for lab in (self.lo, self.hi):
+            lab.setFont(ui_font(FONT_PT - 1))
+        h = self.caption.fontMetrics().height()
+        self.bar_box.setFixedHeight(max(self.lo.fontMetrics().height(), 12) + 4)
+        self.caption.setFixedHeight(2 * h + 4)
+        self.header.setFixedHeight(max(self.header.sizeHint().height(), h + 12))
 
     def set_content(self, image, caption: str = "", bar=None, bar_labels=("", "")):
         self.picture.set_image(image)

@@ -8,8 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ..style import style_plot
 from .explain_widgets import export_widget
-from .views import style_plot
 
 # white -> dark blue: empty bins vanish into the white plot background
 _LUT = np.stack([np.interp(np.linspace(0, 1, 256), [0, 0.5, 1], c)
