@@ -4,7 +4,8 @@
 
 MNIST is found through the data registry ($NNVIZ_DATA_DIR/mnist); `shapes` is bundled.
 For each data set: explain-<data>-why.png (a mistake explained: saliency, gradient x input,
-Grad-CAM, occlusion), -filters.png (activation maximisation, layer 3), -classes.png (every
+Grad-CAM, occlusion; -why-export.png is the same view as "Export PNG…" writes it),
+-edges.png and -filters.png (activation maximisation, layers 0 and 3), -classes.png (every
 class), -distributions.png (weights and gradients over training, beside gradient flow).
 """
 import argparse
@@ -13,6 +14,7 @@ import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")     # no "restore the last session?" dialog
 
 
 def main(argv=None):
@@ -22,11 +24,14 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=900, help="training steps (batch 64)")
     ap.add_argument("--size", default="1024x768")
     args = ap.parse_args(argv)
+    if "NNVIZ_AUTOSAVE_DIR" not in os.environ:      # keep the user's autosaves out of it
+        import tempfile
+        os.environ["NNVIZ_AUTOSAVE_DIR"] = tempfile.mkdtemp(prefix="nnviz-shots-")
     os.makedirs(args.out, exist_ok=True)
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from nnviz.gui.inspector.workspace import InspectorWorkspace
+    from nnviz.gui.mainwindow import MainWindow
     from nnviz.gui.style import apply_style
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_style(app)
@@ -43,15 +48,19 @@ def main(argv=None):
             spin(0.1)
         spin(0.4)
 
-    def shot(ws, name):
+    win = MainWindow()
+    win.confirm_close = False
+    win.resize(w, h)
+    win.show()
+    ws = next(x for x in win.workspaces if x.title == "CNN inspector")
+    win.tabs.setCurrentWidget(ws)
+
+    def shot(_, name):
         p = os.path.join(args.out, name)
-        ws.grab().save(p)
+        win.grab().save(p)
         print(p)
 
     def capture(data):
-        ws = InspectorWorkspace()
-        ws.resize(w, h - 28)       # the main window's menu bar takes the rest
-        ws.show()
         spin(0.3)
         if not ws.dataset.name.startswith(data):
             ws.set_dataset(data)
@@ -71,6 +80,7 @@ def main(argv=None):
         ws.refresh_all()
         panel = ws.explain
         ws.tabs.setCurrentWidget(panel)
+        panel.views.setCurrentWidget(panel.why)
         panel.left_tabs.setCurrentWidget(panel.mistakes)
         panel.refresh_now()
         wait(lambda: panel.mistakes.result is not None and not panel.busy())
@@ -79,10 +89,13 @@ def main(argv=None):
             panel.mistakes.grid.tileClicked.emit(0)
         wait(lambda: panel._last is not None and not panel.busy())
         shot(ws, f"explain-{data}-why.png")
+        p = os.path.join(args.out, f"explain-{data}-why-export.png")
+        panel.export_png(p)            # what "Export PNG…" writes: the view alone, for a slide
+        print(p)
         panel.views.setCurrentWidget(panel.maxview)
         mv = panel.maxview
         mv.follow.setChecked(False)
-        for key, name in ((3, "filters"), (None, "classes")):
+        for key, name in ((0, "edges"), (3, "filters"), (None, "classes")):
             mv.target.setCurrentIndex([k for k, _ in mv._choices].index(key))
             mv.result = None
             panel.run_maximize()
@@ -95,13 +108,12 @@ def main(argv=None):
         dist.layer.setCurrentText("6 Conv2D")
         spin(0.5)
         shot(ws, f"explain-{data}-distributions.png")
-        ws.shutdown()
-        ws.close()
-        ws.deleteLater()
         spin(0.2)
 
     for data in args.data.split(","):
         capture(data)
+    win.shutdown()
+    win.close()
     return 0
 
 

@@ -107,6 +107,8 @@ def test_activation_maximisation_runs_off_the_ui_thread_and_cancels(ws, qtbot):
         mv.cancel_btn.click()
         qtbot.waitUntil(lambda: mv.result is not None, timeout=20000)
         assert mv.result.cancelled and mv.result.steps < 2000 and mv.run_btn.isEnabled()
+        ws.reset()                      # a new network: the old pictures go
+        assert mv.result is None and mv.grid.count() == 0 and ws.explain._last is None
     finally:
         panel.maximize = real
 

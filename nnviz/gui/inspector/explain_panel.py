@@ -143,12 +143,14 @@ class ExplainPanel(QWidget):
         self.occ_size.setRange(1, 64)
         self.occ_size.setValue(4)
         self.occ_size.setPrefix("patch ")
+        self.occ_size.setSuffix(" px")
         self.occ_stride = QSpinBox()
         self.occ_stride.setRange(1, 32)
         self.occ_stride.setValue(2)
         self.occ_stride.setPrefix("stride ")
+        self.occ_stride.setSuffix(" px")
         self.occ_fill = QComboBox()
-        self.occ_fill.addItems(["grey", "black"])
+        self.occ_fill.addItems(["grey patch", "black patch"])
         self.occ_fill.setToolTip("The patch: mid-grey, or black (on a black background, "
                                  "black removes ink where grey would add some)")
         self.occ_fill.activated.connect(lambda *_: self.request())
@@ -157,12 +159,17 @@ class ExplainPanel(QWidget):
         self.t_input = ExplainTile("Input")
         self.t_sal = ExplainTile("Saliency |∂ score / ∂ pixel|")
         self.t_gxi = ExplainTile("Gradient × input")
-        self.t_cam = ExplainTile("Grad-CAM", _controls(self.cam_layer))
-        self.t_occ = ExplainTile("Occlusion", _controls(self.occ_size, self.occ_stride, self.occ_fill))
+        self.t_cam = ExplainTile("Grad-CAM")
+        self.t_occ = ExplainTile("Occlusion")
         self.probs = PredictionView()
         self.why = QWidget()
-        g = QGridLayout(self.why)
-        g.setContentsMargins(2, 2, 2, 2)
+        wl = QVBoxLayout(self.why)
+        wl.setContentsMargins(2, 2, 2, 2)
+        wl.addWidget(_controls(QLabel("Grad-CAM at"), self.cam_layer, QLabel("   Occlusion:"),
+                               self.occ_size, self.occ_stride, self.occ_fill))
+        g = QGridLayout()
+        wl.addLayout(g, 1)
+        g.setContentsMargins(0, 0, 0, 0)
         g.setSpacing(4)
         for k, w in enumerate((self.t_input, self.t_sal, self.t_gxi, self.probs, self.t_cam,
                                self.t_occ)):
@@ -489,6 +496,13 @@ class ExplainPanel(QWidget):
             images, box = preview if preview is not None else (None, None)
             self.maxview.show_progress(step, total, images, box, names)
 
+    def model_changed(self):
+        """The workspace installed a new network: drop what was shown, refresh if visible."""
+        self._model_changed()
+        if self.isVisible():
+            self._t["explain"] = 0.0
+            QTimer.singleShot(0, self._tick)
+
     def _model_changed(self):
         """Refill the layer choices when the network changes (structure only: safe to read
         from the UI thread, the training thread changes weights, not shapes)."""
@@ -497,6 +511,12 @@ class ExplainPanel(QWidget):
         if model is None or model is self._model:
             return
         self._model = model
+        self._last = None               # pictures of another network: gone
+        for t in (self.t_input, self.t_sal, self.t_gxi, self.t_cam, self.t_occ):
+            t.set_content(None)
+        self.maxview.clear()
+        self.mistakes.clear()
+        self._want_mistakes = True
         convs = conv_layers(model) if len(model.input_shape) == 3 else []
         default = default_cam_layer(model) if convs else None
         self.cam_layer.blockSignals(True)
@@ -543,6 +563,7 @@ class ExplainPanel(QWidget):
                                ("against", "for"))
         if e.grad_cam is not None:
             hw = e.cam_maps.shape[2:]
+            self.t_cam.title.setText(f"Grad-CAM: layer {e.cam_layer}")
             self.t_cam.set_content(overlay(img, e.grad_cam[0], "inferno", False, op, on),
                                    f"its {e.cam_maps.shape[1]} maps of {hw[0]}×{hw[1]} weighted "
                                    f"by their gradient for “{cname}”", colorbar("inferno", False),
@@ -551,6 +572,7 @@ class ExplainPanel(QWidget):
             self.t_cam.set_content(None, "Grad-CAM needs a convolution layer")
         if occ is not None:
             drop = float(occ.drop.max())
+            self.t_occ.title.setText(f"Occlusion: {occ.size}×{occ.size}, stride {occ.stride}")
             self.t_occ.set_content(overlay(img, occ.heatmap, "diverging", True, op, on),
                                    f"covering blue parts lowers p(“{cname}”) = "
                                    f"{occ.prob:.2f}, by up to {drop:.2f}",

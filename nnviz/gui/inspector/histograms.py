@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..style import style_plot
 from .explain_widgets import export_widget
@@ -27,6 +35,7 @@ class DistributionsView(QWidget):
         self.export_btn = QPushButton("Export PNG…")
         self.export_btn.clicked.connect(lambda: export_widget(self, name="distributions.png"))
         self.note = QLabel("Train to record the distributions.")
+        self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # never widens the tab
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
         top.addWidget(self.layer)
@@ -36,6 +45,7 @@ class DistributionsView(QWidget):
         row = QHBoxLayout()
         for kind, title in (("weights", "Weights"), ("gradients", "Gradients ∂loss/∂w")):
             pw = pg.PlotWidget()
+            pw.setMinimumWidth(120)
             pi = style_plot(pw, title)
             pi.getAxis("bottom").setLabel("step")
             pw.setMouseEnabled(False, False)

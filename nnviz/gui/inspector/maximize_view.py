@@ -111,6 +111,14 @@ class MaximizeView(QWidget):
         self.target.setCurrentIndex(keys.index(pick) if pick in keys else 0)
         self.target.blockSignals(False)
 
+    def clear(self):
+        self.result = None
+        self.grid.set_tiles([])
+        self.grid.set_captions([])
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.note.setText("Press Run: gradient ascent on the input, from seeded noise.")
+
     def choice(self):
         i = self.target.currentIndex()
         return self._choices[i][0] if 0 <= i < len(self._choices) else None

@@ -391,6 +391,7 @@ class InspectorWorkspace(Workspace):
         self._clean_steps = trainer.steps
         self._confusion = None
         self.gradflow.clear_series()
+        self.explain.model_changed()
         self.curves.clear()
         self._update_buttons()
         if self._defer_refresh:
