@@ -247,3 +247,15 @@ def test_gradient_x_input_from_a_baseline():
     black = explain(model, x, cam_layer=None, baseline=[-0.4])
     np.testing.assert_allclose(black.grad_x_input, (plain.gradient * (x + 0.4)).sum(1), atol=1e-6)
     np.testing.assert_allclose(plain.grad_x_input, (plain.gradient * x).sum(1), atol=1e-6)
+
+
+def test_bench_explain_group_reports_its_three_figures(capsys):
+    import json
+
+    from nnviz.cli import main
+    assert main(["bench", "--quick", "--json", "--only", "explain", "--no-torch"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["results"]
+    assert [r["name"] for r in rows] == ["explain-gradients", "explain-occlusion",
+                                         "explain-maximize"]
+    for r in rows:        # figures, not speed targets: those are read off `nnviz bench`
+        assert "error" not in r and r["nnviz"] > 0 and r["target"]

@@ -17,10 +17,10 @@ def _maximize(quick):
 
 
 FIGURES = [
-    Figure("explain-gradients", "ms", "saliency + Grad-CAM, one LeNet-5 input", "worker",
+    Figure("explain-gradients", "ms", "saliency + Grad-CAM, one LeNet-5 input, 1 thread", "worker",
            _ms("gradients_s"), target=("max", 5.0)),
-    Figure("explain-occlusion", "ms", "occlusion map 28x28, 4x4 patches, stride 2", "worker",
+    Figure("explain-occlusion", "ms", "occlusion map 28x28, 4x4 patches, stride 2, 1 thread", "worker",
            _ms("occlusion_s"), target=("max", 50.0)),
-    Figure("explain-maximize", "s", "200 steps activation maximisation, one LeNet-5 filter",
+    Figure("explain-maximize", "s", "200 steps activation maximisation, one LeNet-5 filter, 1 thread",
            "worker", _maximize, target=("max", 1.0)),
 ]

@@ -1,5 +1,7 @@
 """Speed of the explanations on LeNet-5 (the preset as taught: tanh, average pooling),
-for `nnviz bench --only explain`: medians of repeated calls after a warm-up."""
+for `nnviz bench --only explain`: medians of repeated calls after a warm-up, on ONE Numba
+thread, as the app runs them (its explanation thread leaves the other cores to training;
+on a loaded 2-core machine two threads were also 4-5x slower than one for these sizes)."""
 from __future__ import annotations
 
 import statistics
@@ -16,8 +18,17 @@ from .occlusion import occlusion
 
 
 def _median_s(fn: Callable[[], object], repeats: int, min_s: float = 0.05) -> float:
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return _timed(fn, repeats, min_s)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _timed(fn: Callable[[], object], repeats: int, min_s: float) -> float:
     fn()                                         # warm-up: kernels, allocator
-    k = 1
     t0 = time.perf_counter()
     fn()
     one = time.perf_counter() - t0
