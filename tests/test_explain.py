@@ -259,3 +259,12 @@ def test_bench_explain_group_reports_its_three_figures(capsys):
                                          "explain-maximize"]
     for r in rows:        # figures, not speed targets: those are read off `nnviz bench`
         assert "error" not in r and r["nnviz"] > 0 and r["target"]
+
+
+def test_the_api_never_imports_qt():
+    import subprocess
+    import sys
+    code = ("import sys, nnviz.explain, nnviz.explain.timing; "
+            "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

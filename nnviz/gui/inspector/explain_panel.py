@@ -547,15 +547,16 @@ class ExplainPanel(QWidget):
         pred = int(p.argmax())
         truth = f", true {names[label]}" if label is not None and label < len(names) else ""
         self.input_label.setText(f"Explaining {res['what']}{truth}")
+        pname = names[pred] if pred < len(names) else str(pred)
         self.t_input.set_content(base_rgb(disp).astype(np.uint8),
-                                 f"predicted {names[pred] if pred < len(names) else pred} "
-                                 f"({prob_text(p[pred])})\nexplaining “{cname}” "
-                                 f"(p = {prob_text(p[t])})")
+                                 f"predicted {pname} ({prob_text(p[pred])})" +
+                                 ("" if t == pred else
+                                  f"\nexplaining {cname} ({prob_text(p[t])})"))
         self.probs.set_probs(p, names, label)
         img = disp if disp.ndim == 2 else disp
         _, top = scaled(e.saliency[0], False)
         self.t_sal.set_content(overlay(img, e.saliency[0], "inferno", False, op, on),
-                               f"where a small change moves the “{cname}” score most",
+                               f"a small change here moves “{cname}” most",
                                colorbar("inferno", False), ("0", f"{top:.2g}"))
         self.t_gxi.set_content(overlay(img, e.grad_x_input[0], "diverging", True, op, on),
                                f"blue ink pushes towards “{cname}”, red away",
@@ -565,8 +566,8 @@ class ExplainPanel(QWidget):
             hw = e.cam_maps.shape[2:]
             self.t_cam.title.setText(f"Grad-CAM: layer {e.cam_layer}")
             self.t_cam.set_content(overlay(img, e.grad_cam[0], "inferno", False, op, on),
-                                   f"its {e.cam_maps.shape[1]} maps of {hw[0]}×{hw[1]} weighted "
-                                   f"by their gradient for “{cname}”", colorbar("inferno", False),
+                                   f"{e.cam_maps.shape[1]} maps of {hw[0]}×{hw[1]}, weighted "
+                                   f"for “{cname}”", colorbar("inferno", False),
                                    ("0", "strongest"))
         else:
             self.t_cam.set_content(None, "Grad-CAM needs a convolution layer")
@@ -574,8 +575,8 @@ class ExplainPanel(QWidget):
             drop = float(occ.drop.max())
             self.t_occ.title.setText(f"Occlusion: {occ.size}×{occ.size}, stride {occ.stride}")
             self.t_occ.set_content(overlay(img, occ.heatmap, "diverging", True, op, on),
-                                   f"covering blue parts lowers p(“{cname}”) = "
-                                   f"{occ.prob:.2f}, by up to {drop:.2f}",
+                                   f"p(“{cname}”) = {occ.prob:.2f}; covering blue "
+                                   f"lowers it, by up to {drop:.2f}",
                                    colorbar("diverging", True),
                                    ("raises p", "lowers p"))
 

@@ -34,7 +34,7 @@ class DistributionsView(QWidget):
         self.layer.currentIndexChanged.connect(lambda *_: self.refresh(force=True))
         self.export_btn = QPushButton("Export PNG…")
         self.export_btn.clicked.connect(lambda: export_widget(self, name="distributions.png"))
-        self.note = QLabel("Train to record the distributions.")
+        self.note = QLabel("")
         self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # never widens the tab
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -81,7 +81,7 @@ class DistributionsView(QWidget):
         name = self.layer.currentText()
         n = len(h.steps)
         self.note.setText(f"{n} records; median and 5–95 % band in orange" if n else
-                          "Train to record the distributions.")
+                          "no records yet: train")
         for kind, (pw, img, lines) in self.plots.items():
             if not name:
                 steps = np.zeros(0)
@@ -94,6 +94,8 @@ class DistributionsView(QWidget):
                 img.clear()
                 for ln in lines:
                     ln.setData([], [])
+                pw.setXRange(0, 100, padding=0)
+                pw.setYRange(-1, 1, padding=0)
                 continue
             top = float(dens.max()) or 1.0
             img.setImage(np.sqrt(dens / top), autoLevels=False, levels=(0, 1))

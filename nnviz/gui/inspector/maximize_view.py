@@ -111,6 +111,24 @@ class MaximizeView(QWidget):
         self.target.setCurrentIndex(keys.index(pick) if pick in keys else 0)
         self.target.blockSignals(False)
 
+    def _fit(self, n: int) -> int:
+        """The largest tile (52..160 px) with which n tiles fit the visible area."""
+        vp = self.scroll.viewport().size()
+        gap = self.grid.gap
+        for t in range(160, 52, -4):
+            cols = max(1, (vp.width() - gap) // (t + gap))
+            if -(-n // cols) * (t + gap) + gap <= vp.height():
+                return t
+        return 52
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        n = self.grid.count()
+        if n and self._fit(n) != self.grid.tile_px:
+            self.grid.tile_px = self.grid.min_px = self._fit(n)
+            self.grid._fit()
+            self.grid.update()
+
     def clear(self):
         self.result = None
         self.grid.set_tiles([])
@@ -157,8 +175,7 @@ class MaximizeView(QWidget):
 
     def _show(self, images, units, names, final=None, box=None):
         units = list(units) if units is not None else list(range(len(images)))
-        n = len(images)
-        tile = 150 if n <= 10 else 124 if n <= 16 else 76 if n <= 40 else 52
+        tile = self._fit(len(images))
         tips = [(f"class {names[u]}" if names else f"filter {u}") +
                 (f": {final[k]:.3g}" if final is not None else "") for k, u in enumerate(units)]
         self.grid.set_tiles(image_tiles(images, box), tile_px=tile, tips=tips)
