@@ -16,16 +16,13 @@ from nnviz.gui.inspector import InspectorWorkspace
 from nnviz.gui.inspector.compute import synthetic_dataset
 
 
-@pytest.fixture(scope="module")
-def grey_ds():
-    return synthetic_dataset("shapes", (1, 28, 28), 10, n_train=128, n_test=60, seed=1)
-
-
 @pytest.fixture
-def ws(qtbot, grey_ds):
+def ws(qtbot):
+    """The inspector on a small synthetic set, LeNet-5 trained 30 steps, shown."""
     from nnviz.gui.style import apply_style
     apply_style()
-    w = InspectorWorkspace(dataset=grey_ds)
+    w = InspectorWorkspace(dataset=synthetic_dataset("shapes", (1, 28, 28), 10, n_train=128,
+                                                     n_test=60, seed=1))
     qtbot.addWidget(w)
     w.resize(1024, 740)
     w.show()
@@ -113,7 +110,8 @@ def test_activation_maximisation_runs_off_the_ui_thread_and_cancels(ws, qtbot):
         panel.maximize = real
 
 
-def test_mistakes_gallery_lists_every_wrong_image_and_explains_a_click(ws, qtbot, grey_ds):
+def test_mistakes_gallery_lists_every_wrong_image_and_explains_a_click(ws, qtbot):
+    grey_ds = ws.dataset
     ws.tabs.setCurrentWidget(ws.explain)
     ws.explain.left_tabs.setCurrentWidget(ws.explain.mistakes)
     mv = ws.explain.mistakes

@@ -68,6 +68,17 @@ def _controls(*widgets):
     return w
 
 
+def _column(*items):
+    """A widget stacking widgets and layouts; (item, stretch) pairs stretch."""
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(2, 2, 2, 2)
+    for it in items:
+        it, stretch = it if isinstance(it, tuple) else (it, 0)
+        (lay.addLayout if isinstance(it, QHBoxLayout) else lay.addWidget)(it, stretch)
+    return w
+
+
 class ExplainPanel(QWidget):
     def __init__(self, workspace, parent=None):
         super().__init__(parent)
@@ -102,15 +113,8 @@ class ExplainPanel(QWidget):
         self.gallery.picked.connect(self._gallery_picked)
         self.mistakes = MistakesView()
         self.mistakes.picked.connect(self._mistake_picked)
-        self.left_tabs = QTabWidget()
-        self.left_tabs.addTab(self.gallery, "Test set")
-        self.left_tabs.addTab(self.mistakes, "Mistakes")
-        self.left_tabs.currentChanged.connect(lambda *_: self._tick())
-        left = QWidget()
-        ll = QVBoxLayout(left)
-        ll.setContentsMargins(2, 2, 2, 2)
-        ll.addWidget(self.input_label)
-        ll.addWidget(self.left_tabs, 1)
+        self.left_tabs = self._tabs((self.gallery, "Test set"), (self.mistakes, "Mistakes"))
+        left = _column(self.input_label, (self.left_tabs, 1))
 
         # --- right: the views
         self.class_combo = QComboBox()
@@ -181,15 +185,9 @@ class ExplainPanel(QWidget):
         self.maxview = MaximizeView()
         self.maxview.run_requested.connect(self.run_maximize)
         self.maxview.cancel_requested.connect(self.cancel_maximize)
-        self.views = QTabWidget()
-        self.views.addTab(self.why, "Why this answer?")
-        self.views.addTab(self.maxview, "What excites a filter?")
-        self.views.currentChanged.connect(lambda *_: self._tick())
-        right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(2, 2, 2, 2)
-        rl.addLayout(bar)
-        rl.addWidget(self.views, 1)
+        self.views = self._tabs((self.why, "Why this answer?"),
+                                (self.maxview, "What excites a filter?"))
+        right = _column(bar, (self.views, 1))
         split = QSplitter(Qt.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
@@ -198,6 +196,13 @@ class ExplainPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
+
+    def _tabs(self, *pages):
+        tabs = QTabWidget()
+        for w, name in pages:
+            tabs.addTab(w, name)
+        tabs.currentChanged.connect(lambda *_: self._tick())   # the new page may need work
+        return tabs
 
     # ================================================================ threads
     def _thread(self, which: str) -> JobThread:
