@@ -79,6 +79,22 @@ def _add_data_args(p, required=False):
                         "user data folder)")
 
 
+def _scaling(s):
+    from .io.scaling import ScalingError, parse_scaling
+    try:
+        parse_scaling(s)
+    except ScalingError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return s
+
+
+def _add_scaling_arg(p):
+    from .io.scaling import HELP
+    p.add_argument("--input-scaling", type=_scaling, default=None,
+                   metavar="mnist|minus1to1|unit|none|MEAN,STD", help=HELP + " (default: keep "
+                   "the model's own)")
+
+
 def build_parser():
     p = _Parser(prog="nnviz", description="Build, train and watch neural networks learn.")
     from . import __version__
@@ -107,15 +123,25 @@ def build_parser():
     t.add_argument("--resume", default=None, help="continue training a saved .h5 model")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
 
-    e = sub.add_parser("eval", help="evaluate a saved model on a dataset")
+    e = sub.add_parser("eval", help="evaluate a saved model (nnviz .h5, Keras .h5/.keras, "
+                                    ".onnx) on a dataset")
     e.add_argument("model")
     _add_data_args(e, required=False)
     e.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
+    _add_scaling_arg(e)
     e.add_argument("--json", action="store_true")
 
-    i = sub.add_parser("info", help="describe a saved model or preset")
+    i = sub.add_parser("info", help="describe a saved model (any format) or preset")
     i.add_argument("model")
+    _add_scaling_arg(i)
     i.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("convert", help="convert a model file: the extensions pick the formats "
+                                       "(.h5 nnviz/Keras, .keras, .onnx)")
+    c.add_argument("input", help="a model file: nnviz or Keras .h5, Keras .keras, .onnx")
+    c.add_argument("output", help="where to write: .h5 (nnviz, opens in Keras), .keras "
+                                  "(Keras 3) or .onnx")
+    _add_scaling_arg(c)
 
     try:
         from .data.cli import add_datasets_parser
@@ -167,7 +193,6 @@ class _Progress:
         if now - self.last < 0.1 and trainer.pos:
             return
         self.last = now
-        spe = trainer.steps_per_epoch
         done = trainer.pos / len(trainer.dataset.y_train)
         bar = "#" * int(done * 30)
         sys.stderr.write(f"\repoch {trainer.epoch + 1} [{bar:<30}] step {trainer.steps} "
@@ -219,10 +244,9 @@ def cmd_train(args):
     else:
         name = args.model or _default_model(data)
         spec = read_spec(name)
-        if name.lower().endswith(".json"):
-            if tuple(spec.get("input_shape", ())) != tuple(data.input_shape):
-                raise CliError(f"{name}: model input_shape {tuple(spec.get('input_shape', ()))} "
-                               f"does not match dataset {data.name!r} inputs {tuple(data.input_shape)}")
+        if name.lower().endswith(".json") and tuple(spec.get("input_shape", ())) != tuple(data.input_shape):
+            raise CliError(f"{name}: model input_shape {tuple(spec.get('input_shape', ()))} "
+                           f"does not match dataset {data.name!r} inputs {tuple(data.input_shape)}")
         spec = adapt_spec(spec, data.input_shape, data.num_classes)
         model = model_from_spec(spec, seed=args.seed)
         trainer = Trainer(model, data, loss=args.loss, optimizer=hp["optimizer"], lr=hp["lr"],
@@ -278,8 +302,9 @@ def cmd_eval(args):
     from .io import load_model
     from .train import Trainer
     backend.use(args.backend)
-    loaded = load_model(args.model)
-    ds_name = args.data or loaded.meta.get("dataset", {}).get("name") or "shapes"
+    loaded = load_model(args.model, input_scaling=args.input_scaling)
+    ds_name = args.data or (loaded.meta.get("dataset") or {}).get("name") or (
+        "color-shapes" if tuple(loaded.model.input_shape) == (3, 32, 32) else "shapes")
     args.data = ds_name
     data = _load_data(args)
     loss = (loaded.meta.get("training") or {}).get("config", {}).get("loss", "softmax_xent")
@@ -299,11 +324,34 @@ def cmd_eval(args):
 
 def cmd_info(args):
     from .io import describe_model
-    info = describe_model(args.model)
+    info = describe_model(args.model, input_scaling=args.input_scaling)
     if args.json:
         print(json.dumps(info, default=str))
     else:
         print(info["text"])
+    return 0
+
+
+def cmd_convert(args):
+    from pathlib import Path
+
+    from .io import load_model, save_model
+    from .io.formats import by_extension
+    from .io.keras import keras_problems
+    out = Path(args.output).expanduser()
+    if out.is_dir():
+        raise CliError(f"{args.output}: is a folder; give a file name such as {out / 'model.h5'}")
+    loaded = load_model(args.input, input_scaling=args.input_scaling)
+    save_model(out, loaded.model, extra=None)
+    fmt = by_extension(out, writing=True)
+    print(f"wrote {args.output} ({fmt.NAME if fmt else 'nnviz HDF5'}) from {args.input} "
+          f"({loaded.meta.get('format')})")
+    for note in loaded.meta.get("notes") or []:
+        print(f"nnviz: note: {note}", file=sys.stderr)
+    problems = keras_problems(loaded.model)
+    if out.suffix.lower() in (".h5", ".hdf5") and problems:
+        print(f"nnviz: note: Keras cannot open {args.output}: {'; '.join(problems)} "
+              f"(nnviz reads it)", file=sys.stderr)
     return 0
 
 
@@ -330,13 +378,22 @@ def main(argv=None):
     if argv and argv[0].lower().endswith(".json"):     # `nnviz lesson.json` opens the lesson
         argv = ["gui", "--lesson", argv[0], *argv[1:]]
     args = parser.parse_args(argv)
+    from .engine.process import tune_process
+    tune_process()
     cmds = {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "bench": cmd_bench,
-            "gui": cmd_gui, None: cmd_gui}
+            "convert": cmd_convert, "gui": cmd_gui, None: cmd_gui}
     if args.command == "datasets":
         from .data.cli import run_datasets
         return run_datasets(args)
     try:
-        return cmds[args.command](args)
+        rc = cmds[args.command](args)
+        sys.stdout.flush()       # a closed pipe shows here, inside the handler below
+        return rc
+    except BrokenPipeError:
+        # `nnviz info m.h5 | head`: the reader left; end quietly, as command-line tools do
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except _user_errors() as e:
         msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror}"
         print(f"nnviz: error: {msg}", file=sys.stderr)

@@ -17,6 +17,13 @@ if "NNVIZ_TEST_KEEP_CONFIG" not in os.environ:
     import tempfile as _tempfile
     os.environ["XDG_CONFIG_HOME"] = _tempfile.mkdtemp(prefix="nnviz-test-config-")
 
+# The tests run in a process set up as `nnviz` sets up its own (the allocator keeps freed
+# memory for reuse): the app's windows and workers are tested as users run them. Importing
+# the engine does not do this (tests/test_engine_backend.py checks that in a fresh process).
+from nnviz.engine.process import tune_process
+
+tune_process()
+
 
 @pytest.fixture
 def window(qtbot):

@@ -48,7 +48,8 @@ def to_type(spec):
 
 def main(path):
     _offline_device_functions()
-    sigs = json.load(open(path))
+    with open(path) as fh:
+        sigs = json.load(fh)
     bad = 0
     for name in sorted(sigs):
         fn = getattr(K, name).py_func

@@ -18,7 +18,7 @@ from nnviz.engine.backend import BackendError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve().parent / "cuda_sim_checks.py"
-CHECKS = ["arrays", "gemm_variants", "dense", "conv2d", "conv_transpose2d", "pooling",
+CHECKS = ["contract", "arrays", "gemm_variants", "dense", "conv2d", "conv_transpose2d", "pooling",
           "activations", "batchnorm", "dropout", "losses", "optimizers", "norms", "end_to_end"]
 
 

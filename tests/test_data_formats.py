@@ -329,7 +329,7 @@ def test_png_unsupported_variants():
 
 def make_folder(root, sizes=None, n=5, channels=3):
     rng = np.random.default_rng(0)
-    for k, cls in enumerate(["cat", "dog"]):
+    for cls in ["cat", "dog"]:
         (root / cls).mkdir(parents=True)
         for i in range(n):
             h, w = (sizes or {}).get((cls, i), (6, 5))

@@ -12,7 +12,7 @@ import pytest
 from numba import njit
 
 from nnviz.data.dataset import Dataset
-from nnviz.engine import model_from_spec
+from nnviz.engine import fused_mlp, model_from_spec
 from nnviz.engine.backend import cpu_mlp
 from nnviz.train import Trainer
 
@@ -48,7 +48,7 @@ def test_large_batch_forward_matches_layer_path(acts):
     model = _mlp(acts)
     x = np.random.default_rng(1).standard_normal((5003, 3)).astype(np.float32) * 3
     fused = model.forward(x)
-    assert cpu_mlp.mlp_forward(model, x) is not None          # the fused kernel ran
+    assert fused_mlp.forward(model, x) is not None            # the fused kernel ran
     by_layer = np.concatenate([model.forward(x[i:i + 1000]) for i in range(0, len(x), 1000)])
     np.testing.assert_allclose(fused, by_layer, rtol=1e-5, atol=2e-6)
 
@@ -94,12 +94,10 @@ def test_fused_mlp_step_matches_layer_path(opt, kw):
     data = _points()
     runs = []
     for fused in (True, False):
-        tr = Trainer(_mlp(["Tanh", "ReLU"]), data, optimizer=opt, batch_size=32, **kw)
-        if not fused:
-            tr._next_batch = tr._next_batch   # an instance attribute: the layer path
+        tr = Trainer(_mlp(["Tanh", "ReLU"]), data, optimizer=opt, batch_size=32,
+                     fused="auto" if fused else "off", **kw)
         losses = [tr.step()[0] for _ in range(40)]
-        runs.append((losses, [p.copy() for p in tr.model.parameters()],
-                     "_mlp_plan" in tr.__dict__ and tr._mlp_plan is not False))
+        runs.append((losses, [p.copy() for p in tr.model.parameters()], tr.uses_fused_step))
     (l1, p1, used1), (l2, p2, used2) = runs
     assert used1 and not used2
     np.testing.assert_allclose(l1, l2, rtol=1e-5)
@@ -168,8 +166,9 @@ import resource, numpy as np
 from nnviz.bench import LENET5_RELU
 from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec
-from nnviz.engine.backend import cpu
+from nnviz.engine.process import tune_process
 from nnviz.train import Trainer
+tuned = tune_process()   # what the entry points do
 rng = np.random.default_rng(0)
 x = rng.standard_normal((512, 1, 28, 28)).astype(np.float32)
 d = Dataset(name="s", x_train=x, y_train=rng.integers(0, 10, 512), x_test=x[:1],
@@ -180,7 +179,7 @@ for _ in range(10):
 r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
     tr.step()
-print(cpu.MALLOC_TUNED, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 20)
+print(tuned, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 20)
 """
 
 
@@ -212,3 +211,28 @@ def test_avgpool2x2_fast_path_is_bit_identical_to_generic_kernel(shape, dtype):
     ref = np.empty_like(gx)
     K.avgpool_backward(gy, 2, 2, 2, 2, ref)
     assert np.array_equal(gx, ref)
+
+
+def test_fused_setting_is_explicit_and_switchable():
+    data = _points()
+    tr = Trainer(_mlp(["Tanh", "ReLU"]), data, batch_size=32)
+    tr.step()
+    assert tr.fused == "auto" and tr.uses_fused_step
+    tr.fused = "off"                  # from the next step on: layer by layer, same numbers
+    assert not tr.uses_fused_step
+    ref = Trainer(_mlp(["Tanh", "ReLU"]), data, batch_size=32, fused="off")
+    ref.step()
+    np.testing.assert_allclose(tr.step()[0], ref.step()[0], rtol=1e-5)
+    tr.fused = "auto"                 # and back: the fused step sees what the layer path left
+    np.testing.assert_allclose(tr.step()[0], ref.step()[0], rtol=1e-5)
+    assert tr.uses_fused_step
+    for a, b in zip(tr.model.gradients() + tr.model.parameters(),
+                    ref.model.gradients() + ref.model.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)   # the layers see the fused step's arrays
+    with pytest.raises(ValueError, match="fused must be one of auto, off"):
+        Trainer(_mlp(["Tanh"]), data, fused="yes")
+    hooked = Trainer(_mlp(["Tanh"]), data, batch_size=32)
+    remove = hooked.model.add_backward_hook(lambda layer: None)
+    hooked.step()
+    assert not hooked.uses_fused_step   # a hook needs the layer path
+    remove()

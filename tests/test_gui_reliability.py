@@ -203,7 +203,7 @@ def test_bad_learning_rate_text_is_ignored(qtbot, window):
 # ---- autosave and crash recovery --------------------------------------------------------------
 def test_autosave_writes_checkpoint_and_clean_exit(qtbot, autosave_dir, dialogs, monkeypatch):
     from nnviz.io import load_model
-    from nnviz.train.autosave import find_crash_checkpoint, read_marker
+    from nnviz.io.autosave import find_crash_checkpoint, read_marker
     monkeypatch.setattr(MainWindow, "AUTOSAVE_MIN_S", 0.0)
     w = MainWindow()
     w.confirm_close = False
@@ -238,7 +238,7 @@ def test_autosave_can_be_switched_off(qtbot, window):
 def _leave_crash(folder):
     """A checkpoint and a marker as left by a session that was killed."""
     from nnviz.cli import main
-    from nnviz.train.autosave import MARKER_NAME
+    from nnviz.io.autosave import MARKER_NAME
     folder.mkdir(parents=True, exist_ok=True)
     assert main(["train", "--model", "mlp1", "--data", "xor", "--epochs", "1", "--out",
                  str(folder / "playground-checkpoint.h5")]) == 0

@@ -183,10 +183,10 @@ def check_one(path, data):
         tr = Trainer(model, data, batch_size=4)
         try:
             tr.load_state_dict(loaded.meta["training"])
-        except Exception:
+        except Exception as e:
             # the file loaded, but its training state did not fit: that must have been
             # caught by load_model
-            raise AssertionError("load_model accepted a training state the trainer rejects")
+            raise AssertionError("load_model accepted a training state the trainer rejects") from e
     return "ok"
 
 
@@ -194,7 +194,8 @@ def worker(base, workdir, first, count, seed):
     import numba
     numba.set_num_threads(1)
     data = make_data()
-    raw = open(base, "rb").read()
+    with open(base, "rb") as fh:
+        raw = fh.read()
     inv = inventory(base)
     for i in range(first, first + count):
         rng = np.random.default_rng([seed, i])

@@ -112,16 +112,18 @@ def test_lenet5_has_the_keras_layout(tmp_path):
     with h5py.File(path, "r") as f:
         cfg = json.loads(f.attrs["model_config"])
         assert cfg["class_name"] == "Sequential"
-        layers = cfg["config"]["layers"]
+        first, *layers = cfg["config"]["layers"]
+        assert first["class_name"] == "InputLayer"      # Keras 3 needs it (not batch_input_shape)
+        assert first["config"]["batch_input_shape"] == [None, 1, 28, 28]
         assert [l["class_name"] for l in layers] == [
             "Conv2D", "Activation", "AveragePooling2D", "Conv2D", "Activation",
             "AveragePooling2D", "Conv2D", "Activation", "Flatten", "Dense", "Activation", "Dense"]
-        assert layers[0]["config"]["batch_input_shape"] == [None, 1, 28, 28]
         assert layers[0]["config"]["padding"] == "same"          # 5x5, padding 2, stride 1
         assert layers[3]["config"]["padding"] == "valid"
         assert layers[1]["config"]["activation"] == "tanh"
-        assert all(l["config"].get("data_format", "channels_first") == "channels_first"
-                   for l in layers)
+        # Flatten is a plain (C, H, W) reshape: Keras's channels_last; the rest NCHW
+        assert all(l["config"].get("data_format", "channels_first") == (
+            "channels_last" if l["class_name"] == "Flatten" else "channels_first") for l in layers)
         assert f.attrs["keras_version"] and f.attrs["backend"]
         mw = f["model_weights"]
         names = [n.decode() for n in mw.attrs["layer_names"]]
@@ -153,7 +155,7 @@ def test_global_avgpool_round_trips_as_keras_global_average_pooling(tmp_path):
     assert loaded.model.to_spec() == spec
     assert np.array_equal(m.predict_logits(x), loaded.model.predict_logits(x))
     with h5py.File(path, "r") as f:
-        entry = json.loads(f.attrs["model_config"])["config"]["layers"][2]
+        entry = json.loads(f.attrs["model_config"])["config"]["layers"][3]   # after InputLayer
     assert entry["class_name"] == "GlobalAveragePooling2D"
     assert entry["config"]["name"] == "global_average_pooling2d"
     keras = pytest.importorskip("keras")
@@ -173,14 +175,19 @@ def test_keras_arrays_compute_what_the_model_computes(tmp_path):
     path = save_model(tmp_path / "zoo.h5", m, trainer=tr)
     x = data.x_test[:4]
     with h5py.File(path, "r") as f:
-        layers = json.loads(f.attrs["model_config"])["config"]["layers"]
+        cfg = json.loads(f.attrs["model_config"])
+        assert cfg["class_name"] == "Functional"       # the residual needs an Add
+        first, *layers = cfg["config"]["layers"]
+        assert first["class_name"] == "InputLayer"
         mw = f["model_weights"]
         kinds = [l["class_name"] for l in layers]
         assert kinds[:5] == ["ZeroPadding2D", "Conv2D", "BatchNormalization", "LeakyReLU",
                              "Conv2DTranspose"]
         assert kinds[5] == "Cropping2D" and kinds[6] == "Activation"
         assert layers[6]["config"]["activation"] == "nnviz>abs"
-        assert kinds[7] == "nnviz>Residual"
+        assert kinds[7:11] == ["Conv2D", "BatchNormalization", "Activation", "Add"]
+        assert layers[10]["inbound_nodes"] == [[["activation", 0, 0, {}],
+                                                ["activation_1", 0, 0, {}]]]
         w = {n.decode(): mw[l][n.decode()][()] for l in mw.attrs["layer_names"]
              for n in mw[l].attrs["weight_names"]}
         assert layers[2]["config"]["momentum"] == pytest.approx(0.8)
@@ -212,11 +219,11 @@ def test_keras_arrays_compute_what_the_model_computes(tmp_path):
         h = np.random.default_rng(0).standard_normal((3, 7)).astype(np.float32)
         np.testing.assert_allclose(h @ w["dense_1/kernel:0"], m.layers[-1].forward(h),
                                    rtol=1e-5, atol=1e-6)
-        # residual weights live in the residual's group under the inner layer names
-        inner = [n.decode() for n in mw["residual"].attrs["weight_names"]]
-        assert inner == ["conv2d_1/kernel:0", "batch_normalization_1/gamma:0",
-                         "batch_normalization_1/beta:0", "batch_normalization_1/moving_mean:0",
-                         "batch_normalization_1/moving_variance:0"]
+        # residual weights live in the inner layers' own groups
+        assert [n.decode() for n in mw["conv2d_1"].attrs["weight_names"]] == ["conv2d_1/kernel:0"]
+        assert [n.decode() for n in mw["batch_normalization_1"].attrs["weight_names"]] == [
+            "batch_normalization_1/gamma:0", "batch_normalization_1/beta:0",
+            "batch_normalization_1/moving_mean:0", "batch_normalization_1/moving_variance:0"]
         # optimizer state in Keras order/names, and the training config
         ow = f["optimizer_weights"]
         ws = [n.decode() for n in ow.attrs["weight_names"]]
@@ -347,7 +354,8 @@ def test_newer_format_version(good_file, tmp_path):
 
 
 @pytest.mark.parametrize("what", ["model_weights", "nnviz/dataset", "optimizer_weights",
-                                  "model_weights/dense", "model_weights/conv2d/conv2d", "model_weights/residual/conv2d_1",
+                                  "model_weights/dense", "model_weights/conv2d/conv2d",
+                                  "model_weights/conv2d_1/conv2d_1",
                                   "nnviz/training/optimizer"])
 def test_missing_groups(good_file, tmp_path, what):
     def rm(f):

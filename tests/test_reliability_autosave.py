@@ -12,8 +12,8 @@ import pytest
 from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec
 from nnviz.io import load_model
+from nnviz.io.autosave import MARKER_NAME, Autosaver, default_autosave_dir, find_crash_checkpoint, read_marker
 from nnviz.train import Trainer
-from nnviz.train.autosave import MARKER_NAME, Autosaver, default_autosave_dir, find_crash_checkpoint, read_marker
 
 SPEC = {"name": "tiny-mlp", "input_shape": [2], "layers": [
     {"type": "Dense", "out_features": 8}, {"type": "Tanh"}, {"type": "Dense", "out_features": 2}]}
@@ -141,7 +141,7 @@ import numpy as np
 from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec
 from nnviz.train import Trainer
-from nnviz.train.autosave import Autosaver
+from nnviz.io.autosave import Autosaver
 spec = {SPEC!r}
 x = np.random.default_rng(0).standard_normal((40, 2)).astype(np.float32)
 y = (x[:, 0] > 0).astype(np.int64)

@@ -11,7 +11,8 @@ class NnvizSide:
     def __init__(self):
         import numba  # noqa: F401
 
-        from .. import engine  # noqa: F401
+        from ..engine.process import tune_process
+        tune_process()            # what `nnviz` itself does at start
         self.fn, self.k = None, 1
 
     def init(self, msg):

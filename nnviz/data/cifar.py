@@ -90,8 +90,7 @@ def _read_files(folder: Path) -> tuple[dict[str, bytes], str]:
     try:
         with tarfile.open(arch, "r:gz") as tf:
             for m in tf.getmembers():
-                base = m.name.rsplit("/", 1)[-1]
-                if m.isfile() and base in names:
+                if m.isfile() and m.name.rsplit("/", 1)[-1] in names:
                     f = tf.extractfile(m)
                     out[f"{arch}:{m.name}"] = f.read() if f else b""
     except (tarfile.TarError, OSError, EOFError) as e:

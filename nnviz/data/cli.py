@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 from .dataset import DatasetError
 
 
-def add_datasets_parser(subparsers):
+def add_datasets_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("datasets", help="list or download datasets")
     sub = p.add_subparsers(dest="datasets_command", metavar="{list,download}")
     sub.required = True

@@ -60,7 +60,7 @@ def load_hdf5(path, name: str | None = None) -> Dataset:
             raise DatasetError(f"{path}: missing dataset(s) {', '.join(missing)} "
                                f"(need {', '.join(REQUIRED)})")
         arr = {k: _read(f, k, path) for k in REQUIRED}
-        names = _read(f, "class_names", path) if "class_names" in f else None
+        raw_names = _read(f, "class_names", path) if "class_names" in f else None
     for split in ("train", "test"):
         x, y = arr[f"x_{split}"], arr[f"y_{split}"]
         if x.ndim not in (2, 3, 4):
@@ -87,8 +87,8 @@ def load_hdf5(path, name: str | None = None) -> Dataset:
     ymin = min([int(arr[k].min()) for k in ("y_train", "y_test") if arr[k].size] or [0])
     if ymin < 0:
         raise DatasetError(f"{path}: negative label {ymin}")
-    if names is not None:
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(names).reshape(-1)]
+    if raw_names is not None:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(raw_names).reshape(-1)]
         if ymax >= len(names):
             raise DatasetError(f"{path}: label {ymax} out of range for {len(names)} class_names")
     else:

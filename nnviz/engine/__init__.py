@@ -22,7 +22,7 @@ from .layers import (
                      Sigmoid,
                      Tanh,
 )
-from .losses import MSE, BCEWithLogits, LossError, SoftmaxCrossEntropy, get_loss
+from .losses import MSE, BCEWithLogits, LossError, SoftmaxCrossEntropy, get_loss, softmax
 from .model import Sequential
 from .optim import SGD, Adam, OptimizerError, make_optimizer, optimizer_from_config
 from .spec import SpecError, adapt_spec, load_preset, model_from_spec, preset_names, read_spec
@@ -33,7 +33,7 @@ __all__ = [
     "backend", "Sequential", "Layer", "LayerError", "LAYER_TYPES", "ACTIVATIONS",
     "Dense", "Conv2D", "ConvTranspose2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "ReLU",
     "LeakyReLU", "Sigmoid", "Tanh", "Abs", "Dropout", "BatchNorm", "Residual", "InputScaling",
-    "SoftmaxCrossEntropy", "MSE", "BCE", "BCEWithLogits", "get_loss", "LossError",
+    "SoftmaxCrossEntropy", "MSE", "BCE", "BCEWithLogits", "get_loss", "LossError", "softmax",
     "SGD", "Adam", "make_optimizer", "optimizer_from_config", "OptimizerError",
     "SpecError", "model_from_spec", "load_preset", "read_spec", "adapt_spec", "preset_names",
 ]

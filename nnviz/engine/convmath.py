@@ -14,6 +14,7 @@ in both axes first, which turns the same layer into a true convolution.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def _grid(a, what):
     return a
 
 
-def flipped(kernel):
+def flipped(kernel: Any) -> np.ndarray:
     """The kernel rotated by 180 degrees (flipped along both axes)."""
     return np.ascontiguousarray(_grid(kernel, "kernel")[::-1, ::-1])
 
@@ -68,7 +69,7 @@ def _forward(model, x):
     return np.array(model.B.to_host(y), dtype=np.float64)[0]
 
 
-def conv2d(grid, kernel, stride=1, padding=0, flip=False):
+def conv2d(grid: Any, kernel: Any, stride: int = 1, padding: int = 0, flip: bool = False) -> np.ndarray:
     """One-channel 2-D convolution of `grid` with `kernel` by an engine Conv2D layer.
 
     `flip=False` is the cross-correlation that deep-learning libraries compute;
@@ -86,7 +87,7 @@ def conv2d(grid, kernel, stride=1, padding=0, flip=False):
     return _forward(model, x[None])[0]
 
 
-def conv2d_multi(image, weights, stride=1, padding=0):
+def conv2d_multi(image: Any, weights: Any, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Feature maps of a bank of filters (out, in, kh, kw) on `image` by an engine Conv2D.
 
     `image` is (H, W) or (C, H, W). A grey image is repeated over the filters'
@@ -112,7 +113,7 @@ def conv2d_multi(image, weights, stride=1, padding=0):
     return _forward(model, np.ascontiguousarray(x))
 
 
-def pool2d(grid, k, stride=None, mode="max"):
+def pool2d(grid: Any, k: int, stride: int | None = None, mode: str = "max") -> np.ndarray:
     """Max or average pooling of `grid` by the engine's MaxPool2D / AvgPool2D."""
     x = _grid(grid, "input grid")
     cls = {"max": MaxPool2D, "avg": AvgPool2D, "average": AvgPool2D}.get(str(mode).lower())
@@ -123,7 +124,7 @@ def pool2d(grid, k, stride=None, mode="max"):
     return _forward(model, x[None])[0]
 
 
-def output_size(n, f, p, s):
+def output_size(n: int, f: int, p: int, s: int) -> tuple[float, int, bool, int]:
     """The output size formula (N - F + 2P) / S + 1.
 
     Returns ``(value, floor, fits, unused)``: the exact value, the size the
@@ -142,17 +143,18 @@ def output_size(n, f, p, s):
     return value, span // s + 1, rest == 0, rest
 
 
-def param_count(in_ch, out_ch, k):
+def param_count(in_ch: int, out_ch: int, k: int) -> int:
     """Weights and biases of a Conv2D layer with square k x k kernels: (k*k*in + 1) * out."""
     return (int(k) * int(k) * int(in_ch) + 1) * int(out_ch)
 
 
-def padded(grid, padding):
+def padded(grid: Any, padding: int) -> np.ndarray:
     """The input surrounded by `padding` rows/columns of zeros (as the engine pads)."""
     return np.pad(_grid(grid, "input grid"), int(padding), mode="constant")
 
 
-def dot_product_terms(grid, kernel, stride, padding, row, col, flip=False):
+def dot_product_terms(grid: Any, kernel: Any, stride: int, padding: int, row: int, col: int,
+                      flip: bool = False) -> tuple[list, float]:
     """The products summed into output cell (row, col).
 
     Returns ``([(input_value, weight), ...], total)`` in row-major kernel order,
@@ -172,7 +174,7 @@ def dot_product_terms(grid, kernel, stride, padding, row, col, flip=False):
     return terms, total
 
 
-def format_number(v, digits=2):
+def format_number(v: float, digits: int = 2) -> str:
     """Compact number text with a real minus sign: 3, −1, 0.25, 3.75."""
     v = float(v)
     if not math.isfinite(v):
@@ -191,7 +193,7 @@ def _factor(v):
     return f"({s})" if s.startswith("\u2212") else s
 
 
-def format_dot(terms, total=None):
+def format_dot(terms: list, total: float | None = None) -> str:
     """'3·1 + 0·0 + 1·(−1) + … = −5' for [(input, weight), ...]."""
     terms = list(terms)
     if total is None:
@@ -200,12 +202,12 @@ def format_dot(terms, total=None):
     return f"{body} = {format_number(total)}"
 
 
-def apply_to_image(image2d, kernel, stride=1, padding=0, flip=False):
+def apply_to_image(image2d: Any, kernel: Any, stride: int = 1, padding: int = 0, flip: bool = False) -> np.ndarray:
     """The kernel applied to a grey image by the engine's Conv2D (a feature map)."""
     return conv2d(image2d, kernel, stride=stride, padding=padding, flip=flip)
 
 
-def size_explanation(n, f, p, s):
+def size_explanation(n: int, f: int, p: int, s: int) -> tuple[str, str]:
     """Formula text and, when the stride does not fit, the warning about what the engine does."""
     value, floor, fits, unused = output_size(n, f, p, s)
     formula = (f"(N \u2212 F + 2P) / S + 1 = ({n} \u2212 {f} + 2\u00b7{p}) / {s} + 1 = "
@@ -224,7 +226,7 @@ def size_explanation(n, f, p, s):
             f"ignored.")
 
 
-def pool_window(grid, k, stride, row, col):
+def pool_window(grid: Any, k: int, stride: int, row: int, col: int) -> list[float]:
     """The input values pooled into output cell (row, col), row-major."""
     x = _grid(grid, "input grid")
     k, s = int(k), int(stride)
@@ -234,7 +236,8 @@ def pool_window(grid, k, stride, row, col):
     return [float(v) for v in x[r0:r0 + k, c0:c0 + k].ravel()]
 
 
-def conv_layer_summary(in_ch, out_ch, k, stride=1, padding=0, height=32, width=32):
+def conv_layer_summary(in_ch: int, out_ch: int, k: int, stride: int = 1, padding: int = 0, height: int = 32,
+                       width: int = 32) -> dict:
     """Output shape and parameter count of Conv2D(out_ch, k, stride, padding) on (in_ch, H, W).
 
     Both come from building the engine layer; ``formula`` is (k*k*in + 1)*out for

@@ -1,9 +1,16 @@
 """Sequential model: a list of layers built from an input shape."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from . import backend as _backend
+from . import fused_mlp
 from .layers import Conv2D, Layer, LayerError, MaxPool2D, ReLU, Residual
 from .layers.residual import build_chain
+from .losses import softmax
 
 _DROPOUT_STREAM = 1_000_003  # seed offset: dropout masks draw from their own stream
 
@@ -15,7 +22,8 @@ def _walk(layers):
 
 
 class Sequential:
-    def __init__(self, layers, input_shape, seed=0, name="model", dtype=np.float32):
+    def __init__(self, layers: list[Layer], input_shape: Sequence[int], seed: int = 0, name: str = "model",
+                 dtype: Any = np.float32) -> None:
         if not isinstance(layers, (list, tuple)) or not layers:
             raise LayerError("Sequential: needs a non-empty list of layers")
         for i, l in enumerate(layers):
@@ -42,8 +50,8 @@ class Sequential:
         for l in _walk(self.layers):
             if hasattr(l, "rng"):
                 l.rng = self.rng
-        self._forward_hooks = []
-        self._backward_hooks = []
+        self._forward_hooks: list[Callable[[Layer, Any], None]] = []
+        self._backward_hooks: list[Callable[[Layer], None]] = []
         self.fuse = True   # False: every layer runs on its own (same numbers, for checking)
 
     # --- running ------------------------------------------------------------
@@ -54,14 +62,14 @@ class Sequential:
                              f"the model expects {self.input_shape}")
         return x
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         x = self._check_input(x)
-        if not train and not self._forward_hooks:
-            fast = getattr(self.B, "mlp_forward", None)   # large eval batches of plain MLPs
-            y = fast(self, x) if fast is not None else None
+        caps = self.B.capabilities
+        if not train and not self._forward_hooks and "fused_mlp" in caps:
+            y = fused_mlp.forward(self, x)      # large eval batches of plain MLPs, or None
             if y is not None:
                 return y
-        if self.fuse and not self._forward_hooks and getattr(self.B, "FUSES_CONV_RELU", False):
+        if self.fuse and not self._forward_hooks and "fused_conv_relu" in caps:
             return self._forward_fused(x, train)
         for layer in self.layers:
             x = layer.forward(x, train)
@@ -85,16 +93,16 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, grad, need_input_grad=True):
+    def backward(self, grad: Any, need_input_grad: bool = True) -> Any:
         """Backpropagate d loss / d output; returns d loss / d input."""
-        fuse = self.fuse and getattr(self.B, "FUSES_CONV_RELU", False)
+        fuse = self.fuse and "fused_conv_relu" in self.B.capabilities
         i = len(self.layers) - 1
         while i >= 0:
             layer = self.layers[i]
             if (fuse and type(layer) is MaxPool2D and i > 0 and type(self.layers[i - 1]) is ReLU
                     and (need_input_grad or i > 1)):
                 grad = layer.backward_through_relu(grad)   # pool and ReLU in one pass
-                done = (layer, self.layers[i - 1])
+                done: tuple[Layer, ...] = (layer, self.layers[i - 1])
                 i -= 2
             else:
                 grad = layer.backward(grad, need_gx=need_input_grad or i > 0)
@@ -105,46 +113,40 @@ class Sequential:
                     hook(layer)
         return grad
 
-    def predict_logits(self, x, batch_size=4096):
+    def predict_logits(self, x: Any, batch_size: int = 4096) -> np.ndarray:
         x = self._check_input(x)
         outs = [self.B.to_host(self.forward(x[i:i + batch_size]))
                 for i in range(0, len(x), batch_size)]
         return np.concatenate(outs) if outs else np.zeros((0,) + self.output_shape, self.dtype)
 
-    def predict_proba(self, x, batch_size=4096):
-        z = self.predict_logits(x, batch_size)
-        if z.ndim == 2 and z.shape[1] == 1:       # one logit: binary model
-            p = 1 / (1 + np.exp(-z))
-            return np.concatenate([1 - p, p], axis=1)
-        m = z.max(axis=1, keepdims=True)
-        e = np.exp(z - m)
-        return e / e.sum(axis=1, keepdims=True)
+    def predict_proba(self, x: Any, batch_size: int = 4096) -> np.ndarray:
+        return softmax(self.predict_logits(x, batch_size))   # one logit: binary model
 
-    def predict(self, x, batch_size=4096):
+    def predict(self, x: Any, batch_size: int = 4096) -> np.ndarray:
         return self.predict_proba(x, batch_size).argmax(axis=1)
 
     # --- parameters ----------------------------------------------------------
-    def named_parameters(self):
+    def named_parameters(self) -> list[tuple[str, Any]]:
         return [(f"{l.index}.{k}", p) for l in _walk(self.layers) for k, p in l.params.items()]
 
-    def parameters(self):
+    def parameters(self) -> list:
         return [p for _, p in self.named_parameters()]
 
-    def gradients(self):
+    def gradients(self) -> list:
         return [l.grads.get(k) for l in _walk(self.layers) for k in l.params]
 
-    def named_buffers(self):
+    def named_buffers(self) -> list[tuple[str, Any]]:
         return [(f"{l.index}.{k}", b) for l in _walk(self.layers) for k, b in l.buffers.items()]
 
-    def param_count(self):
+    def param_count(self) -> int:
         return sum(l.param_count() for l in self.layers)
 
-    def state(self):
+    def state(self) -> dict[str, np.ndarray]:
         """Host copies of every parameter and buffer, e.g. the last good weights."""
         return {n: self.B.to_host(a).copy()
                 for n, a in self.named_parameters() + self.named_buffers()}
 
-    def load_state(self, state):
+    def load_state(self, state: dict) -> None:
         for n, a in self.named_parameters() + self.named_buffers():
             if n not in state:
                 raise LayerError(f"{self.name}: state has no array {n!r}")
@@ -154,17 +156,21 @@ class Sequential:
             a[...] = self.B.asarray(src, a.dtype)
 
     # --- hooks ---------------------------------------------------------------
-    def add_forward_hook(self, fn):
+    def has_hooks(self) -> bool:
+        """True while a forward or backward hook is installed (fused paths then stand aside)."""
+        return bool(self._forward_hooks or self._backward_hooks)
+
+    def add_forward_hook(self, fn: Callable[[Layer, Any], None]) -> Callable[[], None]:
         """fn(layer, output) after every top-level layer; returns a remover."""
         self._forward_hooks.append(fn)
         return lambda: self._forward_hooks.remove(fn)
 
-    def add_backward_hook(self, fn):
+    def add_backward_hook(self, fn: Callable[[Layer], None]) -> Callable[[], None]:
         """fn(layer) after a layer's backward, when its grads are set."""
         self._backward_hooks.append(fn)
         return lambda: self._backward_hooks.remove(fn)
 
-    def activations(self, x):
+    def activations(self, x: Any) -> list[tuple[str, np.ndarray]]:
         """[(label, output copy)] for the input and every layer, in eval mode."""
         outs = [("input", np.array(self.B.to_host(self._check_input(x)), copy=True))]
         remove = self.add_forward_hook(
@@ -175,14 +181,14 @@ class Sequential:
             remove()
         return outs
 
-    def gradient_norms(self):
+    def gradient_norms(self) -> dict[str, float]:
         """{parameter name: L2 norm of its latest gradient}."""
         names = [n for n, _ in self.named_parameters()]
         return {n: (float(np.sqrt(self.B.sq_norm(g))) if g is not None else 0.0)
                 for n, g in zip(names, self.gradients())}
 
     # --- description ----------------------------------------------------------
-    def summary(self):
+    def summary(self) -> list[dict]:
         """One row per top-level layer: shape, parameters, receptive field, notes."""
         rows, rf, jump = [], 1, 1
         full = False
@@ -206,7 +212,7 @@ class Sequential:
                          "notes": list(l.notes)})
         return rows
 
-    def summary_text(self):
+    def summary_text(self) -> str:
         lines = [f"{self.name}: input {self.input_shape}, {self.param_count():,} parameters",
                  f"{'#':>3}  {'layer':<16}{'output':<16}{'params':>10}  {'RF':>5}  notes"]
         for r in self.summary():
@@ -215,7 +221,7 @@ class Sequential:
                          f"{r['params']:>10,}  {rf:>5}  {'; '.join(r['notes'])}")
         return "\n".join(lines)
 
-    def to_spec(self):
+    def to_spec(self) -> dict:
         return {"name": self.name, "input_shape": list(self.input_shape),
                 "layers": [l.config() for l in self.layers]}
 

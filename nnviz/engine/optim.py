@@ -3,6 +3,10 @@
 Weight decay (L2) and L1 are added to the gradient, for every parameter, as
 torch.optim does with weight_decay; `l1` adds l1 * sign(p).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from . import backend as _backend
@@ -24,7 +28,8 @@ def _check(name, value, lo=0.0, strict=False):
 
 
 class Optimizer:
-    def __init__(self, params, lr, weight_decay=0.0, l1=0.0, backend=None):
+    def __init__(self, params: list, lr: float, weight_decay: float = 0.0, l1: float = 0.0,
+                 backend: Any = None) -> None:
         # the backend the parameters live on (the model's), not whichever is active now
         self.B = backend or _backend.get()
         self.params = list(params)
@@ -34,18 +39,24 @@ class Optimizer:
         self.t = 0
 
     @property
-    def lr(self):
+    def lr(self) -> float:
         return self._lr
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         self._lr = _check("learning rate", value, strict=True)
 
-    def config(self):
+    def config(self) -> dict:
         return {"type": type(self).__name__, "lr": self.lr, "weight_decay": self.weight_decay,
                 "l1": self.l1}
 
-    def step(self, grads):
+    def _slots(self) -> dict[str, list]:
+        raise NotImplementedError      # name -> one array per parameter (SGD, Adam)
+
+    def _update(self, grads: list) -> None:
+        raise NotImplementedError
+
+    def step(self, grads: list) -> None:
         grads = list(grads)
         if len(grads) != len(self.params):
             raise OptimizerError(f"{len(grads)} gradients for {len(self.params)} parameters")
@@ -53,12 +64,12 @@ class Optimizer:
         self._update(grads)
 
     # state: the step counter and one or two arrays per parameter
-    def state_dict(self):
+    def state_dict(self) -> dict:
         B = self.B
         return {"config": self.config(), "t": self.t,
                 "slots": {k: [B.to_host(a).copy() for a in v] for k, v in self._slots().items()}}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict) -> None:
         B = self.B
         self.t = int(state["t"])
         for k, arrays in state["slots"].items():
@@ -74,8 +85,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0,
-                 backend=None):
+    def __init__(self, params: list, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, l1: float = 0.0, backend: Any = None) -> None:
         super().__init__(params, lr, weight_decay, l1, backend)
         self.momentum = _check("momentum", momentum)
         if self.momentum >= 1:
@@ -84,7 +95,7 @@ class SGD(Optimizer):
         B = self.B
         self.velocity = [B.zeros(p.shape, p.dtype) for p in self.params]
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _slots(self):
@@ -98,8 +109,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0,
-                 backend=None):
+    def __init__(self, params: list, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, l1: float = 0.0, backend: Any = None) -> None:
         super().__init__(params, lr, weight_decay, l1, backend)
         self.betas = (_check("beta1", betas[0]), _check("beta2", betas[1]))
         self.eps = _check("eps", eps, strict=True)
@@ -107,7 +118,7 @@ class Adam(Optimizer):
         self.m = [B.zeros(p.shape, p.dtype) for p in self.params]
         self.v = [B.zeros(p.shape, p.dtype) for p in self.params]
 
-    def config(self):
+    def config(self) -> dict:
         return {**super().config(), "betas": list(self.betas), "eps": self.eps}
 
     def _slots(self):
@@ -123,7 +134,7 @@ class Adam(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name, params, **kw):
+def make_optimizer(name: str, params: list, **kw: Any) -> Optimizer:
     cls = OPTIMIZERS.get(str(name).lower())
     if cls is None:
         raise OptimizerError(f"unknown optimizer {name!r}: expected sgd or adam")
@@ -133,7 +144,7 @@ def make_optimizer(name, params, **kw):
     return cls(params, **kw)
 
 
-def optimizer_from_config(config, params, backend=None):
+def optimizer_from_config(config: dict, params: list, backend: Any = None) -> Optimizer:
     config = dict(config)
     config["backend"] = backend
     kind = config.pop("type", "SGD").lower()

@@ -1,10 +1,14 @@
 """Models as JSON: {"name", "input_shape", "layers": [{"type": ClassName, **kwargs}]}."""
+from __future__ import annotations
+
 import copy
 import inspect
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .layers import LAYER_TYPES, LayerError
+from .layers import LAYER_TYPES, Layer, LayerError
 from .model import Sequential
 
 
@@ -12,19 +16,19 @@ class SpecError(LayerError):
     """A model description is malformed; the message names the file/layer."""
 
 
-def resources_dir():
+def resources_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
-def presets_dir():
+def presets_dir() -> Path:
     return resources_dir() / "presets"
 
 
-def preset_names():
+def preset_names() -> list[str]:
     return sorted(p.stem for p in presets_dir().glob("*.json"))
 
 
-def layer_from_config(cfg, where):
+def layer_from_config(cfg: dict, where: str) -> Layer:
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise SpecError(f"{where}: each layer must be an object with a 'type', got {cfg!r}")
     kind = cfg["type"]
@@ -50,7 +54,7 @@ def layer_from_config(cfg, where):
         raise SpecError(f"{where} ({kind}): {e}") from None
 
 
-def model_from_spec(spec, seed=0, **kw):
+def model_from_spec(spec: dict, seed: int = 0, **kw: Any) -> Sequential:
     if not isinstance(spec, dict):
         raise SpecError(f"a model spec must be a JSON object, got {type(spec).__name__}")
     for key in ("input_shape", "layers"):
@@ -62,7 +66,7 @@ def model_from_spec(spec, seed=0, **kw):
     return Sequential(layers, spec["input_shape"], seed=seed, name=spec.get("name", "model"), **kw)
 
 
-def read_spec(name_or_path):
+def read_spec(name_or_path: str | Path) -> dict:
     """A preset name (resources/presets/NAME.json) or a path to a JSON file."""
     p = Path(name_or_path)
     if p.suffix.lower() != ".json" or not p.exists():
@@ -85,7 +89,8 @@ def read_spec(name_or_path):
     return spec
 
 
-def adapt_spec(spec, input_shape=None, num_classes=None):
+def adapt_spec(spec: dict, input_shape: Sequence[int] | None = None,
+               num_classes: int | None = None) -> dict:
     """Fit a spec to a dataset: its input shape, and the last Dense to its classes."""
     spec = copy.deepcopy(spec)
     if input_shape is not None:
@@ -102,5 +107,6 @@ def adapt_spec(spec, input_shape=None, num_classes=None):
     return spec
 
 
-def load_preset(name, seed=0, input_shape=None, num_classes=None, **kw):
+def load_preset(name: str, seed: int = 0, input_shape: Sequence[int] | None = None,
+                num_classes: int | None = None, **kw: Any) -> Sequential:
     return model_from_spec(adapt_spec(read_spec(name), input_shape, num_classes), seed=seed, **kw)

@@ -50,9 +50,11 @@ def run_app(backend="auto", argv=None, lesson=None):
     from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
     from nnviz.engine import backend as B
+    from nnviz.engine.process import tune_process
 
     from . import _qtfix  # noqa: F401
     from .style import apply_style
+    tune_process()
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
     app.setApplicationName("nnviz")
     apply_style(app)

@@ -233,5 +233,4 @@ def smooth(y, frac=0.02):
 
 def history_copy(history):
     """Copies of a nnviz.train.History's tables (safe to hand to the UI thread)."""
-    return {"steps": {k: np.asarray(v, dtype=float) for k, v in history.steps.items()},
-            "epochs": {k: np.asarray(v, dtype=float) for k, v in history.epochs.items()}}
+    return history.to_arrays(float)

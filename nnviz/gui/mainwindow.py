@@ -105,7 +105,7 @@ class MainWindow(QMainWindow):
     # ---- autosave and crash recovery ----------------------------------------------------
     def _start_autosave(self):
         """Look for a checkpoint left by a crashed session, then start this session's marker."""
-        from nnviz.train.autosave import Autosaver, find_crash_checkpoint
+        from nnviz.io.autosave import Autosaver, find_crash_checkpoint
         self._autosave_epochs = {}
         self.crash_checkpoints = []
         try:
@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self._action(f, "Open &dataset…", self.open_dataset, ["Ctrl+D"])
         self._action(f, "&Save model", self.save_model, [QKeySequence.Save])
         self._action(f, "Save model &as…", self.save_model_as, [QKeySequence.SaveAs])
+        self._action(f, "Export &ONNX…", self.export_onnx)
         f.addSeparator()
         self._action(f, "&Export view as PNG…", self.export_png, ["Ctrl+E"])
         f.addSeparator()
@@ -438,15 +439,26 @@ class MainWindow(QMainWindow):
         log.warning("%s: %s", title, exc)
         QMessageBox.warning(self, title, str(exc) or type(exc).__name__)
 
-    def open_model(self, path=None):
+    def open_model(self, path=None, input_scaling=None):
+        """nnviz or Keras .h5, Keras .keras, .onnx (chosen by content); an imported model asks
+        for its input scaling when opened from the dialog (or takes `input_scaling`)."""
+        ask = not path
         if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "Open model", "",
-                                                  "nnviz models (*.h5 *.hdf5);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open model", "", "Models (*.h5 *.hdf5 *.keras *.onnx);;All files (*)")
         if not path:
             return False
         try:
             from nnviz.io import load_model
+            from nnviz.io.scaling import set_input_scaling
             loaded = load_model(path)
+            if ask and input_scaling is None and loaded.meta.get("format") != "nnviz HDF5":
+                from .import_dialog import ask_input_scaling
+                input_scaling = ask_input_scaling(self, loaded)
+                if input_scaling is None:
+                    return False
+            if input_scaling not in (None, "keep"):
+                loaded.model = set_input_scaling(loaded.model, input_scaling)
         except Exception as exc:
             self._error("Cannot open model", exc)
             return False
@@ -462,8 +474,11 @@ class MainWindow(QMainWindow):
                 return False
             if ok:
                 self.tabs.setCurrentWidget(ws)
-                ws.set_file(path)
-                self.statusBar().showMessage(f"opened {path}", 5000)
+                imported = loaded.meta.get("format") != "nnviz HDF5"
+                ws.set_file(None if imported else path)    # Save asks where (as .h5)
+                notes = "; ".join(loaded.meta.get("notes") or [])
+                self.statusBar().showMessage(f"opened {path}" + (f" — {notes}" if notes else ""),
+                                             10000)
                 return True
         self._error("Cannot open model", ValueError(
             f"{path}: no workspace can show this model"))
@@ -544,6 +559,30 @@ class MainWindow(QMainWindow):
         ws.set_file(path)
         self.statusBar().showMessage(f"saved {path}", 5000)
         return True
+
+    def export_onnx(self, path=None):
+        """The current tab's model as ONNX (nnviz.io.export_model picks the format)."""
+        path = str(path or QFileDialog.getSaveFileName(self, "Export ONNX", "model.onnx",
+                                                       "ONNX models (*.onnx)")[0])
+        if path and not path.lower().endswith(".onnx"):
+            path += ".onnx"
+        ws = self.current
+
+        def export(_trainer):
+            from nnviz.io import export_model
+            payload = ws.save_payload()
+            if payload is None:
+                raise ValueError(f"{ws.title} has no model to export")
+            export_model(payload[0], path)
+        try:
+            if path:
+                ws.controller.run_locked(export) if ws.controller is not None else export(None)
+        except Exception as exc:
+            self._error("Cannot export ONNX", exc)
+            return False
+        if path:
+            self.statusBar().showMessage(f"exported {path}", 5000)
+        return bool(path)
 
     def export_png(self, path=None):
         if not path:

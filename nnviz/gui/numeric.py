@@ -40,7 +40,7 @@ class _SpinMixin:
         self.lineEdit().textEdited.connect(self._check)
         self.editingFinished.connect(lambda: _mark(self, False))
 
-    def setToolTip(self, tip):  # noqa: N802 (Qt name)
+    def setToolTip(self, tip):
         if not self.property("invalid"):
             self._tip = tip
         super().setToolTip(tip)
@@ -77,7 +77,7 @@ class NumberDoubleSpin(_SpinMixin, QDoubleSpinBox):
         ok = self.minimum() <= v <= self.maximum()
         return (QValidator.Acceptable if ok else QValidator.Intermediate), text, pos
 
-    def valueFromText(self, text):  # noqa: N802 (Qt name)
+    def valueFromText(self, text):
         try:
             return parse_number(text.replace(self.suffix(), "").replace(self.prefix(), ""))
         except ValueError:
@@ -110,7 +110,7 @@ class NumberCombo(QComboBox):
     def value(self) -> float:
         return self._value
 
-    def setToolTip(self, tip):  # noqa: N802 (Qt name)
+    def setToolTip(self, tip):
         self._tip = tip
         super().setToolTip(tip)
 
@@ -140,7 +140,7 @@ class NumberCombo(QComboBox):
         self.setEditText(f"{v:g}")
         self.blockSignals(False)
 
-    def setValue(self, v, emit=False):  # noqa: N802 (Qt name)
+    def setValue(self, v, emit=False):
         v = float(v)
         changed = v != self._value
         self._value = v

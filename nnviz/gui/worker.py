@@ -16,9 +16,9 @@ import time
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-log = logging.getLogger("nnviz")
-
 from nnviz.train import TrainingDiverged
+
+log = logging.getLogger("nnviz")
 
 
 def _one_line(exc):

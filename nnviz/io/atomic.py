@@ -1,6 +1,9 @@
 """Atomic file replacement: write beside the target, flush to disk, then rename over it."""
+from __future__ import annotations
+
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,7 +17,7 @@ def _fsync_path(p, flags=os.O_RDONLY):
 
 
 @contextmanager
-def atomic_path(path, mode=None):
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[str]:
     """Yield a temporary path in the target's folder; on success it replaces `path`.
 
     A crash, an exception or a full disk leaves the old file untouched and no

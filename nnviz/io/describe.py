@@ -1,7 +1,10 @@
 """`nnviz info`: a saved model or a preset as a table plus the same facts as JSON."""
+from __future__ import annotations
+
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,24 +42,29 @@ def _is_file_like(s):
     return p.is_file() and p.suffix.lower() != ".json" or p.suffix.lower() in suffixes
 
 
-def describe_model(path_or_preset):
+def describe_model(path_or_preset: str | os.PathLike, input_scaling: Any = None) -> dict:
     """{"text": table, "kind": "file"|"spec", "layers": [...], "training": {...}|None, ...}."""
     src = os.fspath(path_or_preset) if isinstance(path_or_preset, os.PathLike) else str(path_or_preset)
     meta = None
     if _is_file_like(src):
-        loaded = load_model(src)
+        loaded = load_model(src, input_scaling=input_scaling)
         model, meta, kind = loaded.model, loaded.meta, "file"
     else:
         from ..engine import model_from_spec, read_spec
         spec = read_spec(src)
         model, kind = model_from_spec(spec), "spec"
+        if input_scaling is not None:
+            from .scaling import set_input_scaling
+            model = set_input_scaling(model, input_scaling)
     rows = model.summary()
     info = {"source": src, "kind": kind, "name": model.name,
             "input_shape": list(model.input_shape), "output_shape": list(model.output_shape),
             "param_count": int(model.param_count()), "layers": rows,
             "spec": model.to_spec(), "training": None, "dataset": None}
     if meta is not None:
-        info.update(format_version=meta.get("format_version"),
+        info.update(format=meta.get("format"), source_format=meta.get("source_format"),
+                    notes=list(meta.get("notes") or []),
+                    format_version=meta.get("format_version"),
                     nnviz_version=meta.get("nnviz_version"), created=meta.get("created"),
                     backend=meta.get("backend"), seed=meta.get("seed"),
                     file_size=Path(src).expanduser().stat().st_size)
@@ -94,10 +102,16 @@ def _fmt(v, spec=".4f"):
 
 def _text(model, info):
     lines = [model.summary_text()]
-    if info["kind"] == "file":
+    if info["kind"] == "file" and info.get("format_version") is not None:
         lines.append(f"file: {info['source']} ({info['file_size']:,} bytes), format "
                      f"{info['format_version']}, nnviz {info['nnviz_version']}, saved "
                      f"{info['created']} on backend {info['backend']}")
+    elif info["kind"] == "file":
+        lines.append(f"file: {info['source']} ({info['file_size']:,} bytes), "
+                     f"{info.get('source_format') or info.get('format')}")
+    from .scaling import describe_scaling
+    lines.append(f"input scaling: {describe_scaling(model)}")
+    lines.extend(f"note: {n}" for n in info.get("notes") or [])
     ds = info.get("dataset")
     if ds:
         classes = ds.get("class_names") or []

@@ -7,7 +7,7 @@ class ModelFormatError(ValueError):
     The message is ``"<path>: <reason>"``; both parts are kept as attributes.
     """
 
-    def __init__(self, path, reason):
+    def __init__(self, path: object, reason: object) -> None:
         self.path = str(path)
         self.reason = str(reason)
         super().__init__(f"{self.path}: {self.reason}")

@@ -30,6 +30,7 @@ import os
 import stat
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from .errors import ModelFormatError
 
@@ -129,14 +130,14 @@ def detect(path) -> ModuleType:
     for m in available():
         if m.can_read(p):
             return m
-    m = by_extension(p)
-    if m is not None:
-        return m
+    guess = by_extension(p)     # nobody claims it: its extension's reader says what is wrong
+    if guess is not None:
+        return guess
     raise ModelFormatError(path, f"not a model file nnviz can read; it reads "
                                  f"{describe_formats()}{_missing_note()}")
 
 
-def load_model(path, input_scaling=None, **options):
+def load_model(path: str | os.PathLike, input_scaling: Any = None, **options: Any) -> Any:
     """Read any supported model file; every failure is a ModelFormatError."""
     fmt = detect(path)
     loaded = fmt.read(_check_file(path), **options)
@@ -148,7 +149,8 @@ def load_model(path, input_scaling=None, **options):
     return loaded
 
 
-def save_model(path, model, trainer=None, dataset=None, extra=None, **options):
+def save_model(path: str | os.PathLike, model: Any, trainer: Any = None, dataset: Any = None,
+               extra: dict | None = None, **options: Any) -> Any:
     """Write `model` in the format its extension names (nnviz HDF5 when unknown)."""
     path = Path(os.fspath(path)).expanduser()
     fmt = by_extension(path, writing=True)
@@ -163,6 +165,6 @@ def save_model(path, model, trainer=None, dataset=None, extra=None, **options):
     return path
 
 
-def export_model(model, path, **options):
+def export_model(model: Any, path: str | os.PathLike, **options: Any) -> Any:
     """save_model with the model first (what the app's Export action calls)."""
     return save_model(path, model, **options)

@@ -31,20 +31,20 @@ H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
 class LoadedModel:
     model: object
     meta: dict = field(default_factory=dict)
-    path: Path = None
+    path: Path | None = None
 
     def __repr__(self):
         return f"LoadedModel({self.model!r}, path={str(self.path)!r})"
 
 
 # ---- layout helpers ------------------------------------------------------------------------
-def _layout(model):
+def _layout(model, nested=False):
     """Keras entries plus {nnviz state name: (keras layer name, weight name, to, from)}."""
-    entries = K.convert(model.layers, K.Namer())
+    entries = K.convert(model.layers, K.Namer(), nested=nested)
     where = {}
-    for e in entries:
-        for layer, key, wname, to, frm in K.all_weights(e):
-            where[f"{layer.index}.{key}"] = (e.name, wname, to, frm)
+    for gname, weights in K.weight_groups(entries):
+        for layer, key, wname, to, frm in weights:
+            where[f"{layer.index}.{key}"] = (gname, wname, to, frm)
     return entries, where
 
 
@@ -127,15 +127,12 @@ def _write(f, model, state, dataset, extra):
     mw.attrs["keras_version"] = K.KERAS_VERSION
     mw.attrs["backend"] = "nnviz"
     layer_names = []
-    for e in entries:
-        for kl in e.keras_layers:
-            name = kl["config"]["name"]
-            layer_names.append(name)
-            g = mw.create_group(name)
-            weights = list(K.all_weights(e)) if name == e.name else []
-            g.attrs["weight_names"] = _names([w[2] for w in weights])
-            for layer, key, wname, to, _ in weights:
-                write_array(g, wname, to(host[f"{layer.index}.{key}"]))
+    for name, weights in K.weight_groups(entries):
+        layer_names.append(name)
+        g = mw.create_group(name)
+        g.attrs["weight_names"] = _names([w[2] for w in weights])
+        for layer, key, wname, to, _ in weights:
+            write_array(g, wname, to(host[f"{layer.index}.{key}"]))
     mw.attrs["layer_names"] = _names(layer_names)
 
     # --- nnviz's own part ---
@@ -275,8 +272,8 @@ def _read(f, budget):
 
     # the Keras view must be there and parse, though the spec is what we build from
     cfg = _json(f, "model_config")
-    if not isinstance(cfg, dict) or cfg.get("class_name") != "Sequential":
-        raise _Fail("model_config is not a Keras Sequential model")
+    if not isinstance(cfg, dict) or cfg.get("class_name") not in ("Sequential", "Functional"):
+        raise _Fail("model_config is not a Keras Sequential or Functional model")
     spec = _json(g, "model_spec")
     seed = _int_attr(g, "seed")
     dtype = get_text_attr(g, "dtype", required=False) or "float32"
@@ -284,21 +281,28 @@ def _read(f, budget):
         raise _Fail(f"unsupported dtype {dtype!r}")
     try:
         model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
-    except LayerError as e:
-        raise _Fail(f"model_spec: {e}") from None
+    except LayerError as err:
+        raise _Fail(f"model_spec: {err}") from None
 
     # weights, from the Keras groups
-    entries, where = _layout(model)
     mw = _group(f, "model_weights")
-    want = [kl["config"]["name"] for e in entries for kl in e.keras_layers]
     got = _name_list(mw, "layer_names")
-    if got != want:
+    # nested: each residual as one nnviz>Residual layer, as nnviz wrote before Keras could
+    # open its files
+    for nested in (True, False):
+        entries, where = _layout(model, nested)
+        groups = list(K.weight_groups(entries))
+        want = [name for name, _ in groups]
+        if got == want:
+            break
+    else:
         raise _Fail(f"model_weights layer_names {got} do not match the model's layers {want}")
     expected = model.state()
     state = {}
-    for e in entries:
-        lg = _group(mw, e.name)
-        weights = list(K.all_weights(e))
+    for gname, weights in groups:
+        if not weights:
+            continue
+        lg = _group(mw, gname)
         names = _name_list(lg, "weight_names")
         if names != [w[2] for w in weights]:
             raise _Fail(f"{lg.name} weight_names {names} do not match the model "
@@ -381,28 +385,9 @@ def _read_slots(f, model, where, slots, budget):
 
 
 def _check_training(model, st):
-    """Dry-run what Trainer.load_state_dict does, so a damaged state fails here, not later."""
-    from ..engine import get_loss, optimizer_from_config
-    from ..train.history import History
+    """The trainer's own check, so a damaged state fails here, not later."""
+    from ..train.trainer import Trainer, TrainerError
     try:
-        cfg = st["config"]
-        get_loss(cfg["loss"])
-        for where, k, lo in ((cfg, "batch_size", 1), (cfg, "seed", None), (st, "epoch", 0),
-                             (st, "pos", 0), (st, "steps", 0), (st, "samples", 0)):
-            v = where[k]
-            if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
-                raise ValueError(f"{k} should be an integer" + ("" if lo is None else f" >= {lo}")
-                                 + f", found {v!r}")
-        if isinstance(st["seconds"], bool) or not isinstance(st["seconds"], (int, float)):
-            raise ValueError(f"seconds should be a number, found {st['seconds']!r}")
-        opt = optimizer_from_config(cfg["optimizer"], model.parameters())
-        opt.load_state_dict(st["optimizer"])
-        probe = np.random.default_rng()
-        probe.bit_generator.state = st["dropout_rng"]
-        if "history" not in st:
-            raise _Fail("has a training state but no nnviz/history")
-        History.from_dict(st["history"])
-    except _Fail:
-        raise
-    except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as e:
-        raise _Fail(f"the training state is damaged ({type(e).__name__}: {_short(e)})") from None
+        Trainer.check_state(model, st)
+    except TrainerError as e:
+        raise _Fail(str(e)) from None

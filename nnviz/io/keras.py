@@ -1,8 +1,9 @@
-"""nnviz layers <-> legacy Keras (.h5) model_config entries and weight names.
+"""nnviz layers -> legacy Keras (.h5) model_config entries and weight names.
 
 Each nnviz layer becomes one Keras layer (explicit padding adds a ZeroPadding2D
-before a convolution; ConvTranspose2D padding adds a Cropping2D after it).
-Weights are stored in Keras axis order; `to_keras` / `from_keras` transpose.
+before a convolution; ConvTranspose2D padding adds a Cropping2D after it; a Residual
+becomes its inner layers plus an Add, in a functional config). Weights are stored in
+Keras axis order; `to_keras` / `from_keras` transpose. Keras 3 loads these files.
 """
 import numpy as np
 
@@ -16,6 +17,7 @@ from ..engine.layers import (
     Dropout,
     Flatten,
     GlobalAvgPool2D,
+    InputScaling,
     LeakyReLU,
     MaxPool2D,
     ReLU,
@@ -33,7 +35,8 @@ _SNAKE = {"Dense": "dense", "Conv2D": "conv2d", "Conv2DTranspose": "conv2d_trans
           "BatchNormalization": "batch_normalization", "Dropout": "dropout",
           "Flatten": "flatten", "Activation": "activation", "LeakyReLU": "leaky_re_lu",
           "ZeroPadding2D": "zero_padding2d", "Cropping2D": "cropping2d",
-          "GlobalAveragePooling2D": "global_average_pooling2d", "nnviz>Residual": "residual"}
+          "GlobalAveragePooling2D": "global_average_pooling2d", "nnviz>Residual": "residual",
+          "InputLayer": "input_layer", "Add": "add", "Normalization": "normalization"}
 
 _ACT = {ReLU: "relu", Tanh: "tanh", Sigmoid: "sigmoid", Abs: "nnviz>abs"}
 
@@ -113,12 +116,15 @@ class Entry:
         self.children = list(children)     # Residual: the inner entries
 
 
-def convert(layers, namer, next_type=None):
-    """[Entry] for a chain of nnviz layers."""
+def convert(layers, namer, next_type=None, nested=False):
+    """[Entry] for a chain of nnviz layers.
+
+    nested=True: a Residual is one `nnviz>Residual` layer holding its inner layers' weights
+    (the layout nnviz wrote before Keras could open its files; still read)."""
     out = []
     for i, layer in enumerate(layers):
         hint = layers[i + 1].type if i + 1 < len(layers) else next_type
-        out.append(_convert_one(layer, namer, hint))
+        out.append(_convert_one(layer, namer, hint, nested))
     return out
 
 
@@ -131,7 +137,7 @@ def _weights_of(layer, name):
     return res
 
 
-def _convert_one(layer, namer, hint):
+def _convert_one(layer, namer, hint, nested=False):
     t = type(layer)
     pre, post = [], []
     if t in (Conv2D, ConvTranspose2D):
@@ -186,7 +192,7 @@ def _convert_one(layer, namer, hint):
     elif t is BatchNorm:
         name = namer("BatchNormalization")
         main = {"class_name": "BatchNormalization", "config": {
-            **_base(name), "axis": [1], "momentum": 1.0 - layer.momentum,
+            **_base(name), "axis": 1, "momentum": 1.0 - layer.momentum,
             "epsilon": layer.eps, "center": True, "scale": True,
             "beta_initializer": {"class_name": "Zeros", "config": {}},
             "gamma_initializer": {"class_name": "Ones", "config": {}},
@@ -199,20 +205,36 @@ def _convert_one(layer, namer, hint):
         main = {"class_name": "Dropout", "config": {
             **_base(name), "rate": layer.p, "noise_shape": None, "seed": None}}
     elif t is Flatten:
+        # nnviz flattens (C, H, W) in that order: Keras's channels_last Flatten is that plain
+        # reshape (its channels_first Flatten transposes to H, W, C first)
         name = namer("Flatten")
-        main = {"class_name": "Flatten", "config": {**_base(name), "data_format": CHANNELS}}
+        main = {"class_name": "Flatten", "config": {**_base(name), "data_format": "channels_last"}}
+    elif t is InputScaling:
+        # the Keras model reads what the scaling expects ([0, 1] pixels), as ONNX export does;
+        # the binding to a dataset's standardisation stays in nnviz/model_spec
+        c = layer.input_shape[0]
+        mean, std = (np.broadcast_to(np.asarray(v, np.float64), (c,)) for v in (layer.mean,
+                                                                               layer.std))
+        name = namer("Normalization")
+        main = {"class_name": "Normalization", "config": {
+            **_base(name), "axis": 1, "invert": False, "mean": mean.tolist(),
+            "variance": (std ** 2).tolist()}}
     elif t is LeakyReLU:
         name = namer("LeakyReLU")
         main = {"class_name": "LeakyReLU", "config": {**_base(name), "alpha": layer.alpha}}
     elif t in _ACT:
         name = namer("Activation")
         main = {"class_name": "Activation", "config": {**_base(name), "activation": _ACT[t]}}
-    elif t is Residual:
+    elif t is Residual and nested:
         name = namer("nnviz>Residual")
-        children = convert(layer.layers, namer)
+        children = convert(layer.layers, namer, nested=True)
         inner = [k for c in children for k in c.keras_layers]
         main = {"class_name": "nnviz>Residual", "config": {**_base(name), "layers": inner}}
         return Entry(layer, [main], name, [], children)
+    elif t is Residual:
+        children = convert(layer.layers, namer)
+        add = {"class_name": "Add", "config": _base(namer("Add"))}
+        return Entry(layer, [add], None, [], children)
     else:   # a layer type this module does not know yet: keep its nnviz config
         cls = f"nnviz>{layer.type}"
         name = namer(cls)
@@ -228,22 +250,107 @@ def all_weights(entry):
         yield from all_weights(c)
 
 
+def keras_layer_order(entries):
+    """Every Keras layer config in model order (a Residual's inner layers before its Add)."""
+    for e in entries:
+        if e.name is None:
+            yield from keras_layer_order(e.children)
+        yield from e.keras_layers
+
+
+def weight_groups(entries):
+    """(Keras layer name, [(layer, key, weight name, to, from)]) in file order."""
+    for e in entries:
+        if e.name is None:
+            yield from weight_groups(e.children)
+        for kl in e.keras_layers:
+            name = kl["config"]["name"]
+            yield name, (list(all_weights(e)) if name == e.name else [])
+
+
+def keras_problems(model):
+    """Why Keras cannot run this model: ['layer 3 (Abs) has no Keras layer', ...]."""
+    def walk(layers):
+        for layer in layers:
+            yield layer
+            yield from walk(getattr(layer, "children", ()))
+    return [f"{l.label} has no Keras layer" for l in walk(model.layers) if type(l) is Abs]
+
+
 def model_config(model, entries):
-    layers = [k for e in entries for k in e.keras_layers]
-    layers = [dict(k, config=dict(k["config"])) for k in layers]
-    layers[0]["config"]["batch_input_shape"] = [None, *model.input_shape]
-    return {"class_name": "Sequential",
-            "config": {"name": model.name, "layers": layers}}
+    """Sequential with an InputLayer, or Functional (with Add) when there is a Residual."""
+    layers = [dict(k, config=dict(k["config"])) for k in keras_layer_order(entries)]
+    inp = {"class_name": "InputLayer", "config": {
+        "batch_input_shape": [None, *model.input_shape], "dtype": "float32", "sparse": False,
+        "ragged": False, "name": "input_layer"}}
+    if not any(e.name is None for e in entries):
+        return {"class_name": "Sequential",
+                "config": {"name": model.name, "layers": [inp, *layers]}}
+    nodes = [dict(inp, name="input_layer", inbound_nodes=[])]
+
+    def node(kl, inputs):
+        nodes.append(dict(kl, name=kl["config"]["name"],
+                          inbound_nodes=[[[t, 0, 0, {}] for t in inputs]]))
+        return kl["config"]["name"]
+
+    def chain(entries, t):
+        for e in entries:
+            if e.name is None:                   # Residual: t + f(t)
+                t = node(e.keras_layers[0], [t, chain(e.children, t)])
+            else:
+                for kl in e.keras_layers:
+                    t = node(kl, [t])
+        return t
+
+    out = chain(entries, "input_layer")
+    return {"class_name": "Functional", "config": {
+        "name": model.name, "layers": nodes, "input_layers": [["input_layer", 0, 0]],
+        "output_layers": [[out, 0, 0]]}}
+
+
+def _with_modules(obj, module):
+    """Keras 3 serialisation: every {"class_name", "config"} also names its module."""
+    if isinstance(obj, list):
+        return [_with_modules(v, module) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "class_name" in obj and isinstance(obj.get("config"), dict):
+        cfg = {k: _with_modules(v, "keras.initializers" if k.endswith("_initializer")
+                                else "keras.layers") for k, v in obj["config"].items()}
+        return {**obj, "module": module, "config": cfg, "registered_name": None}
+    return {k: _with_modules(v, module) for k, v in obj.items()}
+
+
+def keras3_config(model, entries):
+    """model_config() as a Keras 3 `.keras` config.json."""
+    cfg = _with_modules(model_config(model, entries), "keras.layers")
+    cfg["module"] = "keras" if cfg["class_name"] == "Sequential" else "keras.src.models.functional"
+    return cfg
+
+
+def keras3_weight_groups(entries, functional):
+    """(group in model.weights.h5, weights) in Keras's order: layers/<snake name>[_n]."""
+    from .keras_graph import snake
+    used = {}
+    rows = [("InputLayer", [])] if functional else []
+    by_name = dict(weight_groups(entries))
+    rows += [(kl["class_name"], by_name.get(kl["config"]["name"], []))
+             for kl in keras_layer_order(entries)]
+    for cls, weights in rows:
+        base = snake(cls)
+        used[base] = used.get(base, -1) + 1
+        yield (base if used[base] == 0 else f"{base}_{used[base]}"), weights
 
 
 _LOSSES = {
     "softmax_xent": {"class_name": "SparseCategoricalCrossentropy",
-                     "config": {"from_logits": True, "reduction": "auto",
+                     "config": {"from_logits": True, "reduction": "sum_over_batch_size",
                                 "name": "sparse_categorical_crossentropy"}},
     "mse": {"class_name": "MeanSquaredError",
-            "config": {"reduction": "auto", "name": "mean_squared_error"}},
+            "config": {"reduction": "sum_over_batch_size", "name": "mean_squared_error"}},
     "bce": {"class_name": "BinaryCrossentropy",
-            "config": {"from_logits": True, "reduction": "auto", "name": "binary_crossentropy"}},
+            "config": {"from_logits": True, "reduction": "sum_over_batch_size",
+                       "name": "binary_crossentropy"}},
 }
 
 
@@ -255,19 +362,18 @@ def optimizer_config(cfg):
         c.update(beta_1=betas[0], beta_2=betas[1], epsilon=cfg.get("eps"), amsgrad=False)
     else:
         c.update(momentum=cfg.get("momentum", 0.0), nesterov=cfg.get("nesterov", False))
-    # nnviz adds these to the gradient (PyTorch's L2 weight_decay), not Keras's decoupled decay
-    c["nnviz_weight_decay"] = cfg.get("weight_decay", 0.0)
-    c["nnviz_l1"] = cfg.get("l1", 0.0)
     return {"class_name": kind, "config": c}
 
 
 def training_config(trainer_cfg):
     loss = trainer_cfg.get("loss")
-    return {"loss": _LOSSES.get(loss, loss),
-            "metrics": [[{"class_name": "MeanMetricWrapper",
-                          "config": {"name": "accuracy", "dtype": "float32"}}]],
+    opt = trainer_cfg.get("optimizer") or {}
+    return {"loss": _LOSSES.get(loss, loss), "metrics": ["accuracy"],
             "weighted_metrics": None, "loss_weights": None,
-            "optimizer_config": optimizer_config(trainer_cfg.get("optimizer") or {}),
+            "optimizer_config": optimizer_config(opt),
+            # nnviz adds these to the gradient (PyTorch's L2 weight_decay), unlike Keras's
+            # decoupled weight_decay; outside the optimizer config, which Keras validates
+            "nnviz_weight_decay": opt.get("weight_decay", 0.0), "nnviz_l1": opt.get("l1", 0.0),
             "nnviz_loss": loss, "nnviz_batch_size": trainer_cfg.get("batch_size")}
 
 

@@ -3,6 +3,7 @@ choices users give (`--input-scaling`, the app's Open model dialog) and swapping
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def parse_scaling(text: str) -> tuple[list[float], list[float]] | None:
     return mean, std
 
 
-def get_input_scaling(model):
+def get_input_scaling(model: Any) -> Any:
     """The model's InputScaling layer (its first layer) or None."""
     first = model.layers[0]
     return first if first.type == "InputScaling" else None
@@ -67,7 +68,7 @@ def _shift(key: str, by: int) -> str:
     return f"{int(head) + by}.{rest}"
 
 
-def set_input_scaling(model, scaling):
+def set_input_scaling(model: Any, scaling: Any) -> Any:
     """A new model computing `model` after the given scaling (replacing any it had).
 
     `scaling`: a parse_scaling() string, a (mean, std) pair, or None / "none" to remove it.

@@ -1,4 +1,8 @@
 """Training history, bounded in memory: per-step series are decimated when long."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 STEP_KEYS = ("step", "loss", "accuracy")
@@ -7,14 +11,14 @@ EPOCH_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "tes
 
 
 class History:
-    def __init__(self, max_points=20000):
+    def __init__(self, max_points: int = 20000) -> None:
         self.max_points = int(max_points)
         self.stride = 1          # each stored step point averages `stride` steps
-        self._acc = {k: [] for k in STEP_KEYS}
-        self.steps = {k: [] for k in STEP_KEYS}
-        self.epochs = {k: [] for k in EPOCH_KEYS}
+        self._acc: dict[str, list] = {k: [] for k in STEP_KEYS}
+        self.steps: dict[str, list] = {k: [] for k in STEP_KEYS}
+        self.epochs: dict[str, list] = {k: [] for k in EPOCH_KEYS}
 
-    def add_step(self, step, loss, accuracy):
+    def add_step(self, step: int, loss: float, accuracy: float) -> None:
         if self.stride == 1:   # the common case, kept cheap: it runs every training step
             st = self.steps
             st["step"].append(step)
@@ -49,19 +53,23 @@ class History:
             self.steps[k] = [int(x) if k == "step" else float(x) for x in merged] + tail
         self.stride *= 2
 
-    def add_epoch(self, **row):
+    def add_epoch(self, **row: Any) -> None:
         for k in EPOCH_KEYS:
             self.epochs[k].append(row.get(k, float("nan")))
 
-    def to_dict(self):
-        return {"max_points": self.max_points, "stride": self.stride,
-                "steps": {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64)
-                          for k, v in self.steps.items()},
-                "epochs": {k: np.asarray(v, dtype=np.int64 if k in ("epoch", "step") else np.float64)
-                           for k, v in self.epochs.items()}}
+    def to_arrays(self, dtype=None) -> dict:
+        """{"steps": {key: array}, "epochs": {key: array}}, new arrays (safe to hand to another
+        thread); dtype None: int64 step and epoch numbers, float64 values; else all `dtype`."""
+        def conv(table):
+            return {k: np.asarray(v, dtype=dtype or (np.int64 if k in ("epoch", "step") else np.float64))
+                    for k, v in table.items()}
+        return {"steps": conv(self.steps), "epochs": conv(self.epochs)}
+
+    def to_dict(self) -> dict:
+        return {"max_points": self.max_points, "stride": self.stride, **self.to_arrays()}
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: dict) -> History:
         h = cls(int(d.get("max_points", 20000)))
         h.stride = int(d.get("stride", 1))
         for k in STEP_KEYS:
@@ -70,5 +78,5 @@ class History:
             h.epochs[k] = np.asarray(d["epochs"].get(k, [])).tolist()
         return h
 
-    def copy(self):
+    def copy(self) -> History:
         return History.from_dict(self.to_dict())

@@ -1,17 +1,24 @@
 """The Qt-free trainer shared by the CLI and the GUI's worker thread."""
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ..engine import get_loss, make_optimizer, optimizer_from_config
 from ..engine.layers.scaling import bind_normalization
+from .fused_mlp import FusedMLPStep
 from .history import History
+
+FUSED_MODES = ("auto", "off")
 
 
 class TrainingDiverged(ArithmeticError):
     """Loss, gradients or weights stopped being finite; the step was not applied."""
 
-    def __init__(self, step, what, lr):
+    def __init__(self, step: int, what: str, lr: float) -> None:
         self.step, self.what, self.lr = step, what, lr
         super().__init__(f"training diverged at step {step}: {what} "
                          f"(learning rate {lr:g} is probably too high)")
@@ -21,7 +28,7 @@ class TrainerError(ValueError):
     pass
 
 
-def accuracy(out, labels):
+def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
     if out.ndim == 2 and out.shape[1] == 1:
         pred = (out[:, 0] > 0).astype(np.int64)
     else:
@@ -30,11 +37,20 @@ def accuracy(out, labels):
 
 
 class Trainer:
+    """Trains `model` on `dataset`, one batch per step().
+
+    fused: "auto" runs a whole step of a plain MLP in one backend kernel when the backend
+    has the "fused_mlp" capability and the model, loss and optimiser qualify (same numbers
+    as the layer path, up to summation order); "off" always runs layer by layer.
+    """
     GOOD_EVERY = 25   # steps between copies of the last finite weights
 
-    def __init__(self, model, dataset, loss="softmax_xent", optimizer="sgd", lr=0.01,
-                 momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0, batch_size=32, seed=0):
+    def __init__(self, model: Any, dataset: Any, loss: str = "softmax_xent", optimizer: str = "sgd",
+                 lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 l1: float = 0.0, batch_size: int = 32, seed: int = 0, fused: str = "auto") -> None:
         self.model = model
+        self.fused = fused
+        self._fused_mlp = FusedMLPStep()
         self.dataset = dataset
         if tuple(dataset.input_shape) != tuple(model.input_shape):
             raise TrainerError(f"dataset {dataset.name!r} has inputs of shape "
@@ -61,11 +77,11 @@ class Trainer:
 
     # --- hyper-parameters (applied at the next step) ---------------------------
     @property
-    def batch_size(self):
+    def batch_size(self) -> int:
         return self._batch_size
 
     @batch_size.setter
-    def batch_size(self, b):
+    def batch_size(self, b: int) -> None:
         n = len(self.dataset.y_train)
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
             raise TrainerError(f"batch size must be a positive integer, got {b!r}")
@@ -75,19 +91,34 @@ class Trainer:
         self._batch_size = int(b)
 
     @property
-    def lr(self):
+    def fused(self) -> str:
+        return self._fused
+
+    @fused.setter
+    def fused(self, mode: str) -> None:
+        if mode not in FUSED_MODES:
+            raise TrainerError(f"fused must be one of {', '.join(FUSED_MODES)}, got {mode!r}")
+        self._fused = mode
+
+    @property
+    def uses_fused_step(self) -> bool:
+        """True once a step ran as one fused kernel (and the plan still stands)."""
+        return self._fused == "auto" and self._fused_mlp.active
+
+    @property
+    def lr(self) -> float:
         return self.optimizer.lr
 
     @lr.setter
-    def lr(self, v):
+    def lr(self, v: float) -> None:
         self.optimizer.lr = v
 
-    def set_optimizer(self, name, **kw):
+    def set_optimizer(self, name: str, **kw: Any) -> None:
         kw.setdefault("lr", self.lr)
         self.optimizer = make_optimizer(name, self.model.parameters(), backend=self.model.B, **kw)
 
     @property
-    def steps_per_epoch(self):
+    def steps_per_epoch(self) -> int:
         return -(-len(self.dataset.y_train) // self.batch_size)
 
     # --- stepping ----------------------------------------------------------------
@@ -98,17 +129,29 @@ class Trainer:
         idx = self._perm[self.pos:self.pos + self.batch_size]
         return self.dataset.x_train[idx], self.dataset.y_train[idx]
 
-    def step(self):
+    def step(self) -> tuple[float, float]:
         """One batch: forward, loss, backward, update. Returns (loss, accuracy)."""
         t0 = time.perf_counter()
-        fused = getattr(self.model.B, "mlp_train_step", None)
-        if fused is not None and "_next_batch" not in self.__dict__:  # plain MLPs: one kernel
-            if self._perm is None:
-                self._next_batch()
-            b = min(self.batch_size, len(self.dataset.y_train) - self.pos)
-            res = fused(self, self._perm, self.pos, b)
-            if res is not None:
-                return self._finish_fused(t0, b, *res)
+        done = self._fused_step() if self._fused == "auto" else None
+        loss, n, acc = done if done is not None else self._layer_step()
+        return self._after_step(t0, loss, n, acc)
+
+    def _fused_step(self):
+        """(loss, samples, accuracy) of one fused plain-MLP step, or None (not applicable)."""
+        if self._perm is None:
+            self._next_batch()
+        b = min(self.batch_size, len(self.dataset.y_train) - self.pos)
+        res = self._fused_mlp.run(self, self._perm, self.pos, b)
+        if res is None:
+            return None
+        status, loss, correct = res
+        if status == 1:
+            self._diverged(f"loss is {loss}")
+        if status == 2:
+            self._diverged("a gradient is not finite")
+        return loss, b, correct / b
+
+    def _layer_step(self):
         x, y = self._next_batch()
         model, B = self.model, self.model.B
         out = model.forward(x, train=True)
@@ -120,35 +163,19 @@ class Trainer:
         if not B.all_finite(grads):
             self._diverged("a gradient is not finite")
         self.optimizer.step(grads)
-        self.steps += 1
-        if self.steps - self._good_step >= self.GOOD_EVERY:
-            if not B.all_finite(model.parameters()):
-                self._diverged("a weight is not finite")
-            self._good, self._good_step = model.state(), self.steps
-        acc = accuracy(B.to_host(out), y)
-        self.history.add_step(self.steps, loss, acc)
-        self.samples += len(y)
-        self.pos += len(y)
-        self.seconds += time.perf_counter() - t0
-        if self.pos >= len(self.dataset.y_train):
-            self._end_epoch()
-        return loss, acc
+        return loss, len(y), accuracy(B.to_host(out), y)
 
-    def _finish_fused(self, t0, b, status, loss, correct):
-        if status == 1:
-            self._diverged(f"loss is {loss}")
-        if status == 2:
-            self._diverged("a gradient is not finite")
-        model, B = self.model, self.model.B
+    def _after_step(self, t0, loss, n, acc):
+        """Bookkeeping after an applied step, whichever path ran it."""
+        model = self.model
         self.steps += 1
         if self.steps - self._good_step >= self.GOOD_EVERY:
-            if not B.all_finite(model.parameters()):
+            if not model.B.all_finite(model.parameters()):
                 self._diverged("a weight is not finite")
             self._good, self._good_step = model.state(), self.steps
-        acc = correct / b
         self.history.add_step(self.steps, loss, acc)
-        self.samples += b
-        self.pos += b
+        self.samples += n
+        self.pos += n
         self.seconds += time.perf_counter() - t0
         if self.pos >= len(self.dataset.y_train):
             self._end_epoch()
@@ -157,7 +184,7 @@ class Trainer:
     def _diverged(self, what):
         raise TrainingDiverged(self.steps + 1, what, self.lr)
 
-    def restore_last_good(self):
+    def restore_last_good(self) -> int:
         """Put back the last weights known to be finite; returns their step."""
         self.model.load_state(self._good)
         return self._good_step
@@ -168,7 +195,8 @@ class Trainer:
         self._perm = None
         self.epoch_done = True
 
-    def run_epoch(self, should_stop=None, on_step=None):
+    def run_epoch(self, should_stop: Callable[[], bool] | None = None,
+                  on_step: Callable[..., Any] | None = None) -> dict | None:
         """Train to the end of the current epoch; returns the epoch row, or None if stopped."""
         start_epoch = self.epoch
         while self.epoch == start_epoch:
@@ -179,7 +207,7 @@ class Trainer:
                 on_step(self, loss, acc)
         return self.record_epoch()
 
-    def record_epoch(self):
+    def record_epoch(self) -> dict:
         steps = self.history.steps
         # mean of this epoch's step losses: cheap and what the learner saw
         spe = self.steps_per_epoch
@@ -191,7 +219,8 @@ class Trainer:
         self.history.add_epoch(**row)
         return row
 
-    def fit(self, epochs, should_stop=None, on_step=None, on_epoch=None):
+    def fit(self, epochs: int, should_stop: Callable[[], bool] | None = None,
+            on_step: Callable[..., Any] | None = None, on_epoch: Callable[..., Any] | None = None) -> dict:
         for _ in range(int(epochs)):
             row = self.run_epoch(should_stop, on_step)
             if row is None:
@@ -200,7 +229,7 @@ class Trainer:
                 on_epoch(self, row)
         return self.summary()
 
-    def evaluate(self, split="test", batch_size=1024):
+    def evaluate(self, split: str = "test", batch_size: int = 1024) -> tuple[float, float]:
         x = getattr(self.dataset, f"x_{split}")
         y = getattr(self.dataset, f"y_{split}")
         if len(y) == 0:
@@ -212,7 +241,7 @@ class Trainer:
             correct += accuracy(self.model.B.to_host(out), y[i:i + batch_size]) * len(y[i:i + batch_size])
         return total / len(y), correct / len(y)
 
-    def summary(self):
+    def summary(self) -> dict:
         e = self.history.epochs
         last = lambda k: (e[k][-1] if e[k] else float("nan"))
         return {"train_loss": last("train_loss"), "train_accuracy": last("train_accuracy"),
@@ -222,18 +251,47 @@ class Trainer:
                 "backend": self.model.B.name}
 
     # --- state for saving and resuming ---------------------------------------------
-    def config(self):
+    def config(self) -> dict:
         return {"loss": self.loss_name, "batch_size": self.batch_size, "seed": self.seed,
                 "optimizer": self.optimizer.config()}
 
-    def state_dict(self):
+    def state_dict(self) -> dict:
         return {"config": self.config(), "epoch": self.epoch, "pos": self.pos,
                 "steps": self.steps, "seconds": self.seconds, "samples": self.samples,
                 "optimizer": self.optimizer.state_dict(),
                 "dropout_rng": self.model.rng.bit_generator.state,
                 "history": self.history.to_dict()}
 
-    def load_state_dict(self, state):
+    @staticmethod
+    def check_state(model: Any, state: dict) -> None:
+        """Dry-run what load_state_dict does with `state` for `model`, touching neither:
+        raises TrainerError naming what is wrong, so a damaged saved state fails on load."""
+        try:
+            cfg = state["config"]
+            get_loss(cfg["loss"])
+            for where, k, lo in ((cfg, "batch_size", 1), (cfg, "seed", None), (state, "epoch", 0),
+                                 (state, "pos", 0), (state, "steps", 0), (state, "samples", 0)):
+                v = where[k]
+                if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
+                    raise ValueError(f"{k} should be an integer" + ("" if lo is None else f" >= {lo}")
+                                     + f", found {v!r}")
+            if isinstance(state["seconds"], bool) or not isinstance(state["seconds"], (int, float)):
+                raise ValueError(f"seconds should be a number, found {state['seconds']!r}")
+            opt = optimizer_from_config(cfg["optimizer"], model.parameters())
+            opt.load_state_dict(state["optimizer"])
+            probe = np.random.default_rng()
+            probe.bit_generator.state = state["dropout_rng"]
+            if "history" not in state:
+                raise TrainerError("the training state has no history")
+            History.from_dict(state["history"])
+        except TrainerError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError, IndexError) as e:
+            msg = " ".join((str(e).strip() or type(e).__name__).split())
+            msg = msg if len(msg) <= 300 else msg[:300] + "..."
+            raise TrainerError(f"the training state is damaged ({type(e).__name__}: {msg})") from None
+
+    def load_state_dict(self, state: dict) -> None:
         cfg = state["config"]
         self.loss_name = cfg["loss"]
         self.loss = get_loss(self.loss_name, self.model.B)

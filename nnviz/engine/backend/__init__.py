@@ -1,10 +1,14 @@
-"""Backend selection. Layers reach kernels only through `get()`.
+"""Backend selection. Layers reach kernels only through `get()`; what a backend module
+offers, and its optional `capabilities`, is written down in contract.py.
 
 `auto` picks CUDA when numba.cuda finds a GPU and the cuda backend is
 installed, else the CPU; the choice is logged once.
 """
+from __future__ import annotations
+
 import logging
 import os
+from typing import Any
 
 log = logging.getLogger("nnviz")
 _current = None
@@ -23,7 +27,7 @@ def _configure_cpu_threads():
         pass
 
 
-def cuda_available():
+def cuda_available() -> bool:
     if os.environ.get("NNVIZ_DISABLE_CUDA"):
         return False
     try:
@@ -33,14 +37,14 @@ def cuda_available():
         return False
 
 
-def available():
+def available() -> list[str]:
     names = ["cpu"]
     if cuda_available():
         names.append("cuda")
     return names
 
 
-def load(name="auto"):
+def load(name: str | None = "auto") -> Any:
     """Return the backend module for `name` (auto, cpu, cuda)."""
     name = (name or "auto").lower()
     if name not in ("auto", "cpu", "cuda"):
@@ -52,16 +56,16 @@ def load(name="auto"):
             raise BackendError("backend 'cuda' requested but no CUDA GPU is available "
                                "(numba.cuda.is_available() is False); use --backend cpu")
         try:
-            from . import cuda as mod
+            from . import cuda
         except ImportError as e:
             raise BackendError(f"backend 'cuda' is not available: {e}") from e
-        return mod
-    from . import cpu as mod
+        return cuda
+    from . import cpu
     _configure_cpu_threads()
-    return mod
+    return cpu
 
 
-def get():
+def get() -> Any:
     """The active backend (CPU unless `use()` chose another)."""
     global _current
     if _current is None:
@@ -69,7 +73,7 @@ def get():
     return _current
 
 
-def use(name="auto"):
+def use(name: str | None = "auto") -> Any:
     global _current
     mod = load(name)
     if _current is not mod:

@@ -1,19 +1,23 @@
-"""Numba kernels for the CPU backend.
+"""Numba kernels for the CPU backend, ordered by operation: convolution, pooling, then
+activations, the loss, optimiser updates and finite checks.
 
 Each kernel walks whole rows so the innermost loop is a contiguous run: the
 valid column range is computed once per row instead of testing every pixel,
 which is what lets LLVM vectorise it.
 """
 import types
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
+_opts: dict[str, Any] = dict(cache=True, nogil=True)
 
 
 def _serial_and_parallel(impl):
-    """A serial and a parallel dispatcher of one kernel body.
+    """A serial and a parallel dispatcher of one kernel body: every such twin in this file
+    is named `<op>_s` / `<op>_p` (e.g. `conv_fwd_s`, `conv_fwd_p`); the backend picks one by
+    the size of the work. Kernels without a twin keep a plain name.
 
     Numba's on-disk cache names entries after the function and keys them by signature,
     not by the parallel flag: two jits of one function would load each other's code.
@@ -39,6 +43,7 @@ def _valid_range(j, stride, pad, width, out_w):
     return lo, hi
 
 
+# ---- whole-batch im2col / col2im (ConvTranspose2D) ------------------------------------------
 @njit(parallel=True, **_opts)
 def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, cols):
     """x (N,C,H,W) -> cols (N, C*kh*kw, oh*ow)."""
@@ -93,86 +98,6 @@ def col2im(cols, kh, kw, sh, sw, ph, pw, oh, ow, out):
                     base = y * ow
                     for xo in range(lo, hi):
                         dst[xo * sw + off] += src[base + xo]
-
-
-def _maxpool_fwd_impl(x, kh, kw, sh, sw, out, argmax):
-    n_, c_, h_, w_ = x.shape
-    oh, ow = out.shape[2], out.shape[3]
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        plane = x[n, c]
-        for y in range(oh):
-            for xo in range(ow):
-                y0 = y * sh
-                x0 = xo * sw
-                best = plane[y0, x0]
-                arg = y0 * w_ + x0
-                for i in range(kh):
-                    row = plane[y0 + i]
-                    for j in range(kw):
-                        v = row[x0 + j]
-                        if v > best:
-                            best = v
-                            arg = (y0 + i) * w_ + x0 + j
-                out[n, c, y, xo] = best
-                argmax[n, c, y, xo] = arg
-
-
-def _maxpool_bwd_impl(gy, argmax, gx):
-    n_, c_, h_, w_ = gx.shape
-    oh, ow = gy.shape[2], gy.shape[3]
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        g = gx[n, c]
-        _fill0(g.reshape(-1))
-        for y in range(oh):
-            for xo in range(ow):
-                a = argmax[n, c, y, xo]
-                g[a // w_, a % w_] += gy[n, c, y, xo]
-
-
-maxpool_forward_s, maxpool_forward = _serial_and_parallel(_maxpool_fwd_impl)
-maxpool_backward_s, maxpool_backward = _serial_and_parallel(_maxpool_bwd_impl)
-
-
-@njit(parallel=True, **_opts)
-def avgpool_forward(x, kh, kw, sh, sw, out):
-    n_, c_, h_, w_ = x.shape
-    oh, ow = out.shape[2], out.shape[3]
-    scale = 1.0 / (kh * kw)
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        plane = x[n, c]
-        for y in range(oh):
-            for xo in range(ow):
-                s = 0.0
-                for i in range(kh):
-                    row = plane[y * sh + i]
-                    for j in range(kw):
-                        s += row[xo * sw + j]
-                out[n, c, y, xo] = s * scale
-
-
-@njit(parallel=True, **_opts)
-def avgpool_backward(gy, kh, kw, sh, sw, gx):
-    n_, c_, h_, w_ = gx.shape
-    oh, ow = gy.shape[2], gy.shape[3]
-    scale = 1.0 / (kh * kw)
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc % c_
-        g = gx[n, c]
-        _fill0(g.reshape(-1))
-        for y in range(oh):
-            for xo in range(ow):
-                v = gy[n, c, y, xo] * scale
-                for i in range(kh):
-                    row = g[y * sh + i]
-                    for j in range(kw):
-                        row[xo * sw + j] += v
 
 
 # ---- batched convolution: im2col + GEMM per chunk of samples ------------------------
@@ -328,79 +253,6 @@ def _conv_bwd_impl(w2, gy, kh, kw, sh, sw, ph, pw, oh, ow, nch, cols, gbuf, gcol
 conv_bwd_s, conv_bwd_p = _serial_and_parallel(_conv_bwd_impl)
 
 
-# ---- elementwise (fused, one pass, no temporaries) ----------------------------------
-def _relu_fwd_impl(x, out):
-    a = x.reshape(-1)
-    o = out.reshape(-1)
-    z = a.dtype.type(0)
-    for i in prange(a.shape[0]):
-        v = a[i]
-        o[i] = v if v > z else z
-
-
-def _relu_bwd_impl(y, gy, out):
-    a = y.reshape(-1)
-    g = gy.reshape(-1)
-    o = out.reshape(-1)
-    z = g.dtype.type(0)
-    for i in prange(a.shape[0]):
-        o[i] = g[i] if a[i] > 0 else z
-
-
-def _tanh_bwd_impl(y, gy, out):
-    a = y.reshape(-1)
-    g = gy.reshape(-1)
-    o = out.reshape(-1)
-    one = g.dtype.type(1)
-    for i in prange(a.shape[0]):
-        v = a[i]
-        o[i] = g[i] * (one - v * v)
-
-
-relu_fwd_s, relu_fwd_p = _serial_and_parallel(_relu_fwd_impl)
-relu_bwd_s, relu_bwd_p = _serial_and_parallel(_relu_bwd_impl)
-tanh_bwd_s, tanh_bwd_p = _serial_and_parallel(_tanh_bwd_impl)
-
-
-# ---- optimiser updates: one pass per parameter ------------------------------------------
-@njit(**_opts)
-def sgd_momentum(p, g, v, lr, momentum, nesterov, first):
-    pf = p.reshape(-1)
-    gf = g.reshape(-1)
-    vf = v.reshape(-1)
-    lr_ = pf.dtype.type(lr)
-    mom = vf.dtype.type(momentum)
-    for i in range(pf.shape[0]):
-        gi = gf[i]
-        if first:
-            vi = gi
-        else:
-            vi = vf[i] * mom + gi
-        vf[i] = vi
-        if nesterov:
-            pf[i] -= lr_ * (gi + mom * vi)
-        else:
-            pf[i] -= lr_ * vi
-
-
-@njit(**_opts)
-def sgd_plain(p, g, lr):
-    pf = p.reshape(-1)
-    gf = g.reshape(-1)
-    lr_ = pf.dtype.type(lr)
-    for i in range(pf.shape[0]):
-        pf[i] -= lr_ * gf[i]
-
-
-@njit(fastmath={"reassoc"}, **_opts)   # reassoc: the sum vectorises; NaN still propagates
-def all_finite_1(a):
-    f = a.reshape(-1)
-    s = f.dtype.type(0)
-    for i in range(f.shape[0]):
-        s += f[i] * 0
-    return s == 0
-
-
 # ---- stride-1 convolution on the padded plane flattened to 1-D ("wide" columns) ------------
 # With stride 1, output row y, column x reads padded pixel (y+i)*Wp + (x+j). Computing the
 # output on all Wp columns of each row (the last Wp-ow are discarded) makes every im2col row
@@ -554,9 +406,90 @@ def _conv_bwd_wide_impl(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, nch, cols, g
 conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
 
 
+# ---- pooling with any window and stride ---------------------------------------------------
+def _maxpool_fwd_impl(x, kh, kw, sh, sw, out, argmax):
+    n_, c_, h_, w_ = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        plane = x[n, c]
+        for y in range(oh):
+            for xo in range(ow):
+                y0 = y * sh
+                x0 = xo * sw
+                best = plane[y0, x0]
+                arg = y0 * w_ + x0
+                for i in range(kh):
+                    row = plane[y0 + i]
+                    for j in range(kw):
+                        v = row[x0 + j]
+                        if v > best:
+                            best = v
+                            arg = (y0 + i) * w_ + x0 + j
+                out[n, c, y, xo] = best
+                argmax[n, c, y, xo] = arg
+
+
+def _maxpool_bwd_impl(gy, argmax, gx):
+    n_, c_, h_, w_ = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        g = gx[n, c]
+        _fill0(g.reshape(-1))
+        for y in range(oh):
+            for xo in range(ow):
+                a = argmax[n, c, y, xo]
+                g[a // w_, a % w_] += gy[n, c, y, xo]
+
+
+maxpool_fwd_s, maxpool_fwd_p = _serial_and_parallel(_maxpool_fwd_impl)
+maxpool_bwd_s, maxpool_bwd_p = _serial_and_parallel(_maxpool_bwd_impl)
+
+
+@njit(parallel=True, **_opts)
+def avgpool_forward(x, kh, kw, sh, sw, out):
+    n_, c_, h_, w_ = x.shape
+    oh, ow = out.shape[2], out.shape[3]
+    scale = 1.0 / (kh * kw)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        plane = x[n, c]
+        for y in range(oh):
+            for xo in range(ow):
+                s = 0.0
+                for i in range(kh):
+                    row = plane[y * sh + i]
+                    for j in range(kw):
+                        s += row[xo * sw + j]
+                out[n, c, y, xo] = s * scale
+
+
+@njit(parallel=True, **_opts)
+def avgpool_backward(gy, kh, kw, sh, sw, gx):
+    n_, c_, h_, w_ = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    scale = 1.0 / (kh * kw)
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc % c_
+        g = gx[n, c]
+        _fill0(g.reshape(-1))
+        for y in range(oh):
+            for xo in range(ow):
+                v = gy[n, c, y, xo] * scale
+                for i in range(kh):
+                    row = g[y * sh + i]
+                    for j in range(kw):
+                        row[xo * sw + j] += v
+
+
 # ---- 2x2 / stride-2 max-pool (every LeNet and Lab-7 pool) ------------------------------------
 def _maxpool2_impl(x, out, argmax):
-    # same order and ties as maxpool_forward: (0,0), (0,1), (1,0), (1,1), strict >.
+    # same order and ties as maxpool_fwd_s: (0,0), (0,1), (1,0), (1,1), strict >.
     # Plain 4-D indexing: a row view per output row cost more than the row's work.
     n_, c_, h_, w_ = x.shape
     oh, ow = out.shape[2], out.shape[3]
@@ -615,37 +548,6 @@ def _maxpool2_bwd_impl(gy, pooled, argmax, relu, gx):
 maxpool2_bwd_s, maxpool2_bwd_p = _serial_and_parallel(_maxpool2_bwd_impl)
 
 
-# ---- softmax cross-entropy from logits, forward and gradient in one pass ---------------------------
-@njit(error_model="numpy", **_opts)
-def softmax_xent(z, labels, grad, out):
-    """out[0] = mean loss (float64 sum), out[1] = 1 if a label is outside [0, k)."""
-    n, k = z.shape
-    total = 0.0
-    inv_n = grad.dtype.type(1.0 / n)
-    out[1] = 0.0
-    for i in range(n):
-        row = z[i]
-        m = row[0]
-        for j in range(1, k):
-            if row[j] > m:
-                m = row[j]
-        s = 0.0
-        for j in range(k):
-            e = np.exp(row[j] - m)
-            grad[i, j] = e
-            s += e
-        lab = labels[i]
-        if lab < 0 or lab >= k:
-            out[1] = 1.0
-            return
-        total += np.log(s) - (row[lab] - m)
-        r = 1.0 / s
-        for j in range(k):
-            grad[i, j] = grad[i, j] * r * inv_n
-        grad[i, lab] -= inv_n
-    out[0] = total / n
-
-
 # ---- 2x2 / stride-2 average pool (the LeNet-5 preset's pools) --------------------------------
 # The same float operations as avgpool_forward/backward (float64 sum in window order, times
 # 0.25); windows do not overlap, so backward writes every input pixel exactly once.
@@ -691,3 +593,108 @@ def _avgpool2_bwd_impl(gy, gx):
 
 avgpool2_s, avgpool2_p = _serial_and_parallel(_avgpool2_impl)
 avgpool2_bwd_s, avgpool2_bwd_p = _serial_and_parallel(_avgpool2_bwd_impl)
+
+
+# ---- elementwise (fused, one pass, no temporaries) ----------------------------------
+def _relu_fwd_impl(x, out):
+    a = x.reshape(-1)
+    o = out.reshape(-1)
+    z = a.dtype.type(0)
+    for i in prange(a.shape[0]):
+        v = a[i]
+        o[i] = v if v > z else z
+
+
+def _relu_bwd_impl(y, gy, out):
+    a = y.reshape(-1)
+    g = gy.reshape(-1)
+    o = out.reshape(-1)
+    z = g.dtype.type(0)
+    for i in prange(a.shape[0]):
+        o[i] = g[i] if a[i] > 0 else z
+
+
+def _tanh_bwd_impl(y, gy, out):
+    a = y.reshape(-1)
+    g = gy.reshape(-1)
+    o = out.reshape(-1)
+    one = g.dtype.type(1)
+    for i in prange(a.shape[0]):
+        v = a[i]
+        o[i] = g[i] * (one - v * v)
+
+
+relu_fwd_s, relu_fwd_p = _serial_and_parallel(_relu_fwd_impl)
+relu_bwd_s, relu_bwd_p = _serial_and_parallel(_relu_bwd_impl)
+tanh_bwd_s, tanh_bwd_p = _serial_and_parallel(_tanh_bwd_impl)
+
+
+# ---- softmax cross-entropy from logits, forward and gradient in one pass ---------------------------
+@njit(error_model="numpy", **_opts)
+def softmax_xent(z, labels, grad, out):
+    """out[0] = mean loss (float64 sum), out[1] = 1 if a label is outside [0, k)."""
+    n, k = z.shape
+    total = 0.0
+    inv_n = grad.dtype.type(1.0 / n)
+    out[1] = 0.0
+    for i in range(n):
+        row = z[i]
+        m = row[0]
+        for j in range(1, k):
+            if row[j] > m:
+                m = row[j]
+        s = 0.0
+        for j in range(k):
+            e = np.exp(row[j] - m)
+            grad[i, j] = e
+            s += e
+        lab = labels[i]
+        if lab < 0 or lab >= k:
+            out[1] = 1.0
+            return
+        total += np.log(s) - (row[lab] - m)
+        r = 1.0 / s
+        for j in range(k):
+            grad[i, j] = grad[i, j] * r * inv_n
+        grad[i, lab] -= inv_n
+    out[0] = total / n
+
+
+# ---- optimiser updates: one pass per parameter ------------------------------------------
+@njit(**_opts)
+def sgd_momentum(p, g, v, lr, momentum, nesterov, first):
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    vf = v.reshape(-1)
+    lr_ = pf.dtype.type(lr)
+    mom = vf.dtype.type(momentum)
+    for i in range(pf.shape[0]):
+        gi = gf[i]
+        if first:
+            vi = gi
+        else:
+            vi = vf[i] * mom + gi
+        vf[i] = vi
+        if nesterov:
+            pf[i] -= lr_ * (gi + mom * vi)
+        else:
+            pf[i] -= lr_ * vi
+
+
+@njit(**_opts)
+def sgd_plain(p, g, lr):
+    pf = p.reshape(-1)
+    gf = g.reshape(-1)
+    lr_ = pf.dtype.type(lr)
+    for i in range(pf.shape[0]):
+        pf[i] -= lr_ * gf[i]
+
+
+# ---- finite checks ----------------------------------------------------------------------------
+@njit(fastmath={"reassoc"}, **_opts)   # reassoc: the sum vectorises; NaN still propagates
+def all_finite_1(a):
+    f = a.reshape(-1)
+    s = f.dtype.type(0)
+    for i in range(f.shape[0]):
+        s += f[i] * 0
+    return s == 0

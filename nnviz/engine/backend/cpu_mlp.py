@@ -1,19 +1,26 @@
-"""Fused whole-step kernel for pure MLPs (Dense + activation layers, softmax cross-entropy).
+"""Fused kernels for plain MLPs (Dense + activation layers): the whole training step with
+softmax cross-entropy, and the eval-mode forward of large batches.
 
-One call gathers the batch, runs forward, loss, backward and the SGD/Adam update with the
+`mlp_step` gathers the batch, runs forward, loss, backward and the SGD/Adam update with the
 same float operations as the layer-by-layer path (up to the summation order inside the
 matrix products). Parameters, gradients and optimiser state live in flat arrays whose
-views the layers and the optimiser hold (see nnviz.train.trainer._FusedMLP).
+views the layers and the optimiser hold. Which models and trainers qualify, and the flat
+layout, are planned outside the backend: nnviz.engine.fused_mlp (forward) and
+nnviz.train.fused_mlp (training step). Layer table rows: (weight offset, bias offset, in, out).
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-_opts = dict(cache=True, nogil=True)
-_fast = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
+_opts: dict[str, Any] = dict(cache=True, nogil=True)
+_fast: dict[str, Any] = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
 
-ACT_NONE, ACT_RELU, ACT_TANH, ACT_SIGMOID = 0, 1, 2, 3
-OPT_SGD, OPT_ADAM = 0, 1
+# activation after a Dense layer -> the kernels' code (0: none)
+MLP_ACT_CODES = {"ReLU": 1, "Tanh": 2, "Sigmoid": 3}
 
 
 @njit(inline="always")
@@ -59,8 +66,8 @@ def _act(z, code, fast):
 @njit(**_fast)
 def mlp_step(X, Y, perm, pos, b, P, G, S1, S2, lay, acts, opt_kind, lr, mom, nesterov,
              b1, b2, eps, t, out, fast):
-    """lay[l] = (weight offset, bias offset, in, out). Returns a status code:
-    0 applied, 1 loss not finite, 2 gradient not finite. out = [loss, correct]."""
+    """lay[l] = (weight offset, bias offset, in, out); opt_kind 0: SGD, 1: Adam. Returns a
+    status code: 0 applied, 1 loss not finite, 2 gradient not finite. out = [loss, correct]."""
     dt = P.dtype.type
     zero = dt(0)
     one = dt(1)
@@ -202,129 +209,6 @@ def mlp_step(X, Y, perm, pos, b, P, G, S1, S2, lay, acts, opt_kind, lr, mom, nes
             den = np.float64(np.sqrt(v)) / sc2 + eps
             P[i] -= dt(step * (np.float64(m) / den))
     return 0
-
-
-# ---- planning: which trainers qualify, flat storage -----------------------------------------
-_ACT_CODES = {"ReLU": ACT_RELU, "Tanh": ACT_TANH, "Sigmoid": ACT_SIGMOID}
-
-
-class _Plan:
-    pass
-
-
-def _layout(model):
-    """[(dense layer, activation code)] or None when the model is not a plain MLP."""
-    out = []
-    for layer in model.layers:
-        t = layer.type
-        if t == "Dense":
-            if "bias" not in layer.params or getattr(layer, "children", None):
-                return None
-            out.append([layer, ACT_NONE])
-        elif t in _ACT_CODES and out and out[-1][1] == ACT_NONE:
-            out[-1][1] = _ACT_CODES[t]
-        else:
-            return None
-    return out or None
-
-
-def _build(tr):
-    from ..losses import SoftmaxCrossEntropy
-    from ..optim import SGD, Adam
-    model, opt, ds = tr.model, tr.optimizer, tr.dataset
-    if not isinstance(tr.loss, SoftmaxCrossEntropy) or type(opt) not in (SGD, Adam):
-        return None
-    if opt.weight_decay or opt.l1 or model.dtype not in (np.float32, np.float64):
-        return None
-    lay = _layout(model)
-    x, y = ds.x_train, ds.y_train
-    if (lay is None or x.ndim != 2 or x.dtype != model.dtype or not x.flags.c_contiguous
-            or y.dtype != np.int64 or y.ndim != 1):
-        return None
-    k = lay[-1][0].output_shape[0]
-    if y.size and (y.min() < 0 or y.max() >= k):
-        return None  # the layer path raises the loss's error message
-    params = opt.params
-    pos = {id(p): i for i, p in enumerate(params)}
-    arrays = [(layer, key) for layer, _ in lay for key in ("weight", "bias")]
-    if len(arrays) != len(params) or any(id(l.params[k]) not in pos for l, k in arrays):
-        return None
-    total = sum(l.params[k].size for l, k in arrays)
-    dt = model.dtype
-    P, G = np.empty(total, dt), np.zeros(total, dt)
-    S1, S2 = np.zeros(total, dt), np.zeros(total, dt)
-    slots = opt.velocity if type(opt) is SGD else opt.m
-    slots2 = opt.v if type(opt) is Adam else None
-    table = np.empty((len(lay), 4), np.int64)
-    off = 0
-    offs = {}
-    for l, key in arrays:
-        a = l.params[key]
-        i = pos[id(a)]
-        view = P[off:off + a.size].reshape(a.shape)
-        view[...] = a
-        offs[(id(l), key)] = off
-        s1 = S1[off:off + a.size].reshape(a.shape)
-        s1[...] = slots[i]
-        if type(opt) is Adam:
-            s2 = S2[off:off + a.size].reshape(a.shape)
-            s2[...] = slots2[i]
-            opt.v[i] = s2
-        slots[i] = s1
-        params[i] = view
-        l.params[key] = view
-        l.grads[key] = G[off:off + a.size].reshape(a.shape)
-        off += a.size
-    for j, (l, _) in enumerate(lay):
-        table[j] = (offs[(id(l), "weight")], offs[(id(l), "bias")], l.input_shape[0],
-                    l.output_shape[0])
-    plan = _Plan()
-    plan.opt, plan.x, plan.y, plan.model = opt, x, y, model
-    plan.P, plan.G, plan.S1, plan.S2 = P, G, S1, S2
-    plan.table = table
-    plan.acts = np.array([a for _, a in lay], np.int64)
-    plan.adam = type(opt) is Adam
-    plan.fast = dt == np.float32   # rational tanh for float32, exact np.tanh for float64
-    plan.out = np.zeros(2, np.float64)
-    plan.sig = [(l, l.params["weight"], l.params["bias"]) for l, _ in lay]
-    return plan
-
-
-def _still_valid(plan, tr):
-    if plan.opt is not tr.optimizer or plan.x is not tr.dataset.x_train or \
-            plan.y is not tr.dataset.y_train or plan.model is not tr.model:
-        return False
-    for l, w, b in plan.sig:   # someone replaced a parameter array: re-plan
-        if l.params["weight"] is not w or l.params["bias"] is not b:
-            return False
-    return True
-
-
-def mlp_train_step(tr, perm, pos, b):
-    """Run one fused step for trainer `tr` if it qualifies: (status, loss, correct) or None."""
-    model = tr.model
-    if model._forward_hooks or model._backward_hooks:
-        return None
-    plan = tr.__dict__.get("_mlp_plan")
-    if plan is False:
-        return None
-    if plan is None or not _still_valid(plan, tr):
-        plan = _build(tr)
-        tr._mlp_plan = plan if plan is not None else False
-        if plan is None:
-            return None
-    opt = tr.optimizer
-    if plan.adam:
-        status = mlp_step(plan.x, plan.y, perm, pos, b, plan.P, plan.G, plan.S1, plan.S2,
-                          plan.table, plan.acts, 1, opt.lr, 0.0, False, opt.betas[0],
-                          opt.betas[1], opt.eps, opt.t + 1, plan.out, plan.fast)
-    else:
-        status = mlp_step(plan.x, plan.y, perm, pos, b, plan.P, plan.G, plan.S1, plan.S2,
-                          plan.table, plan.acts, 0, opt.lr, opt.momentum, opt.nesterov,
-                          0.0, 0.0, 0.0, opt.t + 1, plan.out, plan.fast)
-    if status == 0:
-        opt.t += 1
-    return status, float(plan.out[0]), int(plan.out[1])
 
 
 # ---- fused inference forward for plain MLPs (decision-boundary grids, predict) --------------
@@ -479,54 +363,9 @@ def mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, ntask, Y):
             _forward_block(X, P, lay, acts, fast_tanh, r0, min(_BLOCK, n - r0), A, Z, Y)
 
 
-MLP_FORWARD_MIN_ROWS = 2048   # below this the layer-by-layer path is as fast
-
-
-def _forward_plan(model):
-    lay = _layout(model)
-    if lay is None:
-        return None
-    plan = _Plan()
-    plan.acts = np.array([a for _, a in lay], np.int64)
-    plan.table = np.empty((len(lay), 4), np.int64)
-    plan.arrays, plan.parts, off = [], [], 0
-    for j, (l, _) in enumerate(lay):
-        w, b = l.params["weight"], l.params["bias"]
-        plan.table[j] = (off, off + w.size, l.input_shape[0], l.output_shape[0])
-        plan.arrays += [(l, "weight", w), (l, "bias", b)]
-        plan.parts += [w.reshape(-1), b]
-        off += w.size + b.size
-    plan.P = np.empty(off, np.float32)
-    plan.maxd = int(max(plan.table[:, 2].max(), plan.table[:, 3].max()))
-    plan.k = int(plan.table[-1, 3])
-    plan.dense = [l for l, _ in lay]
-    return plan
-
-
-def mlp_forward(model, x):
-    """Eval-mode forward of a plain MLP in one parallel kernel, or None (not applicable).
-
-    Layers keep no input caches from this call (layer._x is cleared), so backward() must
-    follow a forward(train=True) or a small forward, as the training paths do.
-    """
-    if x.ndim != 2 or x.shape[0] < MLP_FORWARD_MIN_ROWS or x.dtype != np.float32:
-        return None
-    plan = model.__dict__.get("_mlp_fwd")
-    if plan is False:
-        return None
-    if plan is None or any(l.params[k] is not a for l, k, a in plan.arrays):
-        plan = _forward_plan(model)      # first call, or a parameter array was replaced
-        model._mlp_fwd = plan if plan is not None else False
-        if plan is None:
-            return None
-    np.concatenate(plan.parts, out=plan.P)   # the current weights, in one flat array
-    for layer in plan.dense:                 # no stale input caches: backward needs a
-        layer._x = None                      # training forward first
-    for layer in model.layers:
-        if hasattr(layer, "_y"):
-            layer._x = layer._y = None
-    y = np.empty((x.shape[0], plan.k), np.float32)
-    nblk = -(-x.shape[0] // _BLOCK)
-    mlp_forward_blocks(x, plan.P, plan.table, plan.acts, plan.maxd, True,
-                       min(nblk, 2 * numba.get_num_threads()), y)
-    return y
+def mlp_forward(X: np.ndarray, P: np.ndarray, lay: np.ndarray, acts: np.ndarray, maxd: int,
+                fast_tanh: bool, Y: np.ndarray) -> None:
+    """Y = the plain MLP described by (P, lay, acts) applied to the rows of X, blocks of rows
+    spread over the threads."""
+    nblk = -(-X.shape[0] // _BLOCK)
+    mlp_forward_blocks(X, P, lay, acts, maxd, fast_tanh, min(nblk, 2 * numba.get_num_threads()), Y)

@@ -15,20 +15,26 @@ training run) is bit-for-bit the same on both backends for a given seed, and
 the generator state that the trainer saves for resuming stays meaningful.
 A device RNG would give different masks and a second state to save.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from numba import cuda
 
 from . import cuda_kernels as K
+from .contract import Array, Cache
 
 name = "cuda"
+capabilities: frozenset[str] = frozenset()   # no fused kernels (see the contract in backend/contract.py)
 
 TPB = K.TPB
 TILE = K.TILE
 
 
-def device_name():
+def device_name() -> str:
     try:
         dev = cuda.get_current_device()
         n = dev.name
@@ -38,7 +44,7 @@ def device_name():
 
 
 # ---- arrays -----------------------------------------------------------------
-def is_device(x):
+def is_device(x: Any) -> bool:
     return hasattr(x, "copy_to_host") and not isinstance(x, np.ndarray)
 
 
@@ -66,11 +72,11 @@ def _f32(v):
     return np.float32(v)
 
 
-def asarray(x, dtype=np.float32):
+def asarray(x: Any, dtype: Any = np.float32) -> Array:
     return _dev(x, dtype)
 
 
-def to_host(x):
+def to_host(x: Array) -> Any:
     if is_device(x):
         return x.copy_to_host()
     return np.asarray(x)
@@ -82,26 +88,18 @@ def _shape(shape):
     return tuple(int(s) for s in shape)
 
 
-def empty(shape, dtype=np.float32):
+def _empty(shape, dtype=np.float32):
     return cuda.device_array(_shape(shape), dtype=np.dtype(dtype))
 
 
-def zeros(shape, dtype=np.float32):
-    a = empty(shape, dtype)
+def zeros(shape: Sequence[int], dtype: Any = np.float32) -> Array:
+    a = _empty(shape, dtype)
     if a.size:
         K.fill[K.blocks(a.size), TPB](_flat(a), 0)
     return a
 
 
-def copy(x):
-    if not is_device(x):
-        return cuda.to_device(np.array(x, copy=True))
-    out = cuda.device_array(x.shape, dtype=x.dtype)
-    out.copy_to_device(x)
-    return out
-
-
-def buffer(cache, key, shape, dtype):
+def buffer(cache: Cache, key: str, shape: tuple, dtype: Any) -> Array:
     """Reuse a device scratch array between steps while the shape stays the same."""
     buf = cache.get(key)
     if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
@@ -111,7 +109,8 @@ def buffer(cache, key, shape, dtype):
 
 
 # ---- GEMM -------------------------------------------------------------------
-def gemm(a, b, ta=False, tb=False, out=None, reduce_batch=False, accumulate=False):
+def gemm(a: Array, b: Array, ta: bool = False, tb: bool = False, out: Array | None = None,
+         reduce_batch: bool = False, accumulate: bool = False) -> Array:
     """Batched product C[z] = op(A[z]) @ op(B[z]) on 3-D device arrays.
 
     op is a transpose when ta / tb is set; a batch dimension of 1 broadcasts.
@@ -135,13 +134,6 @@ def gemm(a, b, ta=False, tb=False, out=None, reduce_batch=False, accumulate=Fals
         K.gemm[grid, (TILE, TILE)](a, b, out, int(bool(ta)), int(bool(tb)),
                                    int(bool(accumulate)), int(bool(reduce_batch)))
     return out
-
-
-def matmul(a, b, ta=False, tb=False):
-    """2-D op(a) @ op(b) on the device (a thin wrapper over gemm)."""
-    a, b = _dev(a), _dev(b)
-    y = gemm(a.reshape(1, *a.shape), b.reshape(1, *b.shape), ta, tb)
-    return y.reshape(y.shape[1], y.shape[2])
 
 
 def _add_bias(y, b, channels, inner):
@@ -173,7 +165,7 @@ def _sum(a, mode=0):
 
 
 # ---- dense ------------------------------------------------------------------
-def dense_forward(x, w, b):
+def dense_forward(x: Array, w: Array, b: Array) -> Array:
     x, w = _dev(x), _dev(w)
     n, i = x.shape
     o = w.shape[0]
@@ -183,7 +175,7 @@ def dense_forward(x, w, b):
     return y
 
 
-def dense_backward(x, w, gy, need_gx=True):
+def dense_backward(x: Array, w: Array, gy: Array, need_gx: bool = True) -> tuple:
     x, w, gy = _dev(x), _dev(w), _dev(gy)
     n, i = x.shape
     o = w.shape[0]
@@ -195,7 +187,7 @@ def dense_backward(x, w, gy, need_gx=True):
 
 
 # ---- convolution ------------------------------------------------------------
-def conv_out_size(n, k, s, p):
+def conv_out_size(n: int, k: int, s: int, p: int) -> int:
     return (n - k + 2 * p) // s + 1
 
 
@@ -209,7 +201,7 @@ def _col2im(cols, kh, kw, stride, pad, oh, ow, out):
                                        oh, ow, out)
 
 
-def conv2d_forward(x, w, b, stride, pad, cache):
+def conv2d_forward(x: Array, w: Array, b: Array, stride: tuple, pad: tuple, cache: Cache) -> Array:
     x, w = _dev(x), _dev(w)
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
@@ -223,7 +215,8 @@ def conv2d_forward(x, w, b, stride, pad, cache):
     return y.reshape(n, o, oh, ow)
 
 
-def conv2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
+def conv2d_backward(x: Array, w: Array, gy: Array, stride: tuple, pad: tuple, cache: Cache,
+                    need_gx: bool = True) -> tuple:
     x, w, gy = _dev(x), _dev(w), _dev(gy)
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
@@ -242,7 +235,8 @@ def conv2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
     return gx, gw, gb
 
 
-def conv_transpose2d_forward(x, w, b, stride, pad, out_hw, cache):
+def conv_transpose2d_forward(x: Array, w: Array, b: Array, stride: tuple, pad: tuple, out_hw: tuple,
+                             cache: Cache) -> Array:
     x, w = _dev(x), _dev(w)
     n, c, h, wd = x.shape
     _, o, kh, kw = w.shape
@@ -257,7 +251,8 @@ def conv_transpose2d_forward(x, w, b, stride, pad, out_hw, cache):
     return y
 
 
-def conv_transpose2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
+def conv_transpose2d_backward(x: Array, w: Array, gy: Array, stride: tuple, pad: tuple, cache: Cache,
+                              need_gx: bool = True) -> tuple:
     x, w, gy = _dev(x), _dev(w), _dev(gy)
     n, c, h, wd = x.shape
     _, o, kh, kw = w.shape
@@ -271,12 +266,12 @@ def conv_transpose2d_backward(x, w, gy, stride, pad, cache, need_gx=True):
 
 
 # ---- pooling ----------------------------------------------------------------
-def pool_out_shape(x_shape, k, s):
+def pool_out_shape(x_shape: tuple, k: tuple, s: tuple) -> tuple[int, ...]:
     n, c, h, w = x_shape
     return n, c, (h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1
 
 
-def maxpool_forward(x, k, s, cache):
+def maxpool_forward(x: Array, k: tuple, s: tuple, cache: Cache) -> Array:
     x = _dev(x)
     shape = pool_out_shape(x.shape, k, s)
     y = cuda.device_array(shape, dtype=x.dtype)
@@ -285,7 +280,7 @@ def maxpool_forward(x, k, s, cache):
     return y
 
 
-def maxpool_backward(gy, x_shape, k, s, cache):
+def maxpool_backward(gy: Array, x_shape: tuple, k: tuple, s: tuple, cache: Cache) -> Array:
     gy = _dev(gy)
     gx = cuda.device_array(tuple(x_shape), dtype=gy.dtype)
     K.maxpool_backward[K.blocks(gx.size), TPB](gy, cache["argmax"], k[0], k[1], s[0], s[1],
@@ -293,7 +288,7 @@ def maxpool_backward(gy, x_shape, k, s, cache):
     return gx
 
 
-def avgpool_forward(x, k, s, cache):
+def avgpool_forward(x: Array, k: tuple, s: tuple, cache: Cache) -> Array:
     x = _dev(x)
     y = cuda.device_array(pool_out_shape(x.shape, k, s), dtype=x.dtype)
     K.avgpool_forward[K.blocks(y.size), TPB](x, k[0], k[1], s[0], s[1],
@@ -301,7 +296,7 @@ def avgpool_forward(x, k, s, cache):
     return y
 
 
-def avgpool_backward(gy, x_shape, k, s, cache):
+def avgpool_backward(gy: Array, x_shape: tuple, k: tuple, s: tuple, cache: Cache) -> Array:
     gy = _dev(gy)
     gx = cuda.device_array(tuple(x_shape), dtype=gy.dtype)
     K.avgpool_backward[K.blocks(gx.size), TPB](gy, k[0], k[1], s[0], s[1],
@@ -309,7 +304,7 @@ def avgpool_backward(gy, x_shape, k, s, cache):
     return gx
 
 
-def global_avgpool_forward(x, cache):
+def global_avgpool_forward(x: Array, cache: Cache) -> Array:
     x = _dev(x)
     n, c, h, w = x.shape
     y = cuda.device_array((n, c), dtype=x.dtype)
@@ -317,7 +312,7 @@ def global_avgpool_forward(x, cache):
     return y
 
 
-def global_avgpool_backward(gy, x_shape, cache):
+def global_avgpool_backward(gy: Array, x_shape: tuple, cache: Cache) -> Array:
     gy = _dev(gy)
     n, c, h, w = (int(s) for s in x_shape)
     gx = cuda.device_array((n, c, h, w), dtype=gy.dtype)
@@ -343,47 +338,47 @@ def _binary(kernel, a, b, *extra):
     return y
 
 
-def relu_forward(x):
+def relu_forward(x: Array) -> Array:
     return _unary(K.relu_forward, x)
 
 
-def relu_backward(x, y, gy):
+def relu_backward(x: Array, y: Array, gy: Array) -> Array:
     return _binary(K.relu_backward, x, gy)
 
 
-def leaky_relu_forward(x, alpha):
+def leaky_relu_forward(x: Array, alpha: float) -> Array:
     return _unary(K.leaky_relu_forward, x, _f32(alpha))
 
 
-def leaky_relu_backward(x, y, gy, alpha):
+def leaky_relu_backward(x: Array, y: Array, gy: Array, alpha: float) -> Array:
     return _binary(K.leaky_relu_backward, x, gy, _f32(alpha))
 
 
-def sigmoid_forward(x):
+def sigmoid_forward(x: Array) -> Array:
     return _unary(K.sigmoid_forward, x)
 
 
-def sigmoid_backward(x, y, gy):
+def sigmoid_backward(x: Array, y: Array, gy: Array) -> Array:
     return _binary(K.sigmoid_backward, y, gy)
 
 
-def tanh_forward(x):
+def tanh_forward(x: Array) -> Array:
     return _unary(K.tanh_forward, x)
 
 
-def tanh_backward(x, y, gy):
+def tanh_backward(x: Array, y: Array, gy: Array) -> Array:
     return _binary(K.tanh_backward, y, gy)
 
 
-def abs_forward(x):
+def abs_forward(x: Array) -> Array:
     return _unary(K.abs_forward, x)
 
 
-def abs_backward(x, y, gy):
+def abs_backward(x: Array, y: Array, gy: Array) -> Array:
     return _binary(K.abs_backward, x, gy)
 
 
-def dropout_mask(rng, shape, p, dtype):
+def dropout_mask(rng: Any, shape: Sequence[int], p: float, dtype: Any) -> Array:
     # Drawn on the host with the model's generator, exactly as cpu.py does, then
     # copied over: same masks on both backends (see the module docstring).
     dtype = np.dtype(dtype)
@@ -397,13 +392,13 @@ def _host_fallback(op, a, b):
     return cuda.to_device(np.ascontiguousarray(op(to_host(a), to_host(b))))
 
 
-def mul(a, b):
+def mul(a: Array, b: Array) -> Array:
     if tuple(a.shape) != tuple(b.shape):
         return _host_fallback(np.multiply, a, b)
     return _binary(K.mul, a, b)
 
 
-def add(a, b):
+def add(a: Array, b: Array) -> Array:
     if tuple(a.shape) != tuple(b.shape):
         return _host_fallback(np.add, a, b)
     return _binary(K.add, a, b)
@@ -416,7 +411,8 @@ def _bn_layout(x):
     return c, inner
 
 
-def batchnorm_forward(x, gamma, beta, mean, var, momentum, eps, train, cache):
+def batchnorm_forward(x: Array, gamma: Array, beta: Array, mean: Array, var: Array, momentum: float,
+                      eps: float, train: bool, cache: Cache) -> Array:
     x, gamma, beta = _dev(x), _dev(gamma), _dev(beta)
     mean_h, var_h = mean, var
     mean, var = _dev(mean, x.dtype), _dev(var, x.dtype)
@@ -446,7 +442,7 @@ def batchnorm_forward(x, gamma, beta, mean, var, momentum, eps, train, cache):
     return y
 
 
-def batchnorm_backward(gy, gamma, train, cache):
+def batchnorm_backward(gy: Array, gamma: Array, train: bool, cache: Cache) -> tuple:
     gy, gamma = _dev(gy), _dev(gamma)
     xhat, inv = cache["xhat"], cache["inv"]
     c, inner = _bn_layout(gy)
@@ -460,22 +456,7 @@ def batchnorm_backward(gy, gamma, train, cache):
 
 
 # ---- losses -----------------------------------------------------------------
-def _rows(z, exp_out):
-    z = _dev(z, np.float32)
-    out = cuda.device_array(z.shape, dtype=z.dtype)
-    K.log_softmax_rows[K.blocks(z.shape[0]), TPB](z, out, int(exp_out))
-    return out
-
-
-def log_softmax(z):
-    return _rows(z, False)
-
-
-def softmax(z):
-    return _rows(z, True)
-
-
-def softmax_xent(logits, labels):
+def softmax_xent(logits: Array, labels: Any) -> tuple:
     z = _dev(logits)
     n = z.shape[0]
     lab = _dev(np.asarray(to_host(labels), dtype=np.int64))
@@ -485,7 +466,7 @@ def softmax_xent(logits, labels):
     return _sum(rowloss) / n, grad
 
 
-def mse(pred, target):
+def mse(pred: Array, target: Array) -> tuple:
     p = _dev(pred)
     t = _dev(target, p.dtype)
     sq = cuda.device_array(p.shape, dtype=p.dtype)
@@ -495,7 +476,7 @@ def mse(pred, target):
     return _sum(sq) / p.size, grad
 
 
-def bce_with_logits(z, t):
+def bce_with_logits(z: Array, t: Array) -> tuple:
     z = _dev(z)
     t = _dev(t, z.dtype)
     loss = cuda.device_array(z.shape, dtype=z.dtype)
@@ -506,7 +487,8 @@ def bce_with_logits(z, t):
 
 
 # ---- optimiser updates (in place) -------------------------------------------
-def sgd_update(p, g, v, lr, momentum, nesterov, weight_decay, l1, first):
+def sgd_update(p: Array, g: Array, v: Array, lr: float, momentum: float, nesterov: bool, weight_decay: float,
+               l1: float, first: bool) -> None:
     ph, vh = p, v
     p, v = _dev(p), _dev(v, p.dtype)
     g = _dev(g, p.dtype)
@@ -516,7 +498,8 @@ def sgd_update(p, g, v, lr, momentum, nesterov, weight_decay, l1, first):
     _writeback([(ph, p), (vh, v)])
 
 
-def adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, l1, t):
+def adam_update(p: Array, g: Array, m: Array, v: Array, lr: float, b1: float, b2: float, eps: float,
+                weight_decay: float, l1: float, t: int) -> None:
     ph, mh, vh = p, m, v
     p, m, v = _dev(p), _dev(m, p.dtype), _dev(v, p.dtype)
     g = _dev(g, p.dtype)
@@ -528,7 +511,7 @@ def adam_update(p, g, m, v, lr, b1, b2, eps, weight_decay, l1, t):
     _writeback([(ph, p), (mh, m), (vh, v)])
 
 
-def all_finite(arrays):
+def all_finite(arrays: Iterable[Array]) -> bool:
     arrays = list(arrays)
     if not arrays:
         return True
@@ -541,5 +524,5 @@ def all_finite(arrays):
     return not flags.copy_to_host().any()
 
 
-def sq_norm(a):
+def sq_norm(a: Array) -> float:
     return _sum(a, 1)

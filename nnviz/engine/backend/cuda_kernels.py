@@ -20,6 +20,8 @@ Conventions
 `cache=False` everywhere: kernels are compiled for the device at first use
 (the simulator ignores the flag anyway).
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -32,7 +34,7 @@ _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
 
 
-def blocks(n, tpb=TPB):
+def blocks(n: int, tpb: int = TPB) -> int:
     return max(1, (int(n) + tpb - 1) // tpb)
 
 
@@ -532,27 +534,6 @@ def softmax_xent_rows(z, labels, nf, rowloss, grad):
         if k == lab:
             g -= _ONE
         grad[r, k] = g / nf
-
-
-@cuda.jit(cache=False)
-def log_softmax_rows(z, out, exp_out):
-    r = cuda.grid(1)
-    if r >= z.shape[0]:
-        return
-    k_ = z.shape[1]
-    mx = z[r, 0]
-    for k in range(1, k_):
-        if z[r, k] > mx:
-            mx = z[r, k]
-    s = _ZERO
-    for k in range(k_):
-        s += math.exp(z[r, k] - mx)
-    ls = math.log(s)
-    for k in range(k_):
-        v = z[r, k] - mx - ls
-        if exp_out:
-            v = math.exp(v)
-        out[r, k] = v
 
 
 @cuda.jit(cache=False)

@@ -1,4 +1,8 @@
 """Elementwise activations: y = f(x), dx = f'(x) * dy."""
+from __future__ import annotations
+
+from typing import Any
+
 from .base import Layer, LayerError
 
 
@@ -13,7 +17,7 @@ class _Activation(Layer):
 
 
 class ReLU(_Activation):
-    def adopt(self, y):
+    def adopt(self, y: Any) -> None:
         """Take y = relu(x) computed by the layer before (fused); backward needs only y."""
         self._x = self._y = y
 
@@ -25,13 +29,13 @@ class ReLU(_Activation):
 
 
 class LeakyReLU(_Activation):
-    def __init__(self, alpha=0.01):
+    def __init__(self, alpha: float = 0.01) -> None:
         super().__init__()
         if not 0 <= float(alpha) < 1:
             raise LayerError(f"LeakyReLU: alpha must be in [0, 1), got {alpha!r}")
         self.alpha = float(alpha)
 
-    def config(self):
+    def config(self) -> dict:
         return {"type": "LeakyReLU", "alpha": self.alpha}
 
     def _f(self, x):

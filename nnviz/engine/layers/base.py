@@ -1,4 +1,9 @@
 """Layer base class: build() infers shapes, forward()/backward() sit together."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 
@@ -23,14 +28,14 @@ class Layer:
 
     # --- identity ---------------------------------------------------------
     @property
-    def type(self):
+    def type(self) -> str:
         return type(self).__name__
 
     @property
-    def label(self):
+    def label(self) -> str:
         return f"layer {self.index} ({self.type})" if self.index is not None else self.type
 
-    def config(self):
+    def config(self) -> dict:
         """Constructor arguments: {'type': ..., **kwargs} round-trips through JSON."""
         return {"type": self.type}
 
@@ -39,7 +44,8 @@ class Layer:
         return f"{self.type}({args})"
 
     # --- lifecycle ----------------------------------------------------------
-    def build(self, input_shape, rng, dtype, backend, hint=None):
+    def build(self, input_shape: Sequence[int], rng: np.random.Generator, dtype: Any, backend: Any,
+              hint: str | None = None) -> tuple[int, ...]:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.B = backend
         self.dtype = np.dtype(dtype)
@@ -53,20 +59,16 @@ class Layer:
     def _build(self, shape, rng, hint):
         return shape
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         """Shape-preserving layers without work return x unchanged."""
         return x
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return gy
 
     # --- helpers ------------------------------------------------------------
-    def param_count(self):
+    def param_count(self) -> int:
         return int(sum(np.prod(p.shape) for p in self.params.values()))
-
-    def zero_grads(self):
-        for k, p in self.params.items():
-            self.grads[k] = None
 
     def _fail(self, msg):
         raise LayerError(f"{self.label}: {msg}")
@@ -76,7 +78,7 @@ class Layer:
             self._fail(f"expects {what}, got input shape {shape}")
 
 
-def pair(v, name):
+def pair(v: Any, name: str) -> tuple[int, int]:
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
             raise LayerError(f"{name} must be an int or a pair, got {v!r}")
@@ -89,11 +91,11 @@ def pair(v, name):
     return int(a), int(b)
 
 
-def unpair(t):
+def unpair(t: tuple[int, int]) -> int | list[int]:
     return t[0] if t[0] == t[1] else list(t)
 
 
-def positive_int(v, name, layer, minimum=1):
+def positive_int(v: Any, name: str, layer: str, minimum: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
         raise LayerError(f"{layer}: {name} must be an integer >= {minimum}, got {v!r}")
     return int(v)

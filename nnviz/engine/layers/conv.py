@@ -1,10 +1,14 @@
+from __future__ import annotations
+
+from typing import Any
 
 from . import init as _init
 from .base import Layer, pair, positive_int, unpair
 
 
 class _ConvBase(Layer):
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, bias=True, init="auto"):
+    def __init__(self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 bias: bool = True, init: str = "auto") -> None:
         super().__init__()
         name = type(self).__name__
         self.out_channels = positive_int(out_channels, "out_channels", name)
@@ -18,7 +22,7 @@ class _ConvBase(Layer):
         self.use_bias = bool(bias)
         self.init = init
 
-    def config(self):
+    def config(self) -> dict:
         c = {"type": self.type, "out_channels": self.out_channels,
              "kernel_size": unpair(self.kernel_size)}
         if self.stride != (1, 1):
@@ -54,7 +58,7 @@ class Conv2D(_ConvBase):
             self._fail(f"kernel {kh}x{kw} is larger than the padded input "
                        f"{h + 2 * ph}x{w + 2 * pw} (input {shape}, padding {ph})")
         oh, ow = (h - kh + 2 * ph) // sh + 1, (w - kw + 2 * pw) // sw + 1
-        for n, k, p, s, o, axis in ((h, kh, ph, sh, oh, "rows"), (w, kw, pw, sw, ow, "columns")):
+        for n, k, p, s, axis in ((h, kh, ph, sh, "rows"), (w, kw, pw, sw, "columns")):
             rest = (n - k + 2 * p) % s
             if rest:
                 self.notes.append(f"stride {s} leaves {rest} {axis} unused at the border "
@@ -63,7 +67,7 @@ class Conv2D(_ConvBase):
         self._make_params(rng, hint, (self.out_channels, c, kh, kw), fan_in, fan_out)
         return self.out_channels, oh, ow
 
-    def forward(self, x, train=False, relu=False):
+    def forward(self, x: Any, train: bool = False, relu: bool = False) -> Any:
         # relu=True: the following ReLU's output (Sequential fuses the two on the CPU)
         self._x = x
         if relu:
@@ -72,7 +76,7 @@ class Conv2D(_ConvBase):
         return self.B.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
                                      self.stride, self.padding, self._cache)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         gx, gw, gb = self.B.conv2d_backward(self._x, self.params["weight"], gy, self.stride,
                                             self.padding, self._cache, need_gx)
         self.grads["weight"] = gw
@@ -102,13 +106,13 @@ class ConvTranspose2D(_ConvBase):
         self._make_params(rng, hint, (c, self.out_channels, kh, kw), fan_in, fan_out)
         return self.out_channels, oh, ow
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._x = x
         return self.B.conv_transpose2d_forward(x, self.params["weight"], self.params.get("bias"),
                                                self.stride, self.padding,
                                                self.output_shape[1:], self._cache)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         gx, gw, gb = self.B.conv_transpose2d_backward(self._x, self.params["weight"], gy,
                                                       self.stride, self.padding, self._cache,
                                                       need_gx)

@@ -1,3 +1,6 @@
+from __future__ import annotations
+
+from typing import Any
 
 from . import init as _init
 from .base import Layer, positive_int
@@ -6,13 +9,13 @@ from .base import Layer, positive_int
 class Dense(Layer):
     """y = x W^T + b, weight (out, in) as in PyTorch."""
 
-    def __init__(self, out_features, bias=True, init="auto"):
+    def __init__(self, out_features: int, bias: bool = True, init: str = "auto") -> None:
         super().__init__()
         self.out_features = positive_int(out_features, "out_features", "Dense")
         self.use_bias = bool(bias)
         self.init = init
 
-    def config(self):
+    def config(self) -> dict:
         c = {"type": "Dense", "out_features": self.out_features}
         if not self.use_bias:
             c["bias"] = False
@@ -32,11 +35,11 @@ class Dense(Layer):
             self.params["bias"] = self.B.zeros((self.out_features,), self.dtype)
         return (self.out_features,)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._x = x
         return self.B.dense_forward(x, self.params["weight"], self.params.get("bias"))
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         gx, gw, gb = self.B.dense_backward(self._x, self.params["weight"], gy, need_gx)
         self.grads["weight"] = gw
         if self.use_bias:

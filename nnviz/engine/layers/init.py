@@ -1,6 +1,10 @@
 """He and Xavier initialisation. `auto` looks at the activation that follows:
 He before ReLU-like units (they zero half their input), Xavier otherwise,
 including the logits layer, as Keras does."""
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .base import LayerError
@@ -8,7 +12,7 @@ from .base import LayerError
 _RECTIFIERS = {"ReLU", "LeakyReLU", "Abs"}
 
 
-def choose(init, hint, label):
+def choose(init: str, hint: str | None, label: str) -> str:
     if init == "auto":
         return "he" if hint in _RECTIFIERS else "xavier"
     if init not in ("he", "xavier", "uniform"):
@@ -16,7 +20,8 @@ def choose(init, hint, label):
     return init
 
 
-def weights(rng, shape, fan_in, fan_out, kind, dtype):
+def weights(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int, kind: str,
+            dtype: Any) -> np.ndarray:
     if kind == "he":
         w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
     elif kind == "uniform":   # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))

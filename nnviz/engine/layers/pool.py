@@ -1,8 +1,12 @@
+from __future__ import annotations
+
+from typing import Any
+
 from .base import Layer, pair, positive_int, unpair
 
 
 class _Pool(Layer):
-    def __init__(self, kernel_size=2, stride=None):
+    def __init__(self, kernel_size: Any = 2, stride: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = pair(kernel_size, f"{name} kernel_size")
@@ -10,7 +14,7 @@ class _Pool(Layer):
         for v in self.kernel_size + self.stride:
             positive_int(v, "kernel_size/stride", name)
 
-    def config(self):
+    def config(self) -> dict:
         c = {"type": self.type, "kernel_size": unpair(self.kernel_size)}
         if self.stride != self.kernel_size:
             c["stride"] = unpair(self.stride)
@@ -33,27 +37,27 @@ class _Pool(Layer):
 
 
 class MaxPool2D(_Pool):
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._xshape = x.shape
         self._y = self.B.maxpool_forward(x, self.kernel_size, self.stride, self._cache)
         return self._y
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return self.B.maxpool_backward(gy, self._xshape, self.kernel_size, self.stride,
                                        self._cache)
 
-    def backward_through_relu(self, gy):
+    def backward_through_relu(self, gy: Any) -> Any:
         """Gradient at the input of the ReLU that feeds this pool (one pass, same numbers)."""
         return self.B.maxpool_relu_backward(gy, self._y, self._xshape, self.kernel_size,
                                             self.stride, self._cache)
 
 
 class AvgPool2D(_Pool):
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._xshape = x.shape
         return self.B.avgpool_forward(x, self.kernel_size, self.stride, self._cache)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return self.B.avgpool_backward(gy, self._xshape, self.kernel_size, self.stride,
                                        self._cache)
 
@@ -69,9 +73,9 @@ class GlobalAvgPool2D(Layer):
         self._need(shape, 3, "an image input (channels, height, width)")
         return (shape[0],)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         self._xshape = x.shape
         return self.B.global_avgpool_forward(x, self._cache)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return self.B.global_avgpool_backward(gy, self._xshape, self._cache)

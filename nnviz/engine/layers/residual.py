@@ -1,7 +1,13 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from .base import Layer, LayerError
 
 
-def build_chain(layers, shape, rng_for, dtype, backend, label=""):
+def build_chain(layers: list[Layer], shape: tuple[int, ...], rng_for: Callable[[Layer], Any], dtype: Any,
+                backend: Any, label: str = "") -> tuple[int, ...]:
     """Build layers in order; each gets the activation that follows as init hint."""
     for i, layer in enumerate(layers):
         nxt = layers[i + 1].type if i + 1 < len(layers) else None
@@ -14,7 +20,7 @@ def build_chain(layers, shape, rng_for, dtype, backend, label=""):
 class Residual(Layer):
     """Skip connection: out = x + f(x), f a chain of layers keeping the shape."""
 
-    def __init__(self, layers):
+    def __init__(self, layers: list[Layer]) -> None:
         super().__init__()
         if not isinstance(layers, (list, tuple)) or not layers:
             raise LayerError("Residual: needs a non-empty list of layers")
@@ -23,14 +29,15 @@ class Residual(Layer):
                 raise LayerError(f"Residual: {l!r} is not a layer")
         self.layers = list(layers)
 
-    def config(self):
+    def config(self) -> dict:
         return {"type": "Residual", "layers": [l.config() for l in self.layers]}
 
     @property
-    def children(self):
+    def children(self) -> list[Layer]:
         return self.layers
 
-    def build(self, input_shape, rng, dtype, backend, hint=None):
+    def build(self, input_shape: Sequence[int], rng: Any, dtype: Any, backend: Any,
+              hint: str | None = None) -> tuple[int, ...]:
         self._rng = rng
         return super().build(input_shape, rng, dtype, backend, hint)
 
@@ -45,16 +52,16 @@ class Residual(Layer):
             self.notes.extend(l.notes)
         return shape
 
-    def param_count(self):
+    def param_count(self) -> int:
         return sum(l.param_count() for l in self.layers)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         y = x
         for l in self.layers:
             y = l.forward(y, train)
         return self.B.add(x, y)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         g = gy
         for l in reversed(self.layers):
             g = l.backward(g, True)

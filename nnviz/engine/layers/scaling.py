@@ -5,6 +5,10 @@ The model wants (pixel - mean) / std per channel, pixels in [0, 1] (MNIST: 0.130
 (data_mean / data_std, Dataset.normalization), so the layer first undoes that:
 y = (x * data_std + data_mean - mean) / std, one per-channel affine map.
 """
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .base import Layer, LayerError
@@ -22,20 +26,20 @@ def _floats(v, name):
 
 
 class InputScaling(Layer):
-    def __init__(self, mean=0.0, std=1.0, data_mean=0.0, data_std=1.0):
+    def __init__(self, mean: Any = 0.0, std: Any = 1.0, data_mean: Any = 0.0, data_std: Any = 1.0) -> None:
         super().__init__()
         self.mean, self.std = _floats(mean, "mean"), _floats(std, "std")
         self.data_mean, self.data_std = _floats(data_mean, "data_mean"), _floats(data_std, "data_std")
         if min(self.std) <= 0 or min(self.data_std) <= 0:
             raise LayerError(f"InputScaling: std and data_std must be > 0, got {std!r}, {data_std!r}")
 
-    def config(self):
+    def config(self) -> dict:
         c = {"type": "InputScaling", "mean": self.mean, "std": self.std}
         if self.data_mean != [0.0] or self.data_std != [1.0]:
             c.update(data_mean=self.data_mean, data_std=self.data_std)
         return c
 
-    def affine(self, channels=None):
+    def affine(self, channels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scale, offset), float64 arrays of one value per channel: y = x * scale + offset."""
         n = channels or max(len(self.mean), len(self.std), len(self.data_mean),
                             len(self.data_std))
@@ -43,7 +47,7 @@ class InputScaling(Layer):
                         (self.mean, self.std, self.data_mean, self.data_std))
         return ds / s, (dm - m) / s
 
-    def set_data_normalization(self, normalization):
+    def set_data_normalization(self, normalization: dict | None) -> None:
         """Bind to a dataset's {'mean': [...], 'std': [...]} (empty: raw [0, 1] values)."""
         norm = normalization or {}
         self.data_mean = _floats(norm.get("mean", 0.0), "data_mean")
@@ -65,10 +69,10 @@ class InputScaling(Layer):
         self._scale = self.B.asarray(scale.reshape((c,) + tail), self.dtype)
         self._offset = self.B.asarray(offset.reshape((c,) + tail), self.dtype)
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         return self.B.add(self.B.mul(x, self._scale), self._offset)
 
-    def backward(self, gy, need_gx=True):
+    def backward(self, gy: Any, need_gx: bool = True) -> Any:
         return self.B.mul(gy, self._scale) if need_gx else None
 
 

@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
-from ..style import colormap_rgb
-from ..style import to_uint8
+from nnviz.engine import softmax
+
+from ..style import colormap_rgb, to_uint8
 
 
 def map_tiles(act, cmap="viridis", per_map=True):
@@ -82,20 +83,11 @@ def canvas_to_input(gray_u8, input_shape, normalization=None):
 
 
 # ---------------------------------------------------------------- model helpers
-def softmax(z):
-    z = np.asarray(z, np.float64).ravel()
-    if z.size == 1:
-        p = 1 / (1 + np.exp(-z[0]))
-        return np.array([1 - p, p])
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 def inspect_input(model, x):
     """Forward ONE input (C, H, W): activations of 3-D layers and class probabilities."""
     acts = model.activations(np.asarray(x, np.float32)[None])
     maps = [(label, a[0].copy()) for label, a in acts[1:] if a.ndim == 4]
-    probs = softmax(acts[-1][1][0])
+    probs = softmax(np.asarray(acts[-1][1][0], np.float64).ravel())
     return {"maps": maps, "input": np.asarray(x, np.float32).copy(), "probs": probs}
 
 

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 
 from nnviz.engine import adapt_spec
 
-from .arch import FIELDS, LAYER_KINDS, analyze, get_field, set_field
 from ..style import FONT_PT, ui_font
+from .arch import FIELDS, LAYER_KINDS, analyze, get_field, set_field
 
 COLUMNS = ["#", "layer", "output H×W×C", "(N − F + 2P)/S + 1", "parameters", "receptive field",
            "notes"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -20,13 +19,8 @@ from PySide6.QtWidgets import (
 
 from ..style import (
     FONT_PT,
-    PALETTE,
-    add_legend,
     colormap_rgb,
     np_to_qimage,
-    pt,
-    px,
-    series_color,
     style_plot,
     ui_font,
 )
@@ -261,7 +255,7 @@ class FeatureMapView(QWidget):
                 wdg.setParent(None)
                 wdg.deleteLater()
         self._rows = []
-        for i, (label, a) in enumerate(self._maps):
+        for label, a in self._maps:
             c, h, w = a.shape
             lab = QLabel(f"{label}  —  {c} map{'s' if c != 1 else ''} of {h}×{w}")
             lab.setFont(ui_font(FONT_PT, bold=True))
@@ -277,7 +271,7 @@ class FeatureMapView(QWidget):
         self._ensure_rows()
         per_map = self.scaling.currentIndex() == 0
         cmap = self.cmap.currentText()
-        for (label, a), (lab, grid) in zip(self._maps, self._rows):
+        for (label, a), (_, grid) in zip(self._maps, self._rows):
             tips = [f"{label} map {i}: min {m.min():.3g}, max {m.max():.3g}" for i, m in enumerate(a)]
             grid.set_tiles(map_tiles(a, cmap, per_map), tips=tips)
         self.info.setText(f"{len(self._maps)} layers" if self._maps else "no image layers")

@@ -49,6 +49,9 @@ log = logging.getLogger("nnviz")
 CUSTOM = "small CNN (custom)"
 MODEL_CHOICES = [CUSTOM, "lenet5", "lab7-cnn"]
 DEFAULT_DATASETS = ["shapes", "color-shapes", "mnist", "fashion-mnist", "cifar10"]
+#: input shapes of the named datasets (the others are loaded to find out)
+KNOWN_SHAPES = {"shapes": (1, 28, 28), "color-shapes": (3, 32, 32), "mnist": (1, 28, 28),
+                "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 N_GALLERY = 16
 CONF_CAP = 2000
 MAX_CELL_EXAMPLES = 48
@@ -100,6 +103,7 @@ class InspectorWorkspace(Workspace):
         self.trainer = None
         self.maker = None
         self._datasets = {}
+        self._opened = False               # the model came from a file: keep its weights
         self._spec = copy.deepcopy(DEFAULT_SPEC)
         self._trainable = False
         self._inspect = (None, 0)          # (x, token) read by the worker thread
@@ -307,9 +311,18 @@ class InspectorWorkspace(Workspace):
         self.cell_gallery.set_images([], title="Click a cell to see its examples")
         if len(self._gallery_idx):
             self.select_test_input(int(self._gallery_idx[0]), refresh=False)
-        if rebuild:
+        if rebuild and self._opened and self.trainer is not None and \
+                self._fits(ds, self.trainer.model):
+            # a model from a file keeps its weights on any dataset that fits it
+            self._install_trainer(self._new_trainer(self.trainer.model))
+        elif rebuild:
             self.editor.set_input(ds.input_shape, ds.num_classes)
             self.rebuild_now()
+
+    def _new_trainer(self, model):
+        return Trainer(model, self.dataset, optimizer=self.opt_combo.currentText(),
+                       lr=self.lr_spin.value(), momentum=0.9,
+                       batch_size=min(self.batch_spin.value(), len(self.dataset.y_train)))
 
     def _make_gallery(self):
         y = self.dataset.y_test
@@ -364,6 +377,7 @@ class InspectorWorkspace(Workspace):
         """New model from the editor's spec (fresh weights), new trainer; views refresh."""
         self._rebuild_timer.stop()
         self.controller.stop(1000)
+        self._opened = False
         spec = self.editor.spec()
         if not self.editor.trainable():
             self.trainer = None
@@ -518,10 +532,9 @@ class InspectorWorkspace(Workspace):
         self.play_btn.setText("❚❚ Pause" if running else "▶ Train")
 
     def start_pause(self):
-        if self.trainer is None:
-            if not self._trainable or not self.rebuild_now():
-                self.play_btn.setChecked(False)
-                return
+        if self.trainer is None and (not self._trainable or not self.rebuild_now()):
+            self.play_btn.setChecked(False)
+            return
         self.controller.toggle()
         self._on_state("running" if self.controller.running else "paused")
         if self.controller.running and self.tabs.currentIndex() == 0:
@@ -609,9 +622,8 @@ class InspectorWorkspace(Workspace):
                 self.set_dataset(ds_name, rebuild=False)
         except Exception as e:
             self._banner(f"Dataset {ds_name!r} not available: {e}")
-        if self.dataset is None or tuple(self.dataset.input_shape) != tuple(model.input_shape):
-            self._banner(f"No dataset with inputs {tuple(model.input_shape)} is loaded")
-            return False
+        if not self._fits(self.dataset, model):
+            self._find_dataset_for(model)       # raises, naming the shape needed
         spec = model.to_spec()
         self._select_combo(self.model_combo, spec.get("name") if spec.get("name") in
                            MODEL_CHOICES else CUSTOM)
@@ -624,10 +636,7 @@ class InspectorWorkspace(Workspace):
         if trainer is None or getattr(trainer, "model", None) is not model:
             tcfg = meta.get("training") if isinstance(meta.get("training"), dict) else {}
             try:
-                trainer = Trainer(model, self.dataset, optimizer=self.opt_combo.currentText(),
-                                  lr=self.lr_spin.value(), momentum=0.9,
-                                  batch_size=min(self.batch_spin.value(),
-                                                 len(self.dataset.y_train)))
+                trainer = self._new_trainer(model)
             except Exception as e:
                 self._banner(f"Cannot train the loaded model on {self.dataset.name}: {e}")
                 return False
@@ -652,8 +661,32 @@ class InspectorWorkspace(Workspace):
                 except Exception as e:
                     log.warning("history not restored: %s", e)
         self._install_trainer(trainer)
+        self._opened = True
         self._banner("")
         return True
+
+    @staticmethod
+    def _fits(ds, model):
+        return ds is not None and tuple(ds.input_shape) == tuple(model.input_shape) and \
+            tuple(model.output_shape) == (ds.num_classes,)
+
+    def _find_dataset_for(self, model):
+        """Switch to the first dataset whose inputs and classes fit an opened model."""
+        shape = tuple(model.input_shape)
+        for name in [n for n in dataset_names() if KNOWN_SHAPES.get(n) in (None, shape)]:
+            try:
+                ds = self._datasets.get(name) or load_named_dataset(name)
+            except Exception as e:
+                log.info("dataset %s not available: %s", name, e)
+                continue
+            self._datasets[ds.name] = ds
+            if self._fits(ds, model):
+                self.set_dataset(ds, rebuild=False)
+                return ds
+        c, h, w = shape
+        raise ValueError(f"this model needs inputs of shape {shape} ({c} channel"
+                         f"{'s' if c > 1 else ''}, {h}×{w} pixels) and {model.output_shape[0]} "
+                         f"classes; no dataset nnviz has fits: open one with File ▸ Open dataset…")
 
     def prepare_screenshot(self, steps=300):
         """LeNet-5 on shapes, trained ~300 steps, an input selected, a map enlarged."""

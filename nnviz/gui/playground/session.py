@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnviz.data.dataset import Dataset
-from nnviz.engine import model_from_spec
+from nnviz.engine import model_from_spec, softmax
 from nnviz.train import Trainer
 
 from ..curves import history_copy
@@ -222,13 +222,7 @@ def diverging(values, scale=None):
 # ---- snapshots (worker thread) --------------------------------------------------------
 def fast_proba(model, x):
     """Softmax of the logits for all of x in one forward pass (float32)."""
-    z = np.asarray(model.B.to_host(model.forward(x, train=False)), dtype=np.float32)
-    if z.shape[1] == 2:
-        p1 = 1.0 / (1.0 + np.exp(np.clip(z[:, 0] - z[:, 1], -60, 60)))
-        return np.stack([1 - p1, p1], 1)
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    return softmax(np.asarray(model.B.to_host(model.forward(x, train=False)), dtype=np.float32))
 
 
 def run_snapshot(run, opts, neurons=True):

@@ -20,11 +20,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from ..io.atomic import atomic_path
+from ..data import default_data_dir
+from . import save_model
+from .atomic import atomic_path
 
 __all__ = ["Autosaver", "find_crash_checkpoint", "default_autosave_dir", "read_marker",
            "MARKER_NAME", "CHECKPOINT_SUFFIX"]
@@ -38,10 +42,6 @@ def default_autosave_dir() -> Path:
     env = os.environ.get("NNVIZ_AUTOSAVE_DIR")
     if env:
         return Path(env).expanduser()
-    try:
-        from ..data import default_data_dir
-    except ImportError:   # the data package is optional for autosave
-        return Path.home() / ".local" / "share" / "nnviz" / "autosave"
     return Path(default_data_dir()) / "autosave"
 
 
@@ -67,14 +67,15 @@ def _pid_alive(pid) -> bool:
         return False
     if pid <= 0:
         return False
-    if os.name == "nt":   # pragma: no cover - Windows
+    if sys.platform == "win32":   # pragma: no cover - Windows
         import ctypes
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)
         if not handle:
             return False
         code = ctypes.c_ulong()
-        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        ctypes.windll.kernel32.CloseHandle(handle)
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
         return code.value == 259   # STILL_ACTIVE
     try:
         os.kill(pid, 0)
@@ -103,16 +104,15 @@ def read_marker(folder) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _marker_alive(marker: dict) -> bool:
+def _marker_alive(marker: dict[str, Any]) -> bool:
     """True when the process that wrote `marker` is still running."""
     pid = marker.get("pid")
-    if not _pid_alive(pid):
+    if pid is None or not _pid_alive(pid):
         return False
     started = marker.get("proc_start")
     now = _proc_start(pid)
-    if started is not None and now is not None and int(started) != now:
-        return False   # the pid was reused by another process
-    return True
+    # a different start time: the pid was reused by another process
+    return started is None or now is None or int(started) == now
 
 
 def _checkpoints(folder: Path) -> list[Path]:
@@ -153,8 +153,8 @@ class Autosaver:
     them.  Weights that are not finite are never written over a good checkpoint.
     """
 
-    def __init__(self, every_epochs=1, folder=None, workspace="model", enabled=True,
-                 start=True, min_interval_s=0.0):
+    def __init__(self, every_epochs: int = 1, folder: str | os.PathLike | None = None, workspace: str = "model",
+                 enabled: bool = True, start: bool = True, min_interval_s: float = 0.0) -> None:
         if isinstance(every_epochs, bool) or int(every_epochs) != every_epochs or every_epochs < 1:
             raise ValueError(f"every_epochs must be a positive integer, got {every_epochs!r}")
         self.every_epochs = int(every_epochs)
@@ -163,13 +163,13 @@ class Autosaver:
         self.enabled = bool(enabled)
         # tiny epochs (toy data: a few ms) must not turn autosave into constant disk writes
         self.min_interval_s = float(min_interval_s)
-        self.last_saved_at = None
+        self.last_saved_at: float | None = None
         self.lock = threading.RLock()
         self.last_error: Exception | None = None
         self.last_path: Path | None = None
         self.last_saved_epoch: int | None = None
         self.saves = 0
-        self.started_at = None
+        self.started_at: float | None = None
         if start:
             self.start_session()
 
@@ -203,7 +203,7 @@ class Autosaver:
         return self.folder / (_safe_name(workspace if workspace is not None else self.workspace)
                               + CHECKPOINT_SUFFIX)
 
-    def on_epoch_end(self, trainer, dataset=None, workspace=None):
+    def on_epoch_end(self, trainer: Any, dataset: Any = None, workspace: str | None = None) -> Path | None:
         """Call after each epoch; saves when the epoch count is a multiple of every_epochs.
 
         Returns the path written, or None (not due, disabled, or failed: see last_error).
@@ -217,18 +217,18 @@ class Autosaver:
             return None
         return self.save_now(trainer, dataset=dataset, workspace=workspace)
 
-    def due(self):
+    def due(self) -> bool:
         """False while less than min_interval_s has passed since the last save."""
         return (self.last_saved_at is None or
                 time.monotonic() - self.last_saved_at >= self.min_interval_s)
 
-    def save_now(self, trainer, dataset=None, workspace=None, raise_errors=False):
+    def save_now(self, trainer: Any, dataset: Any = None, workspace: str | None = None,
+                 raise_errors: bool = False) -> Path | None:
         """Save the trainer's model and state now (e.g. on Stop). Thread-safe.
 
         Returns the path, or None when the weights are not finite or the write failed
         (then :attr:`last_error` says why; ``raise_errors=True`` raises instead).
         """
-        from ..io import save_model
         path = self.checkpoint_path(workspace)
         with self.lock:
             try:
