@@ -76,7 +76,7 @@ def explain(model: Sequential, x: np.ndarray, target=None, cam_layer: int | None
         require_image_model(model, "Grad-CAM")
         cam_layer = default_cam_layer(model) if cam_layer == -1 else check_layer(
             model, cam_layer, "Grad-CAM")
-    keep = () if cam_layer is None else (block_end(model, cam_layer),)
+    keep: tuple[int, ...] = () if cam_layer is None else (block_end(model, cam_layer),)
     out, maps = walk_forward(model, xb, keep=keep)
     logits = np.array(model.B.to_host(out), np.float32).reshape(len(xb), -1)
     t = class_targets(model, logits, target)
@@ -106,4 +106,6 @@ def saliency(model: Sequential, x: np.ndarray, target=None) -> Explanation:
 
 def grad_cam(model: Sequential, x: np.ndarray, target=None, layer: int = -1) -> np.ndarray:
     """Grad-CAM heat maps (N, H, W) for a Conv2D layer (-1: the default layer)."""
-    return explain(model, x, target, cam_layer=layer).grad_cam
+    cam = explain(model, x, target, cam_layer=layer).grad_cam
+    assert cam is not None          # a layer was asked for
+    return cam

@@ -20,7 +20,7 @@ class LayerHistogram:
     nonfinite: int = 0          # NaN / inf values (not in any bin)
 
 
-def _layer_arrays(model: Sequential, grads: bool) -> list[tuple[str, list[np.ndarray]]]:
+def _layer_arrays(model: Sequential, grads: bool) -> list[tuple[str, list[np.ndarray | None]]]:
     """[(label, host arrays)] per top-level layer with parameters (nested ones included)."""
     out = []
     for layer in model.layers:
@@ -49,13 +49,13 @@ def histogram(values: np.ndarray, bins: int = 40, label: str = "") -> LayerHisto
 
 def weight_histograms(model: Sequential, bins: int = 40) -> list[LayerHistogram]:
     """One histogram of all parameters (weights and biases) of each layer with any."""
-    return [histogram(np.concatenate([a.ravel() for a in arrays]), bins, label)
+    return [histogram(np.concatenate([a.ravel() for a in arrays if a is not None]), bins, label)
             for label, arrays in _layer_arrays(model, grads=False)]
 
 
 def gradient_histograms(model: Sequential, bins: int = 40) -> list[LayerHistogram]:
     """Histograms of the latest gradients; layers without gradients yet are left out."""
-    return [histogram(np.concatenate([a.ravel() for a in arrays]), bins, label)
+    return [histogram(np.concatenate([a.ravel() for a in arrays if a is not None]), bins, label)
             for label, arrays in _layer_arrays(model, grads=True)
             if all(a is not None for a in arrays)]
 
@@ -67,7 +67,8 @@ def snapshot_arrays(model: Sequential) -> dict[str, dict[str, np.ndarray]]:
     for kind, grads in (("weights", False), ("gradients", True)):
         for label, arrays in _layer_arrays(model, grads):
             if all(a is not None for a in arrays):
-                snap[kind][label] = np.concatenate([np.ravel(a) for a in arrays]).astype(
+                snap[kind][label] = np.concatenate([np.ravel(a) for a in arrays
+                                                    if a is not None]).astype(
                     np.float32, copy=True)
     return snap
 

@@ -124,15 +124,15 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
     else:
         n_units = max(2, int(np.prod(model.output_shape)))
         what = f"{model.name} has {n_units} classes"
-    units = np.arange(n_units) if units is None else np.asarray(units, np.int64).reshape(-1)
-    if units.size == 0 or units.min() < 0 or units.max() >= n_units:
-        raise ExplainError(f"activation maximisation: units {units.tolist()} out of range; {what}")
+    unit = np.arange(n_units) if units is None else np.asarray(units, np.int64).reshape(-1)
+    if unit.size == 0 or unit.min() < 0 or unit.max() >= n_units:
+        raise ExplainError(f"activation maximisation: units {unit.tolist()} out of range; {what}")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ExplainError(f"activation maximisation: steps must be an integer >= 1, got {steps!r}")
     rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, init_scale, (len(units), *model.input_shape)).astype(np.float32)
+    x = rng.normal(0.0, init_scale, (len(unit), *model.input_shape)).astype(np.float32)
     trace = []
-    start, g0 = _objective(model, x, layer, units)
+    start, g0 = _objective(model, x, layer, unit)
     box = _support(g0)
     done, cancelled = 0, False
     for step in range(int(steps)):
@@ -141,7 +141,7 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
             break
         shift = tuple(int(s) for s in rng.integers(-jitter, jitter + 1, 2)) if jitter else (0, 0)
         xs = np.roll(x, shift, axis=(2, 3)) if jitter else x
-        value, g = _objective(model, xs, layer, units)
+        value, g = _objective(model, xs, layer, unit)
         if jitter:
             g = np.roll(g, (-shift[0], -shift[1]), axis=(2, 3))
         rms = np.sqrt((g.astype(np.float64) ** 2).reshape(len(x), -1).mean(axis=1)) + 1e-12
@@ -156,7 +156,7 @@ def maximize(model: Sequential, layer: int | None = None, units: Sequence[int] |
         done = step + 1
         if progress is not None:
             progress(done, int(steps), x)
-    final, _ = _objective(model, x, layer, units)
-    return Maximization(images=x, units=[int(u) for u in units], layer=layer,
-                        trace=np.asarray(trace, np.float32).reshape(done, len(units)),
+    final, _ = _objective(model, x, layer, unit)
+    return Maximization(images=x, units=[int(u) for u in unit], layer=layer,
+                        trace=np.asarray(trace, np.float32).reshape(done, len(unit)),
                         start=start, final=final, steps=done, cancelled=cancelled, box=box)
