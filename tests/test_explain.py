@@ -268,3 +268,25 @@ def test_the_api_never_imports_qt():
             "print([m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_saliency_matches_finite_differences_through_every_layer_kind():
+    from nnviz.engine import AvgPool2D, BatchNorm, Dropout, LeakyReLU, MaxPool2D, Residual, Sigmoid
+    model = Sequential([Conv2D(4, 3, padding=1), BatchNorm(), LeakyReLU(0.1),
+                        Residual([Conv2D(4, 3, padding=1), Sigmoid()]), MaxPool2D(2),
+                        Conv2D(3, 2), AvgPool2D(2), Dropout(0.5), Flatten(), Dense(3)],
+                       (2, 8, 8), seed=3, dtype=np.float64)
+    rng = np.random.default_rng(7)
+    bn = model.layers[1]
+    bn.buffers["running_mean"][...] = rng.normal(0, 0.3, 4)   # eval mode uses these
+    bn.buffers["running_var"][...] = rng.uniform(0.5, 2, 4)
+    x = rng.normal(0, 1, (2, 8, 8))
+    e = explain(model, x, target=2, cam_layer=5)
+    eps, fd = 1e-6, np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        fd[i] = (model.predict_logits(xp[None])[0, 2] - model.predict_logits(xm[None])[0, 2]) / (2 * eps)
+    np.testing.assert_allclose(e.gradient[0], fd, rtol=1e-5, atol=1e-8)
+    assert e.grad_cam.shape == (1, 8, 8) and e.cam_maps.shape == (1, 3, 3, 3)

@@ -29,8 +29,8 @@ def clone_model(model: Sequential) -> Sequential:
 
 
 def as_batch(model: Sequential, x: np.ndarray) -> np.ndarray:
-    """One input (C, H, W) or a batch (N, C, H, W) -> a float32 batch the model accepts."""
-    x = np.asarray(x, np.float32)
+    """One input (C, H, W) or a batch (N, C, H, W) -> a batch in the model's dtype."""
+    x = np.asarray(x, model.dtype)
     if x.shape == tuple(model.input_shape):
         x = x[None]
     if x.ndim != len(model.input_shape) + 1 or tuple(x.shape[1:]) != tuple(model.input_shape):
