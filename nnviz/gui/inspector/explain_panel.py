@@ -413,6 +413,7 @@ class ExplainPanel(QWidget):
     def _mistake_picked(self, idx, pred):
         self.ws.select_test_input(int(idx))
         self.class_combo.setCurrentIndex(0)
+        self.views.setCurrentWidget(self.why)
         self.gallery.select(None)
         self.request()
 

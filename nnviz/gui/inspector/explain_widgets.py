@@ -179,6 +179,8 @@ class CaptionedTiles(TileGrid):
             col = self._colours[i] if i < len(self._colours) else (30, 30, 30)
             p.fillRect(band, QColor(*col, 200))
             p.setPen(QPen(QColor(255, 255, 255)))
+            text = "\n".join(fm.elidedText(line, Qt.ElideRight, int(r.width()) - 4)
+                             for line in text.split("\n"))
             p.drawText(band, Qt.AlignCenter, text)
         p.end()
 

@@ -48,7 +48,7 @@ class MistakesView(QWidget):
         self.header.setText(
             f"<b>{len(m)} of {m.n_total} test images wrong</b> ({m.accuracy:.1%} right){more}; "
             f"most confident first{epoch_note}. Click one to explain it.")
-        caps = [f"true {nm(t)}\nsaid {nm(p)} {prob_text(c)}"
+        caps = [f"true {nm(t)}\n{prob_text(c)} said {nm(p)}"    # long names: the end is elided
                 for t, p, c in zip(m.true[:len(idx)], m.pred[:len(idx)],
                                    m.confidence[:len(idx)])]
         tips = [f"test #{i}: true {nm(t)}, predicted {nm(p)} with p = {c:.3f} "
