@@ -133,3 +133,22 @@ def test_export_png(ws, qtbot, tmp_path):
     from nnviz.gui.inspector.explain_widgets import export_widget
     q = tmp_path / "dist.png"
     assert export_widget(ws.explain.distributions, str(q)) and q.stat().st_size > 1000
+
+
+def test_hidden_views_cost_nothing_but_the_distribution_records(ws, qtbot, monkeypatch):
+    from nnviz.gui.inspector.explain_jobs import JobThread
+    kinds = []
+    real = JobThread.submit
+    monkeypatch.setattr(JobThread, "submit",
+                        lambda self, kind, fn: (kinds.append(kind), real(self, kind, fn)))
+    ws.tabs.setCurrentIndex(1)                     # the feature maps, not the Explain tab
+    step0 = ws.trainer.steps
+    ws.controller.start()
+    qtbot.waitUntil(lambda: ws.trainer.steps > step0 + 20 and "hist" in kinds, timeout=20000)
+    ws.controller.pause()
+    qtbot.waitUntil(lambda: not ws.controller.running, timeout=5000)
+    assert set(kinds) == {"hist"}
+    kinds.clear()
+    ws.tabs.setCurrentWidget(ws.explain)           # shown: the visible view is computed
+    qtbot.waitUntil(lambda: "explain" in kinds, timeout=10000)
+    assert "mistakes" not in kinds and "maximize" not in kinds   # their tabs are not shown
