@@ -152,3 +152,13 @@ def test_hidden_views_cost_nothing_but_the_distribution_records(ws, qtbot, monke
     ws.tabs.setCurrentWidget(ws.explain)           # shown: the visible view is computed
     qtbot.waitUntil(lambda: "explain" in kinds, timeout=10000)
     assert "mistakes" not in kinds and "maximize" not in kinds   # their tabs are not shown
+
+
+def test_a_drawing_is_explained(ws, qtbot):
+    x = np.zeros((1, 28, 28), np.float32)
+    x[0, 4:24, 13:15] = 2.0                       # a vertical stroke
+    ws.select_input(x, None, "your drawing")
+    res = _explained(ws, qtbot)
+    assert res["what"] == "your drawing" and res["label"] is None
+    np.testing.assert_array_equal(res["x"], x)
+    assert "your drawing" in ws.explain.input_label.text()
