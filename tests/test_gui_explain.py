@@ -97,6 +97,9 @@ def test_activation_maximisation_runs_off_the_ui_thread_and_cancels(ws, qtbot):
         assert threads and threads[0] is not threading.main_thread()
         assert mv.choice() == 3 and len(mv.result.units) == 16
         assert mv.grid.count() == 16 and np.all(mv.result.final > mv.result.start)
+        mv.grid.tileClicked.emit(2)              # one filter enlarged, with its trace
+        assert mv.side.isVisible() and mv.detail.title.text() == "layer 3, filter 2"
+        np.testing.assert_array_equal(mv.trace_curve.getData()[1], mv.result.trace[:, 2])
         mv.steps.setValue(2000)
         mv.result = None
         ws.explain.run_maximize()

@@ -4,7 +4,8 @@ thread, with progress and Cancel)."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,8 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..style import style_plot
 from .explain_images import image_tiles
-from .explain_widgets import CaptionedTiles
+from .explain_widgets import CaptionedTiles, ExplainTile
 
 
 class MaximizeView(QWidget):
@@ -91,7 +93,30 @@ class MaximizeView(QWidget):
         lay.addLayout(row1)
         lay.addLayout(row2)
         lay.addWidget(self.note)
-        lay.addWidget(self.scroll, 1)
+        # one unit enlarged, with its objective over the steps (click a tile; hidden until then)
+        self.detail = ExplainTile("")
+        self.trace_plot = pg.PlotWidget()
+        style_plot(self.trace_plot)
+        self.trace_plot.getPlotItem().getAxis("bottom").setLabel("step")
+        self.trace_plot.setMouseEnabled(False, False)
+        self.trace_plot.setMaximumHeight(150)
+        self.trace_curve = self.trace_plot.plot([], [], pen=pg.mkPen((0, 114, 178), width=2))
+        close = QPushButton("Close")
+        close.clicked.connect(lambda: (self.side.hide(), QTimer.singleShot(0, self._refit)))
+        self.side = QWidget()
+        sl = QVBoxLayout(self.side)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.detail, 1)
+        sl.addWidget(self.trace_plot)
+        sl.addWidget(close)
+        self.side.setMaximumWidth(260)
+        self.side.hide()
+        self.grid.tileClicked.connect(self.show_unit)
+        body = QHBoxLayout()
+        body.addWidget(self.scroll, 1)
+        body.addWidget(self.side)
+        lay.addLayout(body, 1)
+        self._names = None
         self._choices: list[tuple[int | None, str]] = []
         self.result = None
 
@@ -123,6 +148,9 @@ class MaximizeView(QWidget):
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
+        self._refit()
+
+    def _refit(self):
         n = self.grid.count()
         if n and self._fit(n) != self.grid.tile_px:
             self.grid.tile_px = self.grid.min_px = self._fit(n)
@@ -131,6 +159,7 @@ class MaximizeView(QWidget):
 
     def clear(self):
         self.result = None
+        self.side.hide()
         self.grid.set_tiles([])
         self.grid.set_captions([])
         self.bar.setRange(0, 1)
@@ -160,9 +189,12 @@ class MaximizeView(QWidget):
 
     def show_result(self, r, names, what: str):
         self.result = r
+        self._names = names
         self.bar.setRange(0, max(r.steps, 1))
         self.bar.setValue(r.steps)
         self._show(r.images, r.units, names, r.final, r.box)
+        if self.side.isVisible() and self.grid.selected is not None:
+            self.show_unit(self.grid.selected)
         state = "cancelled after" if r.cancelled else "after"
         gain = float(np.mean(r.final - r.start))
         self.note.setText(f"{what}: {state} {r.steps} steps the mean "
@@ -172,6 +204,22 @@ class MaximizeView(QWidget):
                              f"Each filter's centre neuron sees {r.box[1] - r.box[0]}×"
                              f"{r.box[3] - r.box[2]} input pixels: that part is shown. ")
                           + "Each image has its own contrast.")
+
+    def show_unit(self, k: int):
+        """Tile k of the latest result, enlarged, with its objective at every step."""
+        r = self.result
+        if r is None or k >= len(r.units):
+            return
+        u = r.units[k]
+        what = f"class {self._names[u]}" if r.layer is None and self._names else \
+            f"layer {r.layer}, filter {u}"
+        self.detail.title.setText(what)
+        self.detail.set_content(image_tiles(r.images[k:k + 1], r.box, size=220)[0],
+                                f"{'logit' if r.layer is None else 'centre activation'}: "
+                                f"{r.start[k]:.3g} → {r.final[k]:.3g}")
+        self.trace_curve.setData(np.arange(1, len(r.trace) + 1), r.trace[:, k])
+        self.side.show()
+        QTimer.singleShot(0, self._refit)          # the grid has less room now
 
     def _show(self, images, units, names, final=None, box=None):
         units = list(units) if units is not None else list(range(len(images)))
