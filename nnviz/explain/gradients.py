@@ -57,7 +57,7 @@ def upsample(maps: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """(..., h, w) -> (..., H, W), bilinear."""
     h, w = maps.shape[-2:]
     rh, rw = resize_matrix(h, hw[0]), resize_matrix(w, hw[1])
-    return np.einsum("ij,...jk,lk->...il", rh, maps.astype(np.float64), rw).astype(np.float32)
+    return (rh @ maps.astype(np.float64) @ rw.T).astype(np.float32)   # matmul: einsum took 60x longer
 
 
 def explain(model: Sequential, x: np.ndarray, target=None, cam_layer: int | None = -1,
