@@ -97,9 +97,16 @@ class TileGrid(QWidget):
         return QSize(self.tile_px + 2 * self.gap, self.heightForWidth(self.tile_px + 2 * self.gap))
 
     def _fit(self):
+        # setFixedHeight resizes at once, which calls resizeEvent again: once is enough
+        if getattr(self, "_fitting", False):
+            return
         h = self.heightForWidth(max(self.width(), self.tile_px + 2 * self.gap))
         if h != self.height() or self.minimumHeight() != h:
-            self.setFixedHeight(h)
+            self._fitting = True
+            try:
+                self.setFixedHeight(h)
+            finally:
+                self._fitting = False
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
