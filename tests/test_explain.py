@@ -139,17 +139,33 @@ def test_occlusion_matches_a_direct_loop():
     assert o2.target == int(model.predict(x[None])[0])
 
 
-def test_maximize_raises_the_activation_and_is_seeded():
+@pytest.fixture
+def one_thread():
+    """Small batches run faster on one Numba thread (as in the app) on a busy machine."""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
+
+def test_maximize_raises_the_activation_and_is_seeded(one_thread):
     model = lenet("lenet5")
-    r = maximize(model, layer=3, steps=60, seed=5)
+    for seed in range(3):
+        # plain gradient ascent: the mean over the 16 filters rises at every step
+        r = maximize(model, layer=3, steps=40, seed=seed, l2=0, blur_sigma=0, jitter=0)
+        assert np.all(np.diff(r.trace.mean(axis=1)) > 0)
+        # with L2 decay and a blur every 4 steps: it rises from window to window of 12 steps
+        r = maximize(model, layer=3, steps=60, seed=seed, jitter=0)
+        assert np.all(np.diff(r.trace.mean(axis=1).reshape(5, 12).mean(axis=1)) > 0)
+        # the defaults add a random shift each step (the trace is then measured on shifted
+        # images): every filter still ends far above where the noise started
+        r = maximize(model, layer=3, steps=60, seed=seed)
+        assert np.all(r.final > r.start + 0.5)
     assert r.images.shape == (16, 1, 28, 28) and r.trace.shape == (60, 16)
     assert r.box == (8, 22, 8, 22)        # the centre neuron of layer 3 sees 14x14 pixels
-    assert np.all(r.final > r.start)
-    # on average over the filters and over windows of 12 steps (3 blur periods)
-    windows = r.trace.mean(axis=1).reshape(5, 12).mean(axis=1)
-    assert np.all(np.diff(windows) > 0), windows
-    again = maximize(model, layer=3, steps=60, seed=5)
-    assert np.array_equal(again.images, r.images)
+    again = maximize(model, layer=3, steps=60, seed=2)
+    assert np.array_equal(again.images, r.images) and np.array_equal(again.trace, r.trace)
     other = maximize(model, layer=3, steps=60, seed=6)
     assert not np.allclose(other.images, r.images)
     # a class: its logit goes up
