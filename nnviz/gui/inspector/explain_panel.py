@@ -259,33 +259,30 @@ class ExplainPanel(QWidget):
             return label
         return i - 2
 
-    def _fill(self):
-        """Mid-grey in the model's input units (the normalised value of pixel 0.5)."""
+    def _norm(self):
+        """(mean, std) per channel of the dataset's normalisation, or None."""
         norm = self.ws.dataset.normalization or {}
-        if "mean" in norm and "std" in norm:
-            m = np.asarray(norm["mean"], np.float32).ravel()
-            s = np.asarray(norm["std"], np.float32).ravel()
-            return (0.5 - m) / np.where(s == 0, 1, s)
-        return 0.5
+        if "mean" not in norm or "std" not in norm:
+            return None
+        s = np.asarray(norm["std"], np.float32).ravel()
+        return np.asarray(norm["mean"], np.float32).ravel(), np.where(s == 0, 1, s)
+
+    def _pixel(self, v):
+        """Raw pixel value v (0 black .. 1 white) in the model's input units, per channel."""
+        ms = self._norm()
+        return v if ms is None else (v - ms[0]) / ms[1]
+
+    def _fill(self):
+        return self._pixel(0.5)          # mid-grey: the occlusion patch
 
     def _black(self):
-        """A black pixel in the model's input units: the baseline of gradient x input."""
-        b = self._bounds()
-        norm = self.ws.dataset.normalization or {}
-        if b is None:
-            return 0.0
-        m = np.asarray(norm["mean"], np.float32).ravel()
-        s = np.asarray(norm["std"], np.float32).ravel()
-        return -m / np.where(s == 0, 1, s)
+        return self._pixel(0.0)          # the baseline of gradient x input
 
     def _bounds(self):
         """Pixels 0..1 in the model's input units (the range of real images)."""
-        norm = self.ws.dataset.normalization or {}
-        if "mean" in norm and "std" in norm:
-            m = np.asarray(norm["mean"], np.float32).ravel()
-            s = np.asarray(norm["std"], np.float32).ravel()
-            return float(((0 - m) / s).min()), float(((1 - m) / s).max())
-        return None
+        if self._norm() is None:
+            return None
+        return float(np.min(self._pixel(0.0))), float(np.max(self._pixel(1.0)))
 
     def _visible(self, what):
         if not self.isVisible():
