@@ -1,7 +1,11 @@
 """Command line: `nnviz` opens the app; train / eval / info / datasets / bench run headless."""
 import argparse
 import json
+import math
+import os
+import signal
 import sys
+import threading
 import time
 
 EXIT_USAGE = 2
@@ -16,10 +20,11 @@ def _user_errors():
     """Exceptions that are the user's input, reported as one line (no traceback)."""
     from .engine import LayerError, LossError, OptimizerError
     from .engine.backend import BackendError
+    from .io.output import OutputError
     from .lessons import LessonError
     from .train import TrainerError
-    errs = [LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
-            FileNotFoundError, IsADirectoryError, PermissionError]
+    errs = [OutputError, LayerError, LossError, OptimizerError, BackendError, TrainerError, CliError, LessonError,
+            OSError]    # a path the user gave: missing, a folder, no permission, name too long
     try:
         from .data import DatasetError
         errs.append(DatasetError)
@@ -39,10 +44,23 @@ def _positive(kind):
             v = kind(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {s!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        if not v > 0 or not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {s}")
         return v
     return parse
+
+
+SEED_MAX = 2 ** 63 - 1   # saved as a 64-bit integer
+
+
+def _seed(s):
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {s!r}") from None
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 2**63-1, got {s}")
+    return v
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,8 +82,8 @@ def _nonneg(s):
         v = float(s)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {s}")
+    if not v >= 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {s}")
     return v
 
 
@@ -77,6 +95,9 @@ def _add_data_args(p, required=False):
     p.add_argument("--data-dir", default=None,
                    help="folder holding downloaded datasets (default: $NNVIZ_DATA_DIR or the "
                         "user data folder)")
+    p.add_argument("--image-size", type=_positive(int), default=None, metavar="N",
+                   help="image folders: resize every image to N x N (default: the first "
+                        "image's size, at most 128 a side)")
 
 
 def _scaling(s):
@@ -115,7 +136,7 @@ def build_parser():
     t.add_argument("--weight-decay", type=_nonneg, default=0.0, help="L2 penalty")
     t.add_argument("--l1", type=_nonneg, default=0.0, help="L1 penalty")
     t.add_argument("--loss", choices=["softmax_xent", "mse", "bce"], default="softmax_xent")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--limit", type=_positive(int), default=None,
                    help="use only the first N training samples (quick runs)")
     t.add_argument("--backend", choices=["auto", "cpu", "cuda"], default="auto")
@@ -177,8 +198,15 @@ def _default_model(dataset):
 
 
 def _load_data(args):
+    from pathlib import Path
+
     from .data import load_dataset
-    return load_dataset(args.data, data_dir=args.data_dir)
+    size = getattr(args, "image_size", None)
+    if size is None:
+        return load_dataset(args.data, data_dir=args.data_dir)
+    if not Path(args.data).expanduser().is_dir():
+        raise CliError(f"--image-size applies to image folders; {args.data!r} is not a folder")
+    return load_dataset(args.data, data_dir=args.data_dir, size=size)
 
 
 class _Progress:
@@ -201,24 +229,41 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _check_out(path):
-    """Fail before training, not after, when --out cannot be written."""
-    from pathlib import Path
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise CliError(f"--out {path}: is a folder; give a file name such as {p / 'model.h5'}")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise CliError(f"--out {path}: folder {folder} does not exist")
+def _apply_resume_settings(trainer, args, hp):
+    """--resume: the optimizer and learning rate given on the command line win over the file."""
+    cfg = trainer.optimizer.config()
+    kind = cfg["type"].lower()
+    if args.optimizer is not None and args.optimizer != kind:
+        kw = {"lr": args.lr if args.lr is not None else hp["lr"],
+              "weight_decay": cfg["weight_decay"], "l1": cfg["l1"]}
+        if args.optimizer == "sgd":
+            kw.update(momentum=args.momentum if args.momentum is not None else hp["momentum"],
+                      nesterov=args.nesterov)
+        trainer.set_optimizer(args.optimizer, **kw)
+    elif args.momentum is not None and kind == "sgd" and args.momentum != cfg["momentum"]:
+        trainer.set_optimizer("sgd", lr=args.lr if args.lr is not None else trainer.lr,
+                              momentum=args.momentum, nesterov=args.nesterov or cfg["nesterov"],
+                              weight_decay=cfg["weight_decay"], l1=cfg["l1"])
+    elif args.lr is not None:
+        trainer.lr = args.lr
+
+
+def _optimizer_text(opt):
+    cfg = opt.config()
+    extra = f" momentum {cfg['momentum']:g}" if "momentum" in cfg else ""
+    return f"{cfg['type'].lower()} lr {cfg['lr']:g}{extra}"
 
 
 def cmd_train(args):
+    from pathlib import Path
+
     import numpy as np
 
     from .engine import adapt_spec, backend, model_from_spec, read_spec
+    from .io.output import StopOnSignal, check_output, check_saveable
     from .train import Trainer, TrainingDiverged
-    if args.out:
-        _check_out(args.out)
+    if args.out is not None:
+        check_output(args.out)
     backend.use(args.backend)
     data = _load_data(args)
     if args.limit:
@@ -241,6 +286,10 @@ def cmd_train(args):
                           optimizer=hp["optimizer"], lr=hp["lr"], momentum=hp["momentum"])
         if meta.get("training"):
             trainer.load_state_dict(meta["training"])
+        _apply_resume_settings(trainer, args, hp)
+        print(f"resuming {args.resume} at step {trainer.steps:,} (epoch {trainer.epoch}): "
+              f"{_optimizer_text(trainer.optimizer)}, batch {trainer.batch_size}",
+              file=sys.stderr if args.json else sys.stdout)
     else:
         name = args.model or _default_model(data)
         spec = read_spec(name)
@@ -268,32 +317,54 @@ def cmd_train(args):
                   f"{row['train_accuracy']:.4f} | test loss {row['test_loss']:.4f} acc "
                   f"{row['test_accuracy']:.4f} | {tr.samples / max(tr.seconds, 1e-9):,.0f} samples/s")
 
-    try:
-        # overflow on the way to divergence is reported once, as TrainingDiverged
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            summary = trainer.fit(args.epochs, on_step=progress, on_epoch=on_epoch)
-    except TrainingDiverged as exc:
-        if show:
-            sys.stderr.write("\n")
-        good = trainer.restore_last_good()
-        msg = f"nnviz: {exc}"
-        if args.out:
-            _save(args.out, trainer, data)
-            msg += f"; saved the last good weights (step {good}) to {args.out}"
-        print(msg, file=sys.stderr)
-        return EXIT_DIVERGED
-    if args.out:
-        _save(args.out, trainer, data)
-        if not args.json:
-            print(f"saved {args.out}")
+    if args.out is not None:
+        check_saveable(trainer, data)
+    with StopOnSignal() as stop:
+        try:
+            # overflow on the way to divergence is reported once, as TrainingDiverged
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                summary = trainer.fit(args.epochs, should_stop=stop, on_step=progress,
+                                      on_epoch=on_epoch)
+        except TrainingDiverged as exc:
+            if show:
+                sys.stderr.write("\n")
+            good = trainer.restore_last_good()
+            msg = f"nnviz: {exc}"
+            if args.out is not None:
+                saved = _save(args.out, trainer, data)
+                msg += (f"; saved the last good state (step {good}) to {saved}" if saved
+                        else "; the last good state could not be saved")
+            print(msg, file=sys.stderr)
+            return EXIT_DIVERGED
+        if stop():
+            if show:
+                sys.stderr.write("\n")
+            msg = f"nnviz: stopped by {stop.name} at step {trainer.steps:,}"
+            if args.out is not None:
+                saved = _save(args.out, trainer, data)
+                msg += f"; saved the model to {saved}" if saved else "; the model could not be saved"
+            print(msg, file=sys.stderr)
+            return 128 + stop.signum
+        if args.out is not None:
+            saved = _save(args.out, trainer, data)
+            if saved is None or saved != Path(args.out).expanduser():
+                return EXIT_USAGE
+            if not args.json:
+                print(f"saved {saved}")
     if args.json:
         print(json.dumps(summary))
     return 0
 
 
 def _save(path, trainer, data):
-    from .io import save_model
-    save_model(path, trainer.model, trainer=trainer, dataset=data)
+    """Save, or say in one line why not and where the model went instead. Returns the path."""
+    from .io.output import save_with_fallback
+    saved, reason = save_with_fallback(path, trainer, data)
+    if reason is not None:
+        where = f"saved the model to {saved} instead" if saved else \
+            "nor a copy in the home or temporary folder: the trained model is lost"
+        print(f"nnviz: error: cannot save {path} ({_printable(reason)}); {where}", file=sys.stderr)
+    return saved
 
 
 # ---- eval / info ----------------------------------------------------------------
@@ -327,9 +398,22 @@ def cmd_info(args):
     info = describe_model(args.model, input_scaling=args.input_scaling)
     if args.json:
         print(json.dumps(info, default=str))
-    else:
-        print(info["text"])
+    else:   # names come from the file: no escape sequence reaches the terminal
+        print("\n".join(_printable(line) for line in info["text"].split("\n")))
     return 0
+
+
+MAX_MESSAGE = 1000
+
+
+def _printable(text, limit=None):
+    """Control characters (ANSI escapes, carriage returns) shown escaped; long text cut."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    return text
 
 
 def cmd_convert(args):
@@ -360,7 +444,19 @@ def cmd_bench(args):
     return run_bench(args)
 
 
+def _no_display():
+    """Linux/BSD without X or Wayland and no QT_QPA_PLATFORM: Qt would abort (exit 134)."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    return not any(os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
 def cmd_gui(args):
+    if _no_display():
+        raise CliError("no display: DISPLAY and WAYLAND_DISPLAY are not set, so the desktop app "
+                       "cannot open a window. Use the commands (nnviz train/eval/info/datasets, "
+                       "see 'nnviz -h'), run it inside a desktop session, or set "
+                       "QT_QPA_PLATFORM=offscreen to run the app without a screen")
     try:
         from .gui.app import run_app
     except ImportError as e:
@@ -385,6 +481,8 @@ def main(argv=None):
     if args.command == "datasets":
         from .data.cli import run_datasets
         return run_datasets(args)
+    # the app keeps Qt's own handling (a Python handler would only run inside a Qt slot)
+    old_term = _term_as_interrupt() if args.command not in ("gui", None) else None
     try:
         rc = cmds[args.command](args)
         sys.stdout.flush()       # a closed pipe shows here, inside the handler below
@@ -396,8 +494,21 @@ def main(argv=None):
         return 0
     except _user_errors() as e:
         msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror}"
-        print(f"nnviz: error: {msg}", file=sys.stderr)
+        print(f"nnviz: error: {_printable(msg, MAX_MESSAGE)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("nnviz: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _term_as_interrupt():
+    """SIGTERM ends nnviz the way Ctrl-C does: temporaries removed, one line, no traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    return signal.signal(signal.SIGTERM, handler)

@@ -4,6 +4,7 @@ import os
 import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
 
 
 def main(argv=None):
@@ -11,7 +12,11 @@ def main(argv=None):
     ap.add_argument("--out", default="screenshots")
     ap.add_argument("--train-s", type=float, default=8.0)
     ap.add_argument("--compare-s", type=float, default=20.0)
+    ap.add_argument("--size", default="1920x1080", help="window size WxH")
+    ap.add_argument("--suffix", default="", help="added to each file name, e.g. -1024x768")
+    ap.add_argument("--scale", type=float, default=1.0, help="presentation scale (1 to 2)")
     args = ap.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
     os.makedirs(args.out, exist_ok=True)
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
@@ -29,7 +34,8 @@ def main(argv=None):
 
     w = MainWindow()
     w.confirm_close = False
-    w.resize(1400, 900)
+    w.set_scale(args.scale, remember=False)
+    w.resize(width, height)
     w.show()
     spin(0.5)
     pg = w.playground
@@ -44,7 +50,7 @@ def main(argv=None):
     paths = []
 
     def shot(name):
-        p = os.path.join(args.out, name)
+        p = os.path.join(args.out, name.replace(".png", f"{args.suffix}.png"))
         w.grab().save(p)
         paths.append(p)
 

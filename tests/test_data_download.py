@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 
 import pytest
 
@@ -122,3 +123,126 @@ def test_cli_download_error_and_progress(tmp_path, capsys, server, monkeypatch):
     monkeypatch.setitem(dl.SOURCES, "mnist", (server, MD5, "mnist"))
     assert run_datasets(_parse(["datasets", "download", "mnist", "--data-dir", str(tmp_path)])) == 0
     assert "100.0%" in capsys.readouterr().err
+
+
+# ---- misbehaving servers (issue 20): one DatasetError line each, bounded in time and size --------
+class _Raw(threading.Thread):
+    """A loopback TCP server answering every connection with `behave(conn, request_bytes)`."""
+
+    def __init__(self, behave):
+        import socket
+        super().__init__(daemon=True)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.behave, self.stop = behave, threading.Event()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/files/"
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                try:
+                    req = conn.recv(65536)
+                    self.behave(conn, req, self)
+                except OSError:
+                    pass
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.join(5)
+        self.sock.close()
+
+
+def _bad_status(conn, req, srv):
+    conn.sendall(b"HTTQ/9.9 banana\r\n\r\n")
+
+
+def _short_chunked(conn, req, srv):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"10\r\n0123456789abcdef\r\n400\r\nonly a few bytes")
+
+
+def _endless(conn, req, srv):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+    block = b"\0" * 65536
+    while not srv.stop.is_set():
+        conn.sendall(block)
+
+
+def _trickle(conn, req, srv):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+    while not srv.stop.is_set():
+        conn.sendall(b"x")
+        time.sleep(0.05)
+
+
+def _redirect_loop(conn, req, srv):
+    conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + srv.url.encode() + b"again\r\n"
+                 b"Content-Length: 0\r\n\r\n")
+
+
+ONE = {"t10k-labels-idx1-ubyte.gz": ""}    # one file, no checksum: the server's answer is the test
+
+
+@pytest.mark.parametrize("behave, needles, kw", [
+    (_bad_status, ["not valid HTTP", "BadStatusLine"], {}),
+    (_short_chunked, ["download interrupted", "IncompleteRead", "resume"], {}),
+    (_endless, ["more than 1,000,000 bytes"], {"max_bytes": 1_000_000}),
+    (_trickle, ["too slow", "deadline"], {"deadline_s": 1.5}),
+    (_redirect_loop, ["too many redirects"], {}),
+])
+def test_misbehaving_servers_are_one_error(tmp_path, behave, needles, kw):
+    with _Raw(behave) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(DatasetError) as info:
+            download("mnist", tmp_path, base_url=srv.url, md5=ONE, timeout=5, **kw)
+        assert time.monotonic() - t0 < 30      # bounded: a real hang breaks it, noise does not
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(srv.url), msg
+    for n in needles:
+        assert n in msg, (n, msg)
+    part = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz.part"
+    assert not part.exists() or part.stat().st_size <= 1_000_000
+
+
+def test_published_size_caps_the_body(tmp_path, monkeypatch):
+    from nnviz.data import download as dl
+    monkeypatch.setitem(dl.SIZES, "train-images-idx3-ubyte.gz", 5000)   # the first file fetched
+    with _Raw(_endless) as srv, pytest.raises(DatasetError, match="more than 10,000 bytes"):
+        download("mnist", tmp_path, base_url=srv.url, timeout=5)
+
+
+def test_a_folder_at_the_destination_is_one_error(tmp_path, server):
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte.gz: exists and is not a file"):
+        download("mnist", tmp_path, base_url=server, md5=MD5)
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").rmdir()
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz.part").mkdir()
+    with pytest.raises(DatasetError, match=r"\.part: exists and is not a file"):
+        download("mnist", tmp_path, base_url=server, md5=MD5)
+
+
+def test_ctrl_c_during_download_is_one_line_and_resumable(tmp_path, capsys, server, monkeypatch):
+    from nnviz.data import cli as dcli
+    from nnviz.data import download as dl
+    monkeypatch.setitem(dl.SOURCES, "mnist", (server, MD5, "mnist"))
+
+    class Interrupting(dcli._Bar):
+        def __call__(self, fname, done, total):
+            super().__call__(fname, done, total)
+            if done:
+                raise KeyboardInterrupt
+    monkeypatch.setattr(dcli, "_Bar", Interrupting)
+    rc = run_datasets(_parse(["datasets", "download", "mnist", "--data-dir", str(tmp_path)]))
+    err = capsys.readouterr().err
+    assert rc == 130
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("nnviz: download interrupted") and "Traceback" not in err, err
+    assert (tmp_path / "mnist" / f"{next(iter(MD5))}.part").exists()

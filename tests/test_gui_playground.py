@@ -100,7 +100,7 @@ def test_learning_rate_applies_to_trainer(qtbot, window):
     _spiral_2_hidden(qtbot, pg)
     pg.start()
     qtbot.waitUntil(lambda: pg.trainer.steps > 5, timeout=15000)
-    pg.lr_combo.setCurrentText("0.1")
+    pg.lr_combo.setValue(0.1, emit=True)
     qtbot.waitUntil(lambda: abs(pg.trainer.lr - 0.1) < 1e-12, timeout=3000)
     window.start_pause()
     qtbot.waitUntil(lambda: not pg.controller.running, timeout=2000)

@@ -65,15 +65,20 @@ def _usable(qtbot, w):
 
 
 # ---- divergence ----------------------------------------------------------------------------
-def test_divergence_offers_restore_and_lower_lr(qtbot, window):
+def _train_at_lr_1e6(qtbot, window, activation):
+    """Spiral, SGD at 1e6 until the banner shows; returns the Playground and the banner text."""
     pg = window.playground
     pg.dataset_combo.setCurrentText("spiral")
-    pg.act_combo.setCurrentText("Linear")      # tanh saturates instead of overflowing
+    pg.act_combo.setCurrentText(activation)
     pg.opt_combo.setCurrentText("SGD")
     pg.set_lr(1e6)
     pg.start()
     qtbot.waitUntil(lambda: pg.banner.isVisible(), timeout=20000)
-    text = pg.banner.text()
+    return pg, pg.banner.text()
+
+
+def test_divergence_offers_restore_and_lower_lr(qtbot, window):
+    pg, text = _train_at_lr_1e6(qtbot, window, "Linear")   # tanh saturates instead of overflowing
     assert "diverged at step" in text and "learning rate 1e+06" in text, text
     assert not pg.controller.running and not pg.play_button.isChecked()
     btn = pg.banner.action_button
@@ -89,6 +94,15 @@ def test_divergence_offers_restore_and_lower_lr(qtbot, window):
     assert not pg.banner.isVisible()
     assert all(np.isfinite(v).all() for v in pg.trainer.model.state().values())
     assert not pg.controller.running                      # the user presses Train again
+    _usable(qtbot, window)
+
+
+def test_a_runaway_loss_shows_the_divergence_banner(qtbot, window):
+    """Tanh saturates: the loss grows huge but stays finite, so only the runaway rule
+    (issue 20) can stop it; the banner is the one NaN divergence shows."""
+    pg, text = _train_at_lr_1e6(qtbot, window, "Tanh")
+    assert "diverged at step" in text and "ran away" in text, text
+    assert not pg.controller.running
     _usable(qtbot, window)
 
 
@@ -193,8 +207,9 @@ def test_invalid_layer_in_editor_is_an_inline_message(qtbot, window, dialogs):
 def test_bad_learning_rate_text_is_ignored(qtbot, window):
     pg = window.playground
     lr = pg.trainer.lr
-    for text in ("abc", "-1", "0", ""):
-        pg._lr_text(text)
+    for text in ("abc", "-1", "0", "", "1e400"):
+        assert pg.lr_combo.commit(text) is False
+        assert pg.lr_combo.is_invalid()
     qtbot.wait(50)
     assert pg.trainer.lr == lr
     _usable(qtbot, window)

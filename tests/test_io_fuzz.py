@@ -15,6 +15,7 @@ import time
 import traceback
 
 import numpy as np
+import pytest
 
 N_BYTE = 320
 N_H5 = 210
@@ -282,6 +283,206 @@ def test_damaged_files_fail_cleanly(tmp_path):
     assert not failures, dict(list(failures.items())[:10])
     assert len(results) >= 500
     assert counts["error"] >= 200          # most damage is detected
+
+
+# ---- hostile files (issue 20): made on purpose, not by random damage ---------------------------
+KERNEL = "model_weights/conv2d/conv2d/kernel:0"
+
+
+def _hostile(base, tmp_path, edit, name="hostile.h5"):
+    import shutil
+
+    import h5py
+    p = tmp_path / name
+    shutil.copy(base, p)
+    with h5py.File(p, "r+") as f:
+        edit(f, tmp_path)
+    return p
+
+
+def _refused(path, *needles):
+    """load_model raises ModelFormatError naming the file and the reason, in a bounded time.
+
+    A FIFO that h5py opened would block for ever: a writer end is opened to release it, and
+    the test fails instead of hanging."""
+    import threading
+
+    from nnviz.io import ModelFormatError, load_model
+    box = {}
+
+    def run():
+        try:
+            box["ok"] = load_model(path)
+        except ModelFormatError as e:
+            box["err"] = str(e)
+        except BaseException as e:     # reported below
+            box["other"] = repr(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(30)
+    if t.is_alive():
+        for fifo in _FIFOS:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        raise AssertionError(f"load_model({path}) hung")
+    assert "err" in box, box
+    assert box["err"].startswith(f"{path}: "), box["err"]
+    for n in needles:
+        assert n in box["err"], (n, box["err"])
+    return box["err"]
+
+
+_FIFOS = []
+
+
+def _fifo(path):
+    os.mkfifo(path)
+    _FIFOS.append(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_base(tmp_path_factory.mktemp("hostile") / "base.h5")
+
+
+def _replace_kernel(f, **kw):
+    ds = f[KERNEL]
+    shape, dtype = ds.shape, ds.dtype
+    del f[KERNEL]
+    f.create_dataset(KERNEL, shape=shape, dtype=dtype, **kw)
+    return f[KERNEL]
+
+
+@pytest.mark.parametrize("keep_crc", [False, True])
+def test_external_storage_is_refused(base, tmp_path, keep_crc):
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 8)
+
+    def edit(f, _):
+        n = int(np.prod(f[KERNEL].shape)) * 4
+        ds = _replace_kernel(f, external=[(str(secret), 0, n)])
+        if keep_crc:     # an attacker who recomputed the checksum gains nothing
+            from nnviz.io.tree import crc32
+            ds.attrs["nnviz_crc32"] = np.uint32(crc32(np.frombuffer(secret.read_bytes()[:n], "<f4")))
+    _refused(_hostile(base, tmp_path, edit), "external storage", "refused")
+
+
+def test_external_storage_in_history_and_on_a_fifo_is_refused(base, tmp_path):
+    fifo = _fifo(tmp_path / "pipe")
+
+    def edit(f, _):
+        f["nnviz/extra"].create_dataset("x", shape=(16,), dtype="u1", external=[(str(fifo), 0, 16)]) \
+            if "nnviz/extra" in f else f.create_group("nnviz/extra").create_dataset(
+                "x", shape=(16,), dtype="u1", external=[(str(fifo), 0, 16)])
+    _refused(_hostile(base, tmp_path, edit), "external storage")
+
+
+@pytest.mark.parametrize("target", ["model", "fifo", "passwd"])
+def test_external_links_are_refused(base, tmp_path, target):
+    import h5py
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as g:
+        g.create_dataset("k", data=np.ones((3, 3, 1, 2), np.float32))
+    dest = {"model": str(other), "fifo": str(_fifo(tmp_path / "linkpipe")), "passwd": "/etc/passwd"}[target]
+
+    def edit(f, _):
+        del f[KERNEL]
+        f[KERNEL] = h5py.ExternalLink(dest, "/k")
+    _refused(_hostile(base, tmp_path, edit), "external link")
+
+
+def test_any_hdf5_model_format_is_checked_before_its_reader(tmp_path):
+    """A Keras-layout file (no nnviz group): the registry refuses external data for every format."""
+    import h5py
+    p = tmp_path / "keras.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
+        g = f.create_group("model_weights/dense/dense")
+        g.create_dataset("kernel:0", shape=(4, 2), dtype="f4", external=[("/etc/passwd", 0, 32)])
+    _refused(p, "external storage")
+
+
+def test_a_fifo_named_like_a_model_is_refused(tmp_path):
+    _refused(_fifo(tmp_path / "m.h5"), "not a regular file")
+
+
+def test_a_device_is_refused():
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    _refused("/dev/zero", "not a regular file")
+
+
+def test_many_small_compressed_arrays_are_refused_whole(base, tmp_path):
+    """600 arrays of 1 MiB zeros, gzip-compressed to ~1 KiB each: each array passes a
+    per-array check, together they would take 600 MiB. The file budget counts them all."""
+    def edit(f, _):
+        g = f["nnviz"].require_group("extra")
+        for i in range(600):
+            g.create_dataset(f"a{i}", data=np.zeros(1 << 18, np.float32), compression="gzip",
+                             chunks=(1 << 18,))
+    p = _hostile(base, tmp_path, edit)
+    assert p.stat().st_size < 8 << 20
+    _refused(p, "declare", "bytes in all")
+
+
+def test_a_huge_declared_layer_fails_before_allocating(base, tmp_path):
+    import tracemalloc
+
+    def edit(f, _):
+        spec = json.loads(f["nnviz"].attrs["model_spec"])
+        spec["layers"][-1]["out_features"] = 10 ** 6
+        f["nnviz"].attrs["model_spec"] = json.dumps(spec)
+    p = _hostile(base, tmp_path, edit)
+    tracemalloc.start()
+    try:
+        _refused(p, "model_spec", "(1000000, 18)", "more than")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 << 20, peak      # Dense(10**6) on 18 inputs would take 72+ MB at once
+
+
+def test_a_spec_of_too_many_layers_is_refused_with_a_short_message(base, tmp_path):
+    from nnviz.engine.spec import MAX_LAYERS
+
+    def edit(f, _):
+        spec = json.loads(f["nnviz"].attrs["model_spec"])
+        spec["layers"] = [{"type": "ReLU"}] * (MAX_LAYERS + 1) + spec["layers"]
+        del f["nnviz"].attrs["model_spec"]
+        f["nnviz"].create_dataset("model_spec", data=json.dumps(spec), dtype=h5_str())
+    err = _refused(_hostile(base, tmp_path, edit), f"more than {MAX_LAYERS:,} layers")
+    assert len(err) < 1000
+
+
+def h5_str():
+    import h5py
+    return h5py.string_dtype("utf-8")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_reported_at_load_time(base, tmp_path, bad):
+    from nnviz.io.tree import crc32
+
+    def edit(f, _):
+        ds = f[KERNEL]
+        a = ds[()]
+        a.flat[3] = bad
+        ds[...] = a
+        ds.attrs["nnviz_crc32"] = np.uint32(crc32(a))
+    _refused(_hostile(base, tmp_path, edit), "conv2d/kernel:0", "NaN or infinite")
+
+
+@pytest.mark.parametrize("key, value", [
+    ("input_shape", 5), ("class_names", 7), ("class_names", {"a": 1}), ("name", [1]),
+    ("class_names", json.loads("[" * 900 + "]" * 900)), ("normalization", "x")])
+def test_odd_dataset_attributes_are_one_error(base, tmp_path, key, value):
+    def edit(f, _):
+        f["nnviz/dataset"].attrs[key] = json.dumps(value)
+    _refused(_hostile(base, tmp_path, edit), f"nnviz/dataset attribute {key!r}")
 
 
 if __name__ == "__main__" and len(sys.argv) == 7 and sys.argv[1] == "--worker":

@@ -201,10 +201,11 @@ def test_bad_dataset_files(files, name, needles, capsys):
     (["--lr", "0"], ["--lr", "> 0"]),
     (["--lr", "-0.1"], ["--lr", "> 0"]),
     (["--lr", "nan"], ["--lr", "nan"]),
-    (["--lr", "inf"], ["learning rate", "inf"]),
+    (["--lr", "inf"], ["--lr", "finite", "inf"]),
     (["--weight-decay", "-0.01"], ["--weight-decay", ">= 0"]),
-    (["--weight-decay", "nan"], ["weight_decay", "nan"]),
+    (["--weight-decay", "nan"], ["--weight-decay", "finite", "nan"]),
     (["--l1", "-1"], ["--l1", ">= 0"]),
+    (["--l1", "inf"], ["--l1", "finite", "inf"]),
     (["--momentum", "1.5", "--optimizer", "sgd"], ["--momentum", "< 1"]),
     (["--momentum", "-0.5"], ["--momentum", ">= 0"]),
     (["--epochs", "0"], ["--epochs", "> 0"]),
@@ -258,7 +259,7 @@ def test_divergence_exit_3_one_line_keeps_last_good(tmp_path, capsys):
     assert rc == 3, err
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("nnviz: training diverged at step ")
-    assert "learning rate 1e+06" in err and "saved the last good weights" in err and str(out) in err
+    assert "learning rate 1e+06" in err and "saved the last good state (step" in err and str(out) in err
     loaded = load_model(out)
     assert all(np.isfinite(v).all() for v in loaded.model.state().values())
 
@@ -279,3 +280,71 @@ def test_real_process_stderr_is_one_line(files, argv, code, needle):
     assert r.returncode == code, err
     assert "Traceback" not in err and "Warning" not in err, err
     assert len(err.splitlines()) == 1 and needle in err, err
+
+
+# ---- issue 20: file contents reach the terminal escaped; odd attributes are one line ----------
+@pytest.fixture
+def saved_with_classes(tmp_path):
+    from nnviz.data import make_toy
+    from nnviz.data.dataset import Dataset
+    toy = make_toy("xor")
+    data = Dataset(name="toy\x1b]0;pwned\x07", x_train=toy.x_train, y_train=toy.y_train,
+                   x_test=toy.x_test, y_test=toy.y_test,
+                   class_names=["\x1b[31mred\x1b[0m", "back\rspace"])
+    from nnviz.engine import load_preset
+    from nnviz.io import save_model
+    return save_model(tmp_path / "m.h5", load_preset("mlp1", input_shape=(2,), num_classes=2),
+                      dataset=data)
+
+
+def test_info_prints_escape_sequences_escaped(saved_with_classes, capsys):
+    assert main(["info", str(saved_with_classes)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "\\x1b[31mred\\x1b[0m" in out and "back\\rspace" in out and "toy\\x1b]0;pwned\\x07" in out
+    assert main(["info", "--json", str(saved_with_classes)]) == 0
+    raw = capsys.readouterr().out
+    assert "\x1b" not in raw
+    assert json.loads(raw)["dataset"]["class_names"][0] == "\x1b[31mred\x1b[0m"
+
+
+@pytest.mark.parametrize("key, value", [("input_shape", 5), ("class_names", 7),
+                                        ("class_names", {"a": 1}),
+                                        ("class_names", json.loads("[" * 900 + "]" * 900))])
+def test_info_on_odd_dataset_attributes_is_one_line(saved_with_classes, capsys, key, value):
+    with h5py.File(saved_with_classes, "r+") as f:
+        f["nnviz/dataset"].attrs[key] = json.dumps(value)
+    rc, err = run_cli(["info", str(saved_with_classes)], capsys)
+    assert_one_line_error(rc, err, f"nnviz/dataset attribute {key!r}")
+    assert len(err) < 1200
+
+
+def test_error_lines_are_escaped_and_short(tmp_path, capsys):
+    bad = tmp_path / ("x\x1b[2J" + "y" * 3000 + ".json")     # no such file: the name is echoed
+    rc, err = run_cli(["info", str(bad)], capsys)
+    assert_one_line_error(rc, err)
+    assert "\x1b" not in err and len(err) < 1100
+
+
+@pytest.mark.parametrize("kind, needle", [("fifo", "FIFO"), ("deep", "RecursionError"),
+                                          ("big", "larger than")])
+def test_hostile_model_json(tmp_path, capsys, kind, needle):
+    p = tmp_path / "m.json"
+    if kind == "fifo":
+        os.mkfifo(p)      # read_text() would wait for a writer for ever
+    elif kind == "deep":
+        p.write_text("[" * 100_000)
+    else:
+        from nnviz.engine.spec import MAX_SPEC_BYTES
+        p.write_bytes(b" " * (MAX_SPEC_BYTES + 1))
+    rc, err = run_cli(["train", "--model", str(p), "--data", "xor"], capsys)
+    assert_one_line_error(rc, err, "m.json", needle)
+
+
+def test_model_json_with_too_many_layers(tmp_path, capsys):
+    from nnviz.engine.spec import MAX_LAYERS
+    p = tmp_path / "many.json"
+    p.write_text(json.dumps({"input_shape": [2], "layers": [{"type": "ReLU"}] * MAX_LAYERS
+                             + [{"type": "Dense", "out_features": 2}]}))
+    rc, err = run_cli(["train", "--model", str(p), "--data", "xor"], capsys)
+    assert_one_line_error(rc, err, f"more than {MAX_LAYERS:,} layers")

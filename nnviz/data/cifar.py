@@ -18,12 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import FileRefused, read_regular
 from .dataset import Dataset, DatasetError, check_labels, normalize_images
 
 TRAIN_FILES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 ARCHIVE = "cifar-10-python.tar.gz"
+MAX_FILE = 256 << 20     # one batch is 31 MB; the archive member cap keeps a bomb out of memory
 SUBDIR = "cifar-10-batches-py"
 DEFAULT_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
@@ -60,8 +62,8 @@ def _batch(data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"{where}: 'data' must be uint8 (N, 3072), found {x.dtype} {x.shape}")
     try:
         y = np.asarray(d["labels"], dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
-        raise DatasetError(f"{where}: 'labels' is not a list of integers") from None
+    except (TypeError, ValueError, OverflowError):   # OverflowError: a label such as 2**70
+        raise DatasetError(f"{where}: 'labels' is not a list of integers from 0 to 9") from None
     if y.shape[0] != x.shape[0]:
         raise DatasetError(f"{where}: {x.shape[0]} images but {y.shape[0]} labels")
     check_labels(y, 10, where)
@@ -73,12 +75,14 @@ def _read_files(folder: Path) -> tuple[dict[str, bytes], str]:
     names = TRAIN_FILES + [TEST_FILE, META_FILE]
     for base in (folder, folder / SUBDIR):
         if all((base / n).is_file() for n in TRAIN_FILES + [TEST_FILE]):
-            out = {}
+            out: dict[str, bytes] = {}
             for n in names:
                 p = base / n
                 if p.is_file():
                     try:
-                        out[str(p)] = p.read_bytes()
+                        out[str(p)] = read_regular(p, MAX_FILE)
+                    except FileRefused as e:
+                        raise DatasetError(f"{p}: {e}") from None
                     except OSError as e:
                         raise DatasetError(f"{p}: cannot read file ({e.strerror or e})") from None
             return out, str(base)
@@ -87,12 +91,20 @@ def _read_files(folder: Path) -> tuple[dict[str, bytes], str]:
         raise DatasetError(f"{folder}: no CIFAR-10 batches ({', '.join(names[:-1])}) and no {ARCHIVE}; "
                            f"run 'nnviz datasets download cifar10'")
     out = {}
+    found: set[str] = set()
     try:
         with tarfile.open(arch, "r:gz") as tf:
-            for m in tf.getmembers():
-                if m.isfile() and m.name.rsplit("/", 1)[-1] in names:
+            for m in tf:       # streamed: stops once every batch is in, the rest is not inflated
+                if found >= set(names):
+                    break
+                member = m.name.rsplit("/", 1)[-1]
+                if m.isfile() and member in names:
+                    if m.size > MAX_FILE:
+                        raise DatasetError(f"{arch}:{m.name}: member of {m.size:,} bytes, more than "
+                                           f"the {MAX_FILE:,} a CIFAR-10 batch can be")
                     f = tf.extractfile(m)
-                    out[f"{arch}:{m.name}"] = f.read() if f else b""
+                    out[f"{arch}:{m.name}"] = f.read(MAX_FILE) if f else b""
+                    found.add(member)
     except (tarfile.TarError, OSError, EOFError) as e:
         raise DatasetError(f"{arch}: corrupt or truncated archive ({e})") from None
     return out, str(arch)

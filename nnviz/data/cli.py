@@ -29,6 +29,7 @@ class _Bar:
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
         self.last = None
+        self.open = False
 
     def __call__(self, fname, done, total):
         if total:
@@ -39,10 +40,18 @@ class _Bar:
             line = f"\r{fname:<28} {done / 1e6:7.1f} MB"
         if line != self.last:
             self.stream.write(line)
+            self.open = True
             if total and done >= total:
-                self.stream.write("\n")
+                self.end_line()
             self.stream.flush()
             self.last = line
+
+    def end_line(self):
+        """Finish a bar line left open, so that a message starts on a line of its own."""
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
 
 
 def run_datasets(args) -> int:
@@ -50,6 +59,7 @@ def run_datasets(args) -> int:
     from .registry import default_data_dir, list_datasets
 
     cmd = getattr(args, "datasets_command", None)
+    bar = _Bar()
     data_dir = getattr(args, "data_dir", None) or default_data_dir()
     try:
         if cmd == "list":
@@ -64,10 +74,16 @@ def run_datasets(args) -> int:
                       f"{r.get('n_train', '-'):>6} {r.get('n_test', '-'):>6} {shape:<10} {r['where']}")
             return 0
         if cmd == "download":
-            paths = download(args.name, data_dir, progress=_Bar())
+            paths = download(args.name, data_dir, progress=bar)
             print(f"{args.name}: {len(paths)} file(s) in {paths[0].parent}" if paths else args.name)
             return 0
         raise DatasetError(f"datasets command: expected 'list' or 'download', got {cmd!r}")
     except DatasetError as e:
+        bar.end_line()
         print(f"nnviz: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        bar.end_line()
+        print("nnviz: download interrupted; run the command again to resume where it stopped",
+              file=sys.stderr)
+        return 130

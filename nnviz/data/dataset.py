@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Dataset", "DatasetError", "normalize_images", "check_labels"]
+__all__ = ["Dataset", "DatasetError", "normalize_images", "check_labels", "MAX_VALUES", "MAX_CLASSES"]
+
+# Budgets checked from headers and declared shapes before anything is decompressed or
+# allocated: 2**30 sample values are 4 GiB as float32 (MNIST is 55 M, CIFAR-10 184 M).
+MAX_VALUES = 1 << 30
+MAX_CLASSES = 100_000
 
 
 class DatasetError(ValueError):

@@ -1,183 +1,165 @@
-"""Image folders: ``root/<class name>/*.png|jpg|jpeg|bmp``.
+"""Image folders: ``root/<class name>/<image>``, decoded by Pillow.
 
-Classes are the sub-folders in sorted order.  Images are decoded here with
-numpy + zlib (no Qt, no Pillow): PNG with 8-bit grey, grey+alpha, RGB, RGBA or
-palette pixels, non-interlaced; BMP uncompressed 24/32-bit.  JPEG needs a
-decoder nnviz does not ship, so it is reported as an error (convert to PNG).
-All images must share one size; grey images are promoted to RGB when the
-folder mixes both; alpha is dropped.  The split is a seeded, per-class 80/20.
+Pillow reads JPEG, PNG, GIF (first frame), WebP, TIFF and BMP; a maintained decoder is both
+faster and safer than our own (issue 20: short IHDR/PLTE chunks, a 3000x3000 PNG that took two
+minutes in a per-pixel loop). Classes are the sub-folders in sorted order; a folder name that is
+not valid UTF-8 becomes a class name with the odd bytes escaped. Every image is resized to one
+size (default: the first image's, at most MAX_SIDE pixels a side) and is grey when every image
+is grey, RGB otherwise; alpha is dropped. Sizes are checked from the headers before decoding
+(MAX_PIXELS per image, MAX_VALUES for the whole set). The split is a seeded, per-class one.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, normalize_images
+from ..files import FileRefused, open_regular
+from .dataset import MAX_CLASSES, MAX_VALUES, Dataset, DatasetError, normalize_images
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-
-
-def _unfilter(raw: bytes, w: int, h: int, bpp: int, path) -> np.ndarray:
-    stride = w * bpp
-    if len(raw) != h * (stride + 1):
-        raise DatasetError(f"{path}: PNG image data has {len(raw)} bytes, expected {h * (stride + 1)}")
-    rows = np.frombuffer(raw, np.uint8).reshape(h, stride + 1)
-    ftypes = rows[:, 0]
-    data = rows[:, 1:]
-    if ftypes.max(initial=0) > 4:
-        raise DatasetError(f"{path}: invalid PNG filter type {int(ftypes.max())}")
-    out = np.zeros((h + 1, stride), np.uint8)  # row 0 is the zero "previous" row
-    for r in range(h):
-        f, line, prev = ftypes[r], data[r], out[r]
-        if f == 0:
-            out[r + 1] = line
-        elif f == 1:  # Sub: running sum along pixels, per byte lane (wraps mod 256)
-            out[r + 1] = np.cumsum(line.reshape(w, bpp), axis=0, dtype=np.uint8).reshape(-1)
-        elif f == 2:
-            out[r + 1] = line + prev
-        else:
-            cur = out[r + 1]
-            li, pv = line.astype(np.int16), prev.astype(np.int16)
-            for i in range(0, stride, bpp):  # Average/Paeth depend on the pixel to the left
-                a = cur[i - bpp:i].astype(np.int16) if i else np.zeros(bpp, np.int16)
-                b = pv[i:i + bpp]
-                if f == 3:
-                    cur[i:i + bpp] = (li[i:i + bpp] + (a + b) // 2) & 255
-                else:
-                    c = pv[i - bpp:i] if i else np.zeros(bpp, np.int16)
-                    p = a + b - c
-                    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-                    pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-                    cur[i:i + bpp] = (li[i:i + bpp] + pred) & 255
-    return out[1:]
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 50_000_000     # per image, from its header: a 20000x20000 PNG is refused unread
+MAX_SIDE = 128              # the default size is the first image's, scaled down to this
+_GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
-def decode_png(data: bytes, path="<png>") -> np.ndarray:
-    """Decode an 8-bit, non-interlaced PNG to uint8 (H, W, C) with C in {1, 2, 3, 4}."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise DatasetError(f"{path}: not a PNG file (bad signature)")
-    pos, ihdr, idat, plte = 8, None, [], None
-    while True:
-        if pos + 8 > len(data):
-            raise DatasetError(f"{path}: PNG is truncated (no IEND chunk)")
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length or pos + 12 + length > len(data):
-            raise DatasetError(f"{path}: PNG is truncated inside chunk {ctype!r}")
-        crc = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])[0]
-        if zlib.crc32(ctype + body) & 0xFFFFFFFF != crc:
-            raise DatasetError(f"{path}: PNG chunk {ctype.decode('latin-1')} has a bad CRC (corrupt file)")
-        pos += 12 + length
-        if ctype == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif ctype == b"PLTE":
-            plte = np.frombuffer(body, np.uint8).reshape(-1, 3)
-        elif ctype == b"IDAT":
-            idat.append(body)
-        elif ctype == b"IEND":
-            break
-    if ihdr is None:
-        raise DatasetError(f"{path}: PNG has no IHDR chunk")
-    w, h, depth, ctype_, comp, filt, interlace = ihdr
-    if depth != 8 or ctype_ not in _CHANNELS:
-        raise DatasetError(f"{path}: unsupported PNG variant (bit depth {depth}, colour type {ctype_}); "
-                           f"only 8-bit grey/RGB/RGBA/palette are supported")
-    if interlace != 0:
-        raise DatasetError(f"{path}: interlaced PNG is not supported; save it non-interlaced")
-    if comp != 0 or filt != 0 or w == 0 or h == 0:
-        raise DatasetError(f"{path}: invalid PNG header")
+def class_name(folder_name: str) -> str:
+    """A printable, UTF-8-safe class name for a folder name from the file system."""
+    return os.fsencode(folder_name).decode("utf-8", errors="backslashreplace")
+
+
+def _open(path: Path):
+    from PIL import Image
     try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as e:
-        raise DatasetError(f"{path}: corrupt PNG image data ({e})") from None
-    bpp = _CHANNELS[ctype_]
-    img = _unfilter(raw, w, h, bpp, path).reshape(h, w, bpp)
-    if ctype_ == 3:
-        if plte is None:
-            raise DatasetError(f"{path}: palette PNG without a PLTE chunk")
-        if img.max(initial=0) >= len(plte):
-            raise DatasetError(f"{path}: palette index out of range")
-        img = plte[img[..., 0]]
-    return img
-
-
-def decode_bmp(data: bytes, path="<bmp>") -> np.ndarray:
-    """Decode an uncompressed 24/32-bit BMP to uint8 (H, W, 3)."""
-    if len(data) < 54 or data[:2] != b"BM":
-        raise DatasetError(f"{path}: not a BMP file (bad header)")
-    off = struct.unpack("<I", data[10:14])[0]
-    w, h, planes, bits, comp = struct.unpack("<iiHHI", data[18:34])
-    if bits not in (24, 32) or comp not in (0, 3) or w <= 0 or h == 0:
-        raise DatasetError(f"{path}: unsupported BMP variant ({bits}-bit, compression {comp}); "
-                           f"use 24/32-bit uncompressed BMP or PNG")
-    bpp = bits // 8
-    stride = (w * bpp + 3) & ~3
-    need = off + stride * abs(h)
-    if len(data) < need:
-        raise DatasetError(f"{path}: BMP is truncated ({len(data)} of {need} bytes)")
-    px = np.frombuffer(data, np.uint8, count=stride * abs(h), offset=off).reshape(abs(h), stride)
-    px = px[:, :w * bpp].reshape(abs(h), w, bpp)[..., 2::-1]  # BGR(A) -> RGB
-    return px[::-1] if h > 0 else px
-
-
-def decode_image(path: Path) -> np.ndarray:
-    try:
-        data = Path(path).read_bytes()
+        fh = open_regular(path)
+    except FileRefused as e:
+        raise DatasetError(f"{path}: {e}") from None
     except OSError as e:
         raise DatasetError(f"{path}: cannot read image ({e.strerror or e})") from None
-    ext = Path(path).suffix.lower()
-    if data.startswith(PNG_SIGNATURE):
-        return decode_png(data, path)
-    if data[:2] == b"BM":
-        return decode_bmp(data, path)
-    if data[:3] == b"\xff\xd8\xff" or ext in (".jpg", ".jpeg"):
-        raise DatasetError(f"{path}: JPEG images need a decoder that nnviz does not include; "
-                           f"convert the folder to PNG")
-    raise DatasetError(f"{path}: unreadable or corrupt image (not PNG/BMP)")
+    try:
+        with warnings.catch_warnings():     # our own pixel limit below is the lower one
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(fh)      # reads the header only
+    except Image.DecompressionBombError as e:
+        fh.close()
+        raise DatasetError(f"{path}: image too large ({e}); nnviz loads images of at most "
+                           f"{MAX_PIXELS:,} pixels") from None
+    except Exception as e:       # Pillow: UnidentifiedImageError, SyntaxError, struct.error ...
+        fh.close()
+        raise DatasetError(f"{path}: unreadable or corrupt image ({_why(e)})") from None
+    return fh, im
+
+
+def _why(e: Exception) -> str:
+    text = " ".join(str(e).split())[:200]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _header(path: Path) -> tuple[int, int, bool]:
+    """(width, height, grey) from the header, without decoding the pixels."""
+    fh, im = _open(path)
+    with fh, im:
+        w, h = im.size
+        grey = im.mode in _GREY_MODES or (im.mode == "P" and _grey_palette(im))
+    if w < 1 or h < 1 or w * h > MAX_PIXELS:
+        raise DatasetError(f"{path}: image too large ({w}x{h} pixels); nnviz loads images of at "
+                           f"most {MAX_PIXELS:,} pixels")
+    return w, h, grey
+
+
+def _grey_palette(im) -> bool:
+    pal = im.getpalette() or []
+    rgb = np.asarray(pal[:len(pal) // 3 * 3], np.uint8).reshape(-1, 3)
+    return bool(len(rgb)) and bool((rgb == rgb[:, :1]).all())
+
+
+def decode_image(path: Path, size: tuple[int, int], grey: bool) -> np.ndarray:
+    """uint8 (H, W, C) of `size` = (width, height), C = 1 when `grey` else 3."""
+    from PIL import Image
+    fh, im = _open(path)
+    mode = "L" if grey else "RGB"
+    try:
+        with fh, im:
+            if im.format == "JPEG":
+                im.draft(mode, size)     # decode a big JPEG at a fraction of its size
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):    # 16-bit and float: to 8-bit
+                a = np.asarray(im, np.float64)
+                if im.mode.startswith("I;16"):
+                    a = a / 257.0                                 # 65535 -> 255
+                elif a.size and a.max() > 255:
+                    a = a * (255.0 / a.max())
+                im = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
+            im = im.convert(mode)
+            if im.size != size:
+                im = im.resize(size, Image.Resampling.BILINEAR)
+            arr = np.asarray(im, np.uint8)
+    except DatasetError:
+        raise
+    except Exception as e:       # truncated or corrupt pixel data, whatever the plugin raises
+        raise DatasetError(f"{path}: unreadable or corrupt image ({_why(e)})") from None
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _size(size, first: tuple[int, int]) -> tuple[int, int]:
+    if size is None:
+        w, h = first
+        scale = min(1.0, MAX_SIDE / max(w, h))
+        return max(1, round(w * scale)), max(1, round(h * scale))
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise DatasetError(f"size: expected (width, height) or one number, got {size!r}") from None
+    if not (1 <= w <= 4096 and 1 <= h <= 4096):
+        raise DatasetError(f"size: width and height must lie in 1..4096, got {w}x{h}")
+    return w, h
 
 
 def load_image_folder(root, name: str | None = None, *, seed: int = 0,
-                      test_fraction: float = 0.2) -> Dataset:
+                      test_fraction: float = 0.2, size=None) -> Dataset:
+    """`size`: (width, height) or one number for squares; default the first image's size,
+    scaled to at most MAX_SIDE pixels a side."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: image folder not found")
     if not (0.0 < float(test_fraction) < 1.0):
         raise DatasetError(f"test_fraction: must lie in (0, 1), got {test_fraction}")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise DatasetError(f"{root}: no class sub-folders (expected {root}/<class>/*.png)")
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: os.fsencode(p.name))
+    if not folders:
+        raise DatasetError(f"{root}: no class sub-folders (expected {root}/<class>/<image>.png)")
+    if len(folders) > MAX_CLASSES:
+        raise DatasetError(f"{root}: {len(folders):,} class folders, more than {MAX_CLASSES:,}")
     files, labels = [], []
-    for k, c in enumerate(classes):
-        imgs = sorted(p for p in (root / c).iterdir()
-                      if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    for k, folder in enumerate(folders):
+        imgs = sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not imgs:
-            raise DatasetError(f"{root / c}: class folder contains no images ({', '.join(EXTENSIONS)})")
+            raise DatasetError(f"{class_name(str(folder))}: class folder contains no images "
+                               f"({', '.join(EXTENSIONS)})")
         files += imgs
         labels += [k] * len(imgs)
-    images, first = [], None
-    for p in files:
-        img = decode_image(p)
-        if img.shape[-1] in (2, 4):
-            img = img[..., :-1]  # drop alpha
-        if first is None:
-            first = (p, img.shape[:2])
-        elif img.shape[:2] != first[1]:
-            raise DatasetError(f"{p}: image size {img.shape[1]}x{img.shape[0]} differs from "
-                               f"{first[1][1]}x{first[1][0]} of {first[0]}; all images must share one size")
-        images.append(img)
-    c = max(im.shape[-1] for im in images)
-    x = np.stack([np.repeat(im, c, axis=-1) if im.shape[-1] != c else im for im in images])
+    heads = [_header(p) for p in files]
+    grey = all(g for _, _, g in heads)
+    w, h = _size(size, heads[0][:2])
+    c = 1 if grey else 3
+    values = len(files) * w * h * c
+    if values > MAX_VALUES:
+        raise DatasetError(f"{root}: {len(files):,} images of {w}x{h}x{c} are {values:,} values, "
+                           f"more than the {MAX_VALUES:,} nnviz loads; pick a smaller size")
+    x = np.empty((len(files), h, w, c), np.uint8)
+    for i, p in enumerate(files):
+        x[i] = decode_image(p, (w, h), grey)
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     y = np.asarray(labels, np.int64)
     rng = np.random.default_rng(int(seed))
     test_mask = np.zeros(len(y), bool)
-    for k in range(len(classes)):
+    for k in range(len(folders)):
         idx = np.flatnonzero(y == k)
         n_test = int(round(len(idx) * float(test_fraction)))
         if len(idx) > 1:
@@ -186,5 +168,6 @@ def load_image_folder(root, name: str | None = None, *, seed: int = 0,
     tr, te = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
     tr, te = tr[rng.permutation(len(tr))], te[rng.permutation(len(te))]
     xtr, xte, norm = normalize_images(x[tr], x[te])
-    return Dataset(name=name or root.name, x_train=xtr, y_train=y[tr], x_test=xte, y_test=y[te],
-                   class_names=classes, normalization=norm, source=str(root))
+    return Dataset(name=name or class_name(root.name), x_train=xtr, y_train=y[tr], x_test=xte,
+                   y_test=y[te], class_names=[class_name(p.name) for p in folders],
+                   normalization=norm, source=class_name(str(root)))

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, normalize_images
+from ..files import FileRefused, check_regular, nbytes, scan_h5
+from .dataset import MAX_CLASSES, MAX_VALUES, Dataset, DatasetError, normalize_images
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 
@@ -37,10 +38,26 @@ def _read(f, key: str, path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: missing dataset '{key}' (need {', '.join(REQUIRED)})")
     if not isinstance(obj, h5py.Dataset):
         raise DatasetError(f"{path}: '{key}' is a group, expected a dataset")
+    values = nbytes(obj.shape, 1)
+    limit = MAX_CLASSES if key == "class_names" else MAX_VALUES
+    if values > limit or nbytes(obj.shape, obj.dtype.itemsize) > 4 * MAX_VALUES:
+        raise DatasetError(f"{path}: '{key}' declares shape {obj.shape} = {values:,} values of "
+                           f"{obj.dtype}, more than nnviz loads ({limit:,} values, 4 bytes each)")
     try:
         return obj[()]
     except Exception as e:  # h5py raises OSError/KeyError/... for damaged data
         raise DatasetError(f"{path}: cannot read dataset '{key}' ({e})") from None
+
+
+def _name(n, path: Path) -> str:
+    if isinstance(n, (bytes, np.bytes_)):
+        try:
+            return bytes(n).decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(n).decode("latin-1")
+    if isinstance(n, (str, np.str_)):
+        return str(n)
+    raise DatasetError(f"{path}: 'class_names' must be text, found {type(n).__name__}")
 
 
 def load_hdf5(path, name: str | None = None) -> Dataset:
@@ -48,13 +65,21 @@ def load_hdf5(path, name: str | None = None) -> Dataset:
     import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
+    try:
+        check_regular(path)     # a FIFO would block h5py
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except FileRefused as e:
+        raise DatasetError(f"{path}: {e}") from None
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise DatasetError(f"{path}: not a readable HDF5 file ({e})") from None
     with f:
+        try:    # data kept in other files (external storage or links) would read them
+            scan_h5(f)
+        except FileRefused as e:
+            raise DatasetError(f"{path}: {e}") from None
         missing = [k for k in REQUIRED if k not in f]
         if missing:
             raise DatasetError(f"{path}: missing dataset(s) {', '.join(missing)} "
@@ -88,9 +113,12 @@ def load_hdf5(path, name: str | None = None) -> Dataset:
     if ymin < 0:
         raise DatasetError(f"{path}: negative label {ymin}")
     if raw_names is not None:
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in np.asarray(raw_names).reshape(-1)]
+        names = [_name(n, path) for n in np.asarray(raw_names).reshape(-1)]
         if ymax >= len(names):
             raise DatasetError(f"{path}: label {ymax} out of range for {len(names)} class_names")
+    elif ymax >= MAX_CLASSES:    # the class list is built up to the largest label
+        raise DatasetError(f"{path}: label {ymax} means {ymax + 1:,} classes, more than the "
+                           f"{MAX_CLASSES:,} nnviz supports")
     else:
         names = [str(i) for i in range(ymax + 1)]
     xtr, xte = arr["x_train"], arr["x_test"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import Dataset, DatasetError, check_labels, normalize_images
+from ..files import FileRefused, open_regular
+from .dataset import MAX_VALUES, Dataset, DatasetError, check_labels, normalize_images
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
@@ -38,43 +39,80 @@ def find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def read_bytes(path: Path) -> bytes:
-    """File contents, gunzipped when the name ends in .gz or the gzip magic is present."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read file ({e.strerror or e})") from None
-    if raw[:2] == b"\x1f\x8b" or str(path).endswith(".gz"):
-        try:
-            return gzip.decompress(raw)
-        except EOFError:
-            raise DatasetError(f"{path}: gzip data is truncated (file incomplete?)") from None
-        except (gzip.BadGzipFile, zlib.error, OSError) as e:
-            raise DatasetError(f"{path}: corrupt gzip data ({e})") from None
+def _open_stream(path: Path, raw):
+    """The file itself, or a gunzipping reader when it is gzip (by name or magic)."""
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic == b"\x1f\x8b" or str(path).endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
 
 
-def parse_idx(data: bytes, path: Path, magic: int) -> np.ndarray:
-    """Parse an IDX byte string: uint8 images (N, H, W) for 2051, labels (N,) for 2049."""
+def _read(stream, n: int) -> bytes:
+    """Up to n bytes; the gzip reader returns short reads, so loop until n or the end."""
+    parts, got = [], 0
+    while got < n:
+        block = stream.read(min(n - got, 1 << 24))
+        if not block:
+            break
+        parts.append(block)
+        got += len(block)
+    return b"".join(parts)
+
+
+def read_idx(path: Path, magic: int, max_values: int | None = None) -> np.ndarray:
+    """uint8 images (N, H, W) for magic 2051, labels (N,) for 2049, from a raw or gzipped file.
+
+    The header is checked against `max_values` (Python integers: N*H*W cannot overflow)
+    before the body is decompressed, and never more than the header promises is inflated,
+    so a gzip bomb or a lying header costs nothing.
+    """
+    limit = MAX_VALUES if max_values is None else max_values
     ndim = 3 if magic == IMAGE_MAGIC else 1
-    head = 4 + 4 * ndim
-    if len(data) < head:
-        raise DatasetError(f"{path}: too short for an IDX header ({len(data)} bytes)")
-    got = int.from_bytes(data[:4], "big")
+    head_len = 4 + 4 * ndim
+    try:
+        with open_regular(path) as raw:
+            stream = _open_stream(path, raw)
+            head = _read(stream, head_len)
+            dims = _check_header(head, path, magic, ndim, limit)
+            need = 1
+            for d in dims:
+                need *= d
+            body = _read(stream, need + 1)
+    except FileRefused as e:
+        raise DatasetError(f"{path}: {e}") from None
+    except EOFError:
+        raise DatasetError(f"{path}: gzip data is truncated (file incomplete?)") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise DatasetError(f"{path}: corrupt gzip data ({e})") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read file ({e.strerror or e})") from None
+    if len(body) < need:
+        raise DatasetError(f"{path}: truncated: header promises {head_len + need} bytes "
+                           f"({'x'.join(map(str, dims))}) but file has {head_len + len(body)}")
+    if len(body) > need:
+        raise DatasetError(f"{path}: unexpected trailing bytes after the "
+                           f"{'x'.join(map(str, dims))} values")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _check_header(head: bytes, path: Path, magic: int, ndim: int, limit: int) -> tuple:
+    if len(head) < 4 + 4 * ndim:
+        raise DatasetError(f"{path}: too short for an IDX header ({len(head)} bytes)")
+    got = int.from_bytes(head[:4], "big")
     if got != magic:
         kind = "image" if magic == IMAGE_MAGIC else "label"
         raise DatasetError(f"{path}: wrong IDX magic number {got}, expected {magic} for a {kind} file")
-    dims = np.frombuffer(data, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    dims = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     if ndim == 3 and (dims[1] == 0 or dims[2] == 0):
         raise DatasetError(f"{path}: image dimensions {dims[1]}x{dims[2]} are invalid")
-    need = head + int(np.prod(dims))
-    if len(data) < need:
-        raise DatasetError(f"{path}: truncated: header promises {need} bytes "
-                           f"({'x'.join(map(str, dims))}) but file has {len(data)}")
-    if len(data) > need:
-        raise DatasetError(f"{path}: {len(data) - need} unexpected trailing bytes after the data")
-    arr = np.frombuffer(data, dtype=np.uint8, offset=head)
-    return arr.reshape(tuple(int(d) for d in dims))
+    values = 1
+    for d in dims:
+        values *= d
+    if values > limit:
+        raise DatasetError(f"{path}: header declares {'x'.join(map(str, dims))} = {values:,} values, "
+                           f"more than the {limit:,} nnviz loads")
+    return dims
 
 
 def load_idx_folder(folder: Path, name: str = "mnist") -> Dataset:
@@ -93,7 +131,7 @@ def load_idx_folder(folder: Path, name: str = "mnist") -> Dataset:
     arrays = {}
     for key, p in paths.items():
         magic = IMAGE_MAGIC if key.endswith("images") else LABEL_MAGIC
-        arrays[key] = parse_idx(read_bytes(p), p, magic)
+        arrays[key] = read_idx(p, magic)
     classes = CLASS_NAMES.get(name, CLASS_NAMES["mnist"])
     for split in ("train", "test"):
         xi, yl = arrays[f"{split}_images"], arrays[f"{split}_labels"]

@@ -71,7 +71,7 @@ def load_dataset(name_or_path: str, data_dir=None, **kw) -> Dataset:
         return load_cifar10(dataset_folder(name, data_dir))
     path = Path(name).expanduser()
     if path.is_dir():
-        bad = set(kw) - {"seed", "test_fraction"}
+        bad = set(kw) - {"seed", "test_fraction", "size"}
         if bad:
             raise DatasetError(f"{path}: unexpected parameter(s) {', '.join(sorted(bad))}")
         return load_image_folder(path, **kw)
@@ -80,6 +80,8 @@ def load_dataset(name_or_path: str, data_dir=None, **kw) -> Dataset:
         if path.suffix.lower() in (".h5", ".hdf5", ".hdf"):
             return load_hdf5(path)
         raise DatasetError(f"{path}: unknown file type (expected .h5/.hdf5 or an image folder)")
+    if path.exists():     # a FIFO, a device, a socket: nothing a dataset is read from
+        raise DatasetError(f"{path}: not a regular file or folder (a pipe or device?)")
     known = ", ".join(list(KINDS))
     raise DatasetError(f"{name}: no such dataset name, file or folder (names: {known})")
 

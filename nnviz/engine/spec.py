@@ -8,8 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..files import FileRefused, read_regular
 from .layers import LAYER_TYPES, Layer, LayerError
 from .model import Sequential
+
+MAX_SPEC_BYTES = 16 << 20
+MAX_LAYERS = 10_000    # presets have a dozen; a hostile spec of 3,000,000 took minutes to refuse
+MAX_DEPTH = 50         # Residual blocks inside Residual blocks
 
 
 class SpecError(LayerError):
@@ -62,8 +67,25 @@ def model_from_spec(spec: dict, seed: int = 0, **kw: Any) -> Sequential:
             raise SpecError(f"model spec {spec.get('name', '')!r} has no {key!r}")
     if not isinstance(spec["layers"], list) or not spec["layers"]:
         raise SpecError("model spec: 'layers' must be a non-empty list")
+    if count_layers(spec["layers"]) > MAX_LAYERS:
+        raise SpecError(f"model spec has more than {MAX_LAYERS:,} layers")
     layers = [layer_from_config(c, f"layer {i}") for i, c in enumerate(spec["layers"])]
     return Sequential(layers, spec["input_shape"], seed=seed, name=spec.get("name", "model"), **kw)
+
+
+def count_layers(layers: list, depth: int = 0) -> int:
+    """Layers in a spec's list, Residual contents included; stops counting past MAX_LAYERS."""
+    if depth > MAX_DEPTH:
+        raise SpecError(f"model spec nests Residual blocks more than {MAX_DEPTH} deep")
+    n = 0
+    for cfg in layers:
+        n += 1
+        inner = cfg.get("layers") if isinstance(cfg, dict) else None
+        if isinstance(inner, list):
+            n += count_layers(inner, depth + 1)
+        if n > MAX_LAYERS:
+            break
+    return n
 
 
 def read_spec(name_or_path: str | Path) -> dict:
@@ -77,10 +99,12 @@ def read_spec(name_or_path: str | Path) -> dict:
             raise SpecError(f"{name_or_path}: no such model file")
         else:
             raise SpecError(f"unknown preset {name_or_path!r}; presets: {', '.join(preset_names())}")
-    try:
-        spec = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{p}: cannot read: {e}") from None
+    try:     # a regular file only (a FIFO would block), of a size a model description has
+        spec = json.loads(read_regular(p, MAX_SPEC_BYTES).decode("utf-8"))
+    except FileRefused as e:
+        raise SpecError(f"{p}: {e}") from None
+    except (OSError, UnicodeDecodeError, RecursionError) as e:
+        raise SpecError(f"{p}: cannot read: {type(e).__name__}: {str(e)[:200]}") from None
     except json.JSONDecodeError as e:
         raise SpecError(f"{p}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(spec, dict):

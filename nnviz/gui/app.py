@@ -45,6 +45,10 @@ def warm_up(progress=None):
 
 
 def run_app(backend="auto", argv=None, lesson=None):
+    from .platform_check import xcb_problem
+    problem = xcb_problem()
+    if problem:            # said before Qt aborts with a message naming one library at best
+        print(problem, file=sys.stderr, flush=True)
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QFont
     from PySide6.QtWidgets import QApplication, QLabel, QMessageBox

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .style import PALETTE
+from .style import PALETTE, add_legend, px, style_plot
 
 TRAIN_PEN = PALETTE["train"]
 TEST_PEN = PALETTE["test"]
@@ -104,14 +104,18 @@ class CurvesWidget(QWidget):
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setBackground("w")
         lay.addWidget(self.glw, 1)
-        self.loss_plot = self.glw.addPlot(title=title_loss)
-        self.acc_plot = self.glw.addPlot(title=title_accuracy) if show_accuracy else None
+        self.loss_plot = self.glw.addPlot()
+        self.acc_plot = self.glw.addPlot() if show_accuracy else None
+        style_plot(self.loss_plot, title_loss)
+        if self.acc_plot is not None:
+            style_plot(self.acc_plot, title_accuracy)
         for p in self.plots():
             p.showGrid(x=True, y=True, alpha=0.25)
             for ax in ("left", "bottom"):   # no sub-minor grid: fewer lines to paint per frame
                 p.getAxis(ax).setStyle(maxTickLevel=1)
             p.setLabel("bottom", x_label)
-            p.addLegend(offset=(-10, 10), labelTextSize="10pt")
+            # loss falls and accuracy rises: each legend sits where its curves are not
+            add_legend(p, offset=(-10, 10) if p is self.loss_plot else (-10, -10))
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             p.getViewBox().setMouseEnabled(x=True, y=False)
@@ -141,7 +145,7 @@ class CurvesWidget(QWidget):
         return [(name, item) for (k, name), item in self._curves.items()
                 if self._plot(k) is plot and item.isVisible()]
 
-    def set_curve(self, key, name, x, y, color=None, style="solid", width=2.5):
+    def set_curve(self, key, name, x, y, color=None, style="solid", width=2.5, legend=True):
         """Create or update the curve `name` on the "loss" or "accuracy" plot."""
         plot = self._plot(key)
         if plot is None:
@@ -150,14 +154,24 @@ class CurvesWidget(QWidget):
         self._data[(key, name)] = (x, y)
         item = self._curves.get((key, name))
         if item is None:
-            pen = pg.mkPen(color if color is not None else PALETTE["train"], width=width,
+            pen = pg.mkPen(color if color is not None else PALETTE["train"], width=px(width),
                            style=Qt.DashLine if style == "dash" else Qt.SolidLine)
-            item = plot.plot([], [], pen=pen, name=name, antialias=False, skipFiniteCheck=True)
+            pen.setCosmetic(True)
+            item = plot.plot([], [], pen=pen, name=name if legend else None, antialias=False,
+                             skipFiniteCheck=True)
+            item.base_width = width
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             self._curves[(key, name)] = item
         self._apply(key, item, x, y)
         return item
+
+    def apply_scale(self):
+        """Presentation mode changed: thicker (or thinner) lines."""
+        for item in self._curves.values():
+            pen = pg.mkPen(item.opts["pen"])
+            pen.setWidthF(px(item.base_width))
+            item.setPen(pen)
 
     def _apply(self, key, item, x, y):
         if key == "loss" and self.log_loss:

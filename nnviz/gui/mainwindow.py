@@ -168,7 +168,8 @@ class MainWindow(QMainWindow):
         name = ws.title.replace(" ", "-").lower()
 
         def save(tr):
-            if tr is None or not hasattr(tr, "state_dict") or not hasattr(tr, "model"):
+            from nnviz.train import Trainer
+            if not isinstance(tr, Trainer):
                 return None          # e.g. compare mode's group of three: not one model
             return saver.save_now(tr, workspace=name)
         try:
@@ -186,6 +187,7 @@ class MainWindow(QMainWindow):
         ws.status.connect(lambda d, ws=ws: self._on_status(ws, d))
         ws.status.connect(lambda d, ws=ws: self._autosave_tick(ws, d))
         ws.changed.connect(self.update_title)
+        ws.confirm_replace = lambda ws=ws: self._may_replace(ws)
 
     def workspace(self, title):
         for ws in self.workspaces:
@@ -299,7 +301,7 @@ class MainWindow(QMainWindow):
         self.presentation_action.setChecked(s > 1.0)
         if remember:
             app_settings().setValue(SETTINGS_SCALE, s)
-        self.statusBar().showMessage(f"text and lines at {s:.0%}", 3000)
+            self.statusBar().showMessage(f"text and lines at {s:.0%}", 3000)
         return s
 
     def toggle_presentation(self, on):
@@ -344,8 +346,7 @@ class MainWindow(QMainWindow):
         self._last_status[id(ws)] = d
         if ws is self.current:
             self._show_status(d)
-            if ws.is_dirty() != self.isWindowModified():
-                self.update_title()
+            self.update_title()      # the model may be new (no file) or newly modified
 
     def _show_status(self, d):
         if "epoch" not in d:      # a workspace that does not train: its message, no counters

@@ -160,6 +160,8 @@ class NumberCombo(QComboBox):
         return True
 
     def _finish(self):
+        if self.lineEdit().hasFocus():    # Enter: commit() already ran; keep showing the text
+            return
         if self.is_invalid():         # leaving with invalid text: show the value in use
             self._show(self._value)
             _mark(self, False)

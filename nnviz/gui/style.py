@@ -134,8 +134,9 @@ def _legend_style(legend):
     legend.setBrush(pg.mkBrush(255, 255, 255, 255))           # opaque: curves never show through
     legend.setPen(pg.mkPen(160, 160, 160))
     legend.setLabelTextSize(f"{pt(FONT_PT - 1)}pt")
+    legend.setLabelTextColor((30, 30, 30))
     for _, label in getattr(legend, "items", []):
-        label.setText(label.text, size=f"{pt(FONT_PT - 1)}pt")
+        label.setText(label.text, size=f"{pt(FONT_PT - 1)}pt", color=(30, 30, 30))
 
 
 def add_legend(plot, offset=(-10, 10)):
@@ -169,7 +170,7 @@ def _style_plot_item(pi):
             ax.setLabel(ax.labelText, units=ax.labelUnits, **{"font-size": f"{pt(FONT_PT - 1)}pt"})
     title = getattr(pi, "_nnviz_title", None)
     if title:
-        pi.setTitle(title, size=f"{pt(FONT_PT + 1)}pt")
+        pi.setTitle(title, size=f"{pt(FONT_PT)}pt", color="#1d3557")
     if pi.legend is not None:
         _legend_style(pi.legend)
 

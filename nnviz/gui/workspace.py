@@ -52,6 +52,8 @@ class Workspace(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._file = (None, None)       # (path, the model object that file holds)
+        # set by the main window: asks Save/Discard/Cancel before unsaved work is replaced
+        self.confirm_replace = lambda: True
 
     # ---- training ------------------------------------------------------------------------
     controller = None   # the TrainingController of what is trained now (attribute or property)

@@ -137,8 +137,25 @@ def detect(path) -> ModuleType:
                                  f"{describe_formats()}{_missing_note()}")
 
 
+def _refuse_outside_data(path: str | os.PathLike, p: Path) -> None:
+    """An HDF5 file of any format must not read other files (external links or storage,
+    virtual datasets: /etc/passwd, a FIFO). Checked before any reader looks inside."""
+    if not is_hdf5(p):
+        return
+    from ..files import FileRefused, scan_h5
+    try:
+        import h5py
+        with h5py.File(p, "r") as f:
+            scan_h5(f)
+    except FileRefused as e:
+        raise ModelFormatError(path, str(e)) from None
+    except OSError:
+        return      # not an HDF5 file after all: the format's reader says what is wrong
+
+
 def load_model(path: str | os.PathLike, input_scaling: Any = None, **options: Any) -> Any:
     """Read any supported model file; every failure is a ModelFormatError."""
+    _refuse_outside_data(path, _check_file(path))
     fmt = detect(path)
     loaded = fmt.read(_check_file(path), **options)
     loaded.meta.setdefault("format", fmt.NAME)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.spec import MAX_LAYERS
+from ..files import FileRefused, check_regular, scan_h5
 from . import keras as K
 from .atomic import atomic_path
 from .errors import ModelFormatError
@@ -24,6 +26,9 @@ from .tree import (
 )
 
 FORMAT_VERSION = 1
+MAX_INPUT_VALUES = 1 << 26   # per sample: a 4096x4096 RGB image is 50 M
+MAX_CLASSES = 100_000
+MAX_JSON_CHARS = 16 << 20
 H5_SUFFIXES = (".h5", ".hdf5", ".keras", ".nnviz")
 
 
@@ -102,15 +107,31 @@ def save_model(path, model, trainer=None, dataset=None, extra=None):
     The file is written beside the target and moved over it only when complete, so a
     failure (exception, full disk, crash) leaves any existing file untouched.
     """
-    import h5py
     path = Path(os.fspath(path)).expanduser()
+    data = model_bytes(model, trainer, dataset, extra)
+    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
+    with atomic_path(path, mode) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def model_bytes(model, trainer=None, dataset=None, extra=None):
+    """The file save_model writes, as bytes.
+
+    The HDF5 image is built in memory, so a full or read-only disk meets a plain write()
+    (one OSError) and never the HDF5 library half-way through a file (tracebacks, then a
+    crash). The CLI also calls this before training: every saved setting is checked then.
+    """
+    import io
+
+    import h5py
     if dataset is None and trainer is not None:
         dataset = getattr(trainer, "dataset", None)
     state = trainer.state_dict() if trainer is not None else None
-    mode = (path.stat().st_mode & 0o777) if path.is_file() else _umask_mode()
-    with atomic_path(path, mode) as tmp, h5py.File(tmp, "w") as f:
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
         _write(f, model, state, dataset, extra)
-    return path
+    return buf.getvalue()
 
 
 def _write(f, model, state, dataset, extra):
@@ -198,15 +219,24 @@ def load_model(path):
             raise ModelFormatError(shown, "no such file")
         if p.is_dir():
             raise ModelFormatError(shown, "is a folder, not a model file")
+        check_regular(p)     # a FIFO or device would block h5py forever
         size = p.stat().st_size
         try:
             f = h5py.File(p, "r")
         except (OSError, ValueError) as e:
             raise ModelFormatError(shown, f"not a readable HDF5 file ({_short(e)})") from None
         with f:
-            model, meta = _read(f, budget=2 * size + (1 << 20))
+            # nnviz writes its arrays uncompressed: together they fit in the file
+            budget = 2 * size + (1 << 20)
+            declared = scan_h5(f)
+            if declared > budget:
+                raise _Fail(f"its arrays declare {declared:,} bytes in all, more than a file of "
+                            f"{size:,} bytes holds (nnviz does not compress its arrays)")
+            model, meta = _read(f, budget)
     except ModelFormatError:
         raise
+    except FileRefused as e:
+        raise ModelFormatError(shown, str(e)) from None
     except (_Fail, TreeError) as e:
         raise ModelFormatError(shown, str(e)) from None
     except (KeyError, ValueError, OSError, json.JSONDecodeError) as e:
@@ -241,6 +271,9 @@ def _json(obj, name, required=True):
         if required:
             raise _Fail(f"{obj.name} has no attribute {name!r}")
         return None
+    if len(text) > MAX_JSON_CHARS:   # parsing 60 MB of hostile JSON took seconds
+        raise _Fail(f"{obj.name} attribute {name!r} holds {len(text):,} characters of JSON, more "
+                    f"than the {MAX_JSON_CHARS:,} a model of {MAX_LAYERS:,} layers needs")
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -258,6 +291,7 @@ def _int_attr(obj, name):
 
 def _read(f, budget):
     from ..engine import LayerError, model_from_spec
+    from ..engine.layers.init import weight_limit
     g = _group(f, "nnviz")
     version = _int_attr(g, "format_version")
     if version > FORMAT_VERSION:
@@ -275,12 +309,14 @@ def _read(f, budget):
     if not isinstance(cfg, dict) or cfg.get("class_name") not in ("Sequential", "Functional"):
         raise _Fail("model_config is not a Keras Sequential or Functional model")
     spec = _json(g, "model_spec")
+    _check_spec_size(spec)
     seed = _int_attr(g, "seed")
     dtype = get_text_attr(g, "dtype", required=False) or "float32"
     if dtype not in ("float32", "float64"):
         raise _Fail(f"unsupported dtype {dtype!r}")
     try:
-        model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
+        with weight_limit(budget // np.dtype(dtype).itemsize):
+            model = model_from_spec(spec, seed=seed, dtype=np.dtype(dtype))
     except LayerError as err:
         raise _Fail(f"model_spec: {err}") from None
 
@@ -312,7 +348,10 @@ def _read(f, budget):
             kshape = to(expected[sname]).shape
             if wname not in lg:
                 raise _Fail(f"has no weight {lg.name}/{wname}")
-            arr = read_array(lg[wname], budget, kshape, f"weight {lg.name}/{wname}")
+            arr = read_array(lg[wname], budget, kshape, f"weight {lg.name}/{wname}", require_crc=True)
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise _Fail(f"weight {lg.name}/{wname} holds NaN or infinite values (saved from a "
+                            f"run that diverged?); the weights cannot be used")
             state[sname] = frm(arr)
     model.load_state(state)
     rng_state = _json(g, "dropout_rng", required=False)
@@ -324,11 +363,12 @@ def _read(f, budget):
     ds = _group(g, "dataset") if "dataset" in g else None
     meta["dataset"] = {k: (_json(ds, k, required=False) if ds is not None else None)
                        for k in ("name", "input_shape", "class_names", "normalization")}
-    meta["history"] = read_tree(_group(g, "history"), budget) if "history" in g else None
-    meta["extra"] = read_tree(_group(g, "extra"), budget) if "extra" in g else None
+    _check_dataset_info(meta["dataset"])
+    meta["history"] = read_tree(_group(g, "history"), budget, require_crc=True) if "history" in g else None
+    meta["extra"] = read_tree(_group(g, "extra"), budget, require_crc=True) if "extra" in g else None
     meta["training"] = None
     if "training" in g:
-        training = read_tree(_group(g, "training"), budget)
+        training = read_tree(_group(g, "training"), budget, require_crc=True)
         slots = _json(g, "optimizer_slots", required=False)
         if slots is not None:
             training["optimizer"] = dict(training.get("optimizer") or {})
@@ -339,6 +379,42 @@ def _read(f, budget):
         meta["training"] = training
     meta["keras_version"] = get_text_attr(f, "keras_version", required=False)
     return model, meta
+
+
+def _check_spec_size(spec):
+    """Refuse specs far beyond any real model before building them (time, memory, messages)."""
+    if not isinstance(spec, dict):
+        return   # model_from_spec names what is wrong, and counts the layers first
+    shape = spec.get("input_shape")
+    if isinstance(shape, list) and all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+        values = 1
+        for s in shape:
+            values *= max(s, 1)
+        if values > MAX_INPUT_VALUES:
+            raise _Fail(f"model_spec input_shape {shape} has {values:,} values per sample, "
+                        f"more than {MAX_INPUT_VALUES:,}")
+
+
+def _check_dataset_info(ds):
+    """nnviz/dataset holds facts about the training data; odd values are a damaged file."""
+    def bad(key, want):
+        raise _Fail(f"nnviz/dataset attribute {key!r} should be {want}, found "
+                    f"{_short(json.dumps(ds[key])[:200], 80)}")
+    if ds["name"] is not None and not isinstance(ds["name"], str):
+        bad("name", "text")
+    shape = ds["input_shape"]
+    if shape is not None and not (isinstance(shape, list) and len(shape) <= 8 and all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)):
+        bad("input_shape", "a list of positive integers")
+    names = ds["class_names"]
+    if names is not None and not (isinstance(names, list) and len(names) <= MAX_CLASSES
+                                  and all(isinstance(c, str) for c in names)):
+        bad("class_names", f"a list of at most {MAX_CLASSES:,} names")
+    norm = ds["normalization"]
+    if norm is not None and not (isinstance(norm, dict) and all(
+            isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                        for x in v) for v in norm.values())):
+        bad("normalization", "an object of number lists")
 
 
 def _name_list(obj, name):
@@ -379,7 +455,8 @@ def _read_slots(f, model, where, slots, budget):
                 raise _Fail(f"optimizer_weights has no {path!r}")
             _, _, to, frm = where[pname]
             kshape = to(model.B.to_host(p)).shape
-            arrays.append(frm(read_array(ow[path], budget, kshape, f"optimizer_weights/{path}")))
+            arrays.append(frm(read_array(ow[path], budget, kshape, f"optimizer_weights/{path}",
+                                         require_crc=True)))
         out[key] = arrays
     return out
 

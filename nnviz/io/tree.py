@@ -61,8 +61,11 @@ def write_array(group, name, arr):
     return ds
 
 
-def read_array(ds, budget, shape=None, what=None):
-    """Read a dataset after checking its kind, shape, size (against `budget` bytes) and CRC."""
+def read_array(ds, budget, shape=None, what=None, require_crc=False):
+    """Read a dataset after checking its kind, shape, size (against `budget` bytes) and CRC.
+
+    `require_crc`: the array was written by nnviz, so a missing checksum means it was replaced.
+    """
     import h5py
     what = what or ds.name
     if not isinstance(ds, h5py.Dataset):
@@ -78,6 +81,9 @@ def read_array(ds, budget, shape=None, what=None):
     if arr.dtype.kind not in "biuf":
         raise TreeError(f"{what} has dtype {arr.dtype}, expected numbers")
     want = ds.attrs.get(CRC_ATTR)
+    if want is None and require_crc:
+        raise TreeError(f"{what} has no {CRC_ATTR} checksum: nnviz writes one on every array, "
+                        f"so the array was replaced after saving")
     if want is not None:
         try:
             want = int(np.asarray(want).reshape(()))
@@ -190,7 +196,7 @@ def _plain(v):
     return v
 
 
-def read_tree(group, budget):
+def read_tree(group, budget, require_crc=False):
     """Inverse of write_tree; raises TreeError (a ValueError) on anything unexpected."""
     import h5py
     if not isinstance(group, h5py.Group):
@@ -218,16 +224,16 @@ def read_tree(group, budget):
                 out[unescape(name)] = _decode(get_text_attr(group, name), name in json_keys,
                                               f"{group.name}/{name}")
             else:
-                out[unescape(name)] = read_array(item, budget)
+                out[unescape(name)] = read_array(item, budget, require_crc=require_crc)
         elif isinstance(item, h5py.Group):
             kind = item.attrs.get(KIND_ATTR)
             if kind is None:
-                out[unescape(name)] = read_tree(item, budget)
+                out[unescape(name)] = read_tree(item, budget, require_crc)
             else:
                 kind = as_text(kind, f"{item.name} {KIND_ATTR}")
                 if kind not in ("list", "tuple"):
                     raise TreeError(f"{item.name}: unknown {KIND_ATTR} {kind!r}")
-                d = read_tree(item, budget)
+                d = read_tree(item, budget, require_crc)
                 try:
                     items = [d[str(i)] for i in range(len(d))]
                 except KeyError:

@@ -57,6 +57,15 @@ class History:
         for k in EPOCH_KEYS:
             self.epochs[k].append(row.get(k, float("nan")))
 
+    def truncate(self, step: int) -> None:
+        """Forget every point after training step `step` (going back to an earlier state)."""
+        for series in (self.steps, self.epochs):
+            keep = sum(1 for s in series["step"] if s <= step)
+            for v in series.values():
+                del v[keep:]
+        for v in self._acc.values():
+            v.clear()
+
     def to_arrays(self, dtype=None) -> dict:
         """{"steps": {key: array}, "epochs": {key: array}}, new arrays (safe to hand to another
         thread); dtype None: int64 step and epoch numbers, float64 values; else all `dtype`."""

@@ -28,6 +28,14 @@ class TrainerError(ValueError):
     pass
 
 
+# Runaway rule: a loss above RUNAWAY_FACTOR * max(first loss of this run, 1) on
+# RUNAWAY_STEPS consecutive steps is divergence, like NaN. Healthy training stays far below
+# (softmax cross-entropy starts near ln(classes), so the line is ~2,300 for 10 classes);
+# lr 1e30 reaches 5e31 in two steps. One noisy batch cannot trigger it.
+RUNAWAY_FACTOR = 1e3
+RUNAWAY_STEPS = 3
+
+
 def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
     if out.ndim == 2 and out.shape[1] == 1:
         pred = (out[:, 0] > 0).astype(np.int64)
@@ -72,8 +80,7 @@ class Trainer:
         self.samples = 0
         self.history = History()
         self._perm = None
-        self._good = model.state()
-        self._good_step = 0
+        self._reset_watch()
 
     # --- hyper-parameters (applied at the next step) ---------------------------
     @property
@@ -149,6 +156,7 @@ class Trainer:
             self._diverged(f"loss is {loss}")
         if status == 2:
             self._diverged("a gradient is not finite")
+        self._watch(loss)
         return loss, b, correct / b
 
     def _layer_step(self):
@@ -158,6 +166,7 @@ class Trainer:
         loss = self.loss.forward(out, y)
         if not np.isfinite(loss):
             self._diverged(f"loss is {loss}")
+        self._watch(loss)
         model.backward(self.loss.backward(), need_input_grad=False)
         grads = model.gradients()
         if not B.all_finite(grads):
@@ -167,12 +176,8 @@ class Trainer:
 
     def _after_step(self, t0, loss, n, acc):
         """Bookkeeping after an applied step, whichever path ran it."""
-        model = self.model
         self.steps += 1
-        if self.steps - self._good_step >= self.GOOD_EVERY:
-            if not model.B.all_finite(model.parameters()):
-                self._diverged("a weight is not finite")
-            self._good, self._good_step = model.state(), self.steps
+        self._keep_good()
         self.history.add_step(self.steps, loss, acc)
         self.samples += n
         self.pos += n
@@ -182,12 +187,61 @@ class Trainer:
         return loss, acc
 
     def _diverged(self, what):
+        if self._bad_since is None:
+            self._bad_since = self.steps + 1
         raise TrainingDiverged(self.steps + 1, what, self.lr)
 
+    # --- the last good state: kept every GOOD_EVERY steps, whole, for a clean restart ---
+    def _reset_watch(self):
+        self._first_loss = None    # the reference of the runaway rule
+        self._bad_since = None     # first step of the current run of too-high losses
+        self._good = [self._snapshot()]
+
+    def _watch(self, loss):
+        if self._first_loss is None:
+            self._first_loss = float(loss)
+        limit = RUNAWAY_FACTOR * max(self._first_loss, 1.0)
+        if loss <= limit:
+            self._bad_since = None
+            return
+        if self._bad_since is None:
+            self._bad_since = self.steps + 1
+        if self.steps + 2 - self._bad_since >= RUNAWAY_STEPS:
+            self._diverged(f"the loss ran away to {loss:.3g} (over {RUNAWAY_FACTOR:g}x the first "
+                           f"loss {self._first_loss:.3g}, {RUNAWAY_STEPS} steps running)")
+
+    def _snapshot(self):
+        return {"steps": self.steps, "model": self.model.state(),
+                "optimizer": self.optimizer.state_dict(),
+                "counters": (self.epoch, self.pos, self.seconds, self.samples),
+                "rng": self.model.rng.bit_generator.state}
+
+    def _keep_good(self):
+        if self.steps - self._good[-1]["steps"] < self.GOOD_EVERY or self._bad_since is not None:
+            return
+        if not self.model.B.all_finite(self.model.parameters()):
+            self._diverged("a weight is not finite")
+        self._good = [self._good[-1], self._snapshot()]   # the older one outlives a late runaway
+
     def restore_last_good(self) -> int:
-        """Put back the last weights known to be finite; returns their step."""
-        self.model.load_state(self._good)
-        return self._good_step
+        """Go back to the last state whose next loss was still good: weights, optimizer slots,
+        counters and history up to it. Returns its step."""
+        bad = self._bad_since if self._bad_since is not None else self.steps + 1
+        ok = [g for g in self._good if g["steps"] + 1 < bad] or self._good[:1]
+        g = ok[-1]
+        self.model.load_state(g["model"])
+        if g["optimizer"]["config"]["type"] == self.optimizer.config()["type"]:
+            self.optimizer.load_state_dict(g["optimizer"])
+        else:    # the optimizer was changed since: start its slots afresh
+            self.optimizer = optimizer_from_config(self.optimizer.config(), self.model.parameters(),
+                                                   self.model.B)
+        self.steps = g["steps"]
+        self.epoch, self.pos, self.seconds, self.samples = g["counters"]
+        self.model.rng.bit_generator.state = g["rng"]
+        self.history.truncate(self.steps)
+        self._perm = None
+        self._reset_watch()
+        return self.steps
 
     def _end_epoch(self):
         self.epoch += 1
@@ -304,4 +358,4 @@ class Trainer:
         self.model.rng.bit_generator.state = state["dropout_rng"]
         self.history = History.from_dict(state["history"])
         self._perm = None
-        self._good, self._good_step = self.model.state(), self.steps
+        self._reset_watch()

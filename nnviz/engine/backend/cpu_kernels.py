@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-_opts: dict[str, Any] = dict(cache=True, nogil=True)
+from .jitcache import cache_enabled
+
+_opts: dict[str, Any] = dict(cache=cache_enabled(), nogil=True)   # False: read-only everywhere
 
 
 def _serial_and_parallel(impl):

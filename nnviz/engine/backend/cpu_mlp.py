@@ -16,7 +16,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-_opts: dict[str, Any] = dict(cache=True, nogil=True)
+from .jitcache import cache_enabled
+
+_opts: dict[str, Any] = dict(cache=cache_enabled(), nogil=True)   # False: read-only everywhere
 _fast: dict[str, Any] = dict(_opts, error_model="numpy")   # no ZeroDivisionError branch: lets loops vectorise
 
 # activation after a Dense layer -> the kernels' code (0: none)

@@ -37,6 +37,7 @@ class GridView(QTableWidget):
     """
 
     edited = Signal(int, int, float)
+    rejected = Signal(str)          # invalid text typed into a cell (the old value stays)
 
     def __init__(self, editable=False, parent=None, max_px=460, min_cell=30, max_cell=46):
         super().__init__(parent)
@@ -129,12 +130,15 @@ class GridView(QTableWidget):
         r, c = it.row() - self.pad, it.column() - self.pad
         if not (0 <= r < self.values.shape[0] and 0 <= c < self.values.shape[1]):
             return
+        typed = it.text()
         try:
-            v = parse_number(it.text())
+            v = parse_number(typed)
         except ValueError:
+            old = cm.format_number(self.values[r, c])
             self.blockSignals(True)
-            it.setText(cm.format_number(self.values[r, c]))
+            it.setText(old)
             self.blockSignals(False)
+            self.rejected.emit(f"{typed!r} is not a number: cell [{r}, {c}] keeps {old}")
             return
         self.values[r, c] = v
         self.edited.emit(r, c, v)

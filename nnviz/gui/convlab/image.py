@@ -17,8 +17,8 @@ class ImagePanel(QGroupBox):
     image_changed = Signal(object)
 
     def __init__(self, parent=None):
-        super().__init__("The kernel on a real image (engine Conv2D, same padding and stride)",
-                         parent)
+        super().__init__("The kernel on a real image", parent)
+        self.setToolTip("The engine's Conv2D with the kernel, padding and stride above")
         self._images = None
         self._conv = None          # (kernel, stride, padding, flip, name) last shown
         lay = QVBoxLayout(self)

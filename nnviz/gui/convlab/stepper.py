@@ -137,12 +137,19 @@ class ConvolutionPanel(QWidget):
         self.stride.valueChanged.connect(self._geometry_changed)
         self.flip_check.toggled.connect(lambda _: self.recompute(keep_pos=True))
         self.input_grid.edited.connect(lambda *_: self.recompute(keep_pos=True))
+        for g in (self.input_grid, self.kernel_grid):
+            g.rejected.connect(self._rejected)
         self.kernel_grid.edited.connect(self._kernel_edited)
         self.output_grid.cellClicked.connect(self._output_clicked)
         self.back_button.clicked.connect(self.back)
         self.step_button.clicked.connect(self.step)
         self.play_button.clicked.connect(self.start_pause)
         self.reset_button.clicked.connect(self.reset)
+
+    def _rejected(self, why):
+        self.warning_label.setText(why)
+        self.warning_label.setVisible(True)
+        self.message.emit(why)
 
     # ----------------------------------------------------------- kernel --
     def kernel(self):

@@ -15,6 +15,7 @@ from .images import image_box, show_image
 EMPTY_TEXT = ("No trained CNN yet: train a CNN in the CNN inspector tab and the filters of its "
               "first Conv2D layer, with their feature maps on the image at the left, appear here.")
 MAX_SHOWN = 8
+PER_ROW = 4
 
 
 class TrainedPanel(QGroupBox):
@@ -27,7 +28,7 @@ class TrainedPanel(QGroupBox):
         lay.addWidget(self.trained_info, 0, Qt.AlignTop)
         self.trained_view = pg.GraphicsLayoutWidget()
         self.trained_view.setBackground("w")
-        self.trained_view.setMinimumHeight(170)
+        self.trained_view.setMinimumHeight(320)
         self.trained_view.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Ignored)
         self.trained_view.hide()
         lay.addWidget(self.trained_view, 1)
@@ -61,10 +62,13 @@ class TrainedPanel(QGroupBox):
             self.trained_info.setText(f"Trained filters {self.weights.shape}: {e}")
             return
         view.clear()
+        # one row when the panel is wide enough for its labels, else rows of four (1024 px)
+        cols = len(w) if self.width() >= 100 * len(w) or len(w) <= PER_ROW else PER_ROW
         for i in range(len(w)):
-            vb, item = image_box(view.ci, 0, i, f"filter {i}")
+            r, c = divmod(i, cols)
+            vb, item = image_box(view.ci, 4 * r, c, f"filter {i}")
             show_image(vb, item, w[i].mean(axis=0), diverging=True)
-            vb, item = image_box(view.ci, 2, i, "map")
+            vb, item = image_box(view.ci, 4 * r + 2, c, "map")
             show_image(vb, item, maps[i], diverging=True)
         n = len(self.weights)
         shown = f"the first {len(w)} of {n}" if n > len(w) else f"all {n}"

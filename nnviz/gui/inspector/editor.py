@@ -9,7 +9,6 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -17,7 +16,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -26,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from nnviz.engine import adapt_spec
 
+from ..numeric import NumberDoubleSpin, NumberSpin
 from ..style import FONT_PT, ui_font
 from .arch import FIELDS, LAYER_KINDS, analyze, get_field, set_field
 
@@ -94,11 +93,11 @@ class ArchitectureEditor(QWidget):
                 if key not in keys:
                     keys.append(key)
                     if isinstance(lo, float):
-                        w = QDoubleSpinBox()
+                        w = NumberDoubleSpin()
                         w.setDecimals(2)
                         w.setSingleStep(0.05)
                     else:
-                        w = QSpinBox()
+                        w = NumberSpin()
                     w.setRange(lo, hi)
                     w.valueChanged.connect(lambda v, key=key: self._on_field(key, v))
                     lab = QLabel(label)
@@ -229,7 +228,7 @@ class ArchitectureEditor(QWidget):
                 w.setVisible(vis)
                 if vis:
                     v = get_field(layers[i], key)
-                    w.setValue(float(v) if isinstance(w, QDoubleSpinBox) else int(v))
+                    w.setValue(float(v) if isinstance(w, NumberDoubleSpin) else int(v))
             for b in (self.remove_btn, self.up_btn, self.down_btn):
                 b.setEnabled(has)
         finally:

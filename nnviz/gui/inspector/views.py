@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,8 +19,12 @@ from PySide6.QtWidgets import (
 
 from ..style import (
     FONT_PT,
+    PALETTE,
+    add_legend,
     colormap_rgb,
     np_to_qimage,
+    px,
+    series_color,
     style_plot,
     ui_font,
 )
@@ -162,6 +166,9 @@ class ImageView(QWidget):
         self.caption = caption
         self.setMinimumSize(120, 120)
 
+    def painted_fonts(self):
+        return [ui_font()]
+
     def set_image(self, a, caption=None):
         self._img = None if a is None else np_to_qimage(a)
         if caption is not None:
@@ -173,11 +180,12 @@ class ImageView(QWidget):
         p.setFont(ui_font())
         fm = p.fontMetrics()
         top = 0
-        if self.caption:
-            lines = self.caption.split("\n")
-            for k, line in enumerate(lines):
-                p.drawText(4, fm.ascent() + k * fm.height() + 2, line)
-            top = len(lines) * fm.height() + 6
+        if self.caption:       # wrapped, never cut, however narrow the panel
+            box = fm.boundingRect(QRect(0, 0, max(self.width() - 8, 20), 1000),
+                                  int(Qt.TextWordWrap), self.caption)
+            p.drawText(QRectF(4, 2, self.width() - 8, box.height()), int(Qt.TextWordWrap),
+                       self.caption)
+            top = box.height() + 6
         if self._img is not None:
             avail = QRectF(0, top, self.width(), self.height() - top)
             s = min(avail.width() / self._img.width(), avail.height() / self._img.height())
@@ -340,7 +348,7 @@ class FilterView(QWidget):
             self.layer.blockSignals(True)
             self.layer.clear()
             for n, w in filters:
-                self.layer.addItem(f"layer {n.rsplit('.', 1)[0]}: {w.shape[0]} filters "
+                self.layer.addItem(f"layer {n.rsplit('.', 1)[0]}: {w.shape[0]}× "
                                    f"{w.shape[2]}×{w.shape[3]}×{w.shape[1]}")
             self.layer.setCurrentIndex(cur if 0 <= cur < len(filters) else 0)
             self.layer.blockSignals(False)
@@ -382,10 +390,8 @@ class PredictionView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.title = QLabel("Prediction")
-        self.title.setFont(ui_font(FONT_PT + 1, bold=True))
+        self.title.setFont(ui_font(FONT_PT, bold=True))
         self.title.setWordWrap(True)
-        self.legend = QLabel('<span style="color:#e67a1e">■</span> predicted &nbsp; '
-                             '<span style="color:#28aa50">■</span> true class')
         self.plot = pg.PlotWidget()
         self.pi = style_plot(self.plot)
         self.plot.setMouseEnabled(False, False)
@@ -393,13 +399,15 @@ class PredictionView(QWidget):
         self.pi.setMenuEnabled(False)
         self.plot.setXRange(0, 1.0, padding=0.04)
         self.pi.getAxis("bottom").setTicks([[(v, f"{v:g}") for v in (0, 0.25, 0.5, 0.75, 1)]])
-        self.pi.getAxis("bottom").setLabel("probability")
+        pred, true = ("#{:02x}{:02x}{:02x}".format(*PALETTE[k]) for k in ("predicted", "true"))
+        # the legend is the axis title: one row less on a small screen
+        self.pi.getAxis("bottom").setLabel(f'<span style="color:{pred}">■</span> predicted '
+                                           f'&nbsp;<span style="color:{true}">■</span> true')
         self.bars = pg.BarGraphItem(x0=[], y=[], height=[], width=[], brushes=[])
         self.plot.addItem(self.bars)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.title)
-        lay.addWidget(self.legend)
         lay.addWidget(self.plot, 1)
         self.probs = None
         self.true_class = None
@@ -414,20 +422,22 @@ class PredictionView(QWidget):
         brushes = []
         for i in range(k):
             if true_class is not None and i == true_class:
-                brushes.append(pg.mkBrush(40, 170, 80))
+                brushes.append(pg.mkBrush(*PALETTE["true"]))
             elif i == pred:
-                brushes.append(pg.mkBrush(230, 122, 30))
+                brushes.append(pg.mkBrush(*PALETTE["predicted"]))
             else:
-                brushes.append(pg.mkBrush(90, 130, 200))
+                brushes.append(pg.mkBrush(*PALETTE["other"]))
         self.bars.setOpts(x0=np.zeros(k), y=y, height=np.full(k, 0.75), width=p, brushes=brushes)
         names = list(class_names)[:k] + [str(i) for i in range(len(class_names), k)]
         if names != self._names:
             self._names = names
             left = self.pi.getAxis("left")
             left.setTicks([[(int(y[i]), names[i]) for i in range(k)]])
-            fm = self.fontMetrics()
+            fm = QFontMetrics(ui_font(FONT_PT - 1))
             left.setWidth(min(170, max(fm.horizontalAdvance(n) for n in names) + 16))
             self.plot.setYRange(-0.6, k - 0.4, padding=0)
+            # one class name per bar: tall enough that the names never overlap
+            self.plot.setMinimumHeight(k * fm.height() + 48)
         text = f"Prediction: {names[pred]} ({p[pred]:.0%})" if k else "Prediction"
         if true_class is not None and 0 <= true_class < k:
             ok = "✔" if true_class == pred else "✘"
@@ -457,44 +467,73 @@ class ConfusionView(QWidget):
         self.note = note
         self.update()
 
+    def painted_fonts(self):
+        return [ui_font(FONT_PT - 1), self._count_font()]
+
+    def _count_font(self):
+        return ui_font(FONT_PT - 2)       # 9 pt: 12 px, the smallest text on screen
+
     def _geometry(self):
+        """(classes, left label width, top, cell size, bottom label height, names shown).
+
+        Class names label the rows and (written upwards) the columns when the cells are
+        tall enough for them; otherwise class numbers do (``class_key`` names them)."""
         k = self.matrix.shape[0]
-        fm = self.fontMetrics()
-        label_w = min(max((fm.horizontalAdvance(n) for n in self.names), default=20) + 10, 130)
-        top = 2 * fm.height() + 6
-        bottom = fm.height() + 6
-        size = min((self.width() - label_w - 6) / k, (self.height() - top - bottom) / k)
-        return k, label_w, top, max(size, 4)
+        fm = QFontMetrics(ui_font(FONT_PT - 1))
+        note = fm.boundingRect(QRect(0, 0, max(self.width() - 8, 20), 1000),
+                               int(Qt.TextWordWrap), self.note)
+        top = note.height() + fm.height() + 8
+        for names in (True, False):
+            labels = self.labels(names)
+            widest = max((fm.horizontalAdvance(n) for n in labels), default=20)
+            label_w = min(widest + 10, 130)
+            bottom = (min(widest, 110) if names else fm.height()) + 8
+            size = min((self.width() - label_w - 6) / k, (self.height() - top - bottom) / k)
+            if size >= fm.height() or not names:
+                return k, label_w, top, max(size, 4), bottom, names
+
+    def labels(self, names=True):
+        k = 0 if self.matrix is None else self.matrix.shape[0]
+        return [(self.names[i] if i < len(self.names) else str(i)) if names else str(i)
+                for i in range(k)]
+
+    def class_key(self):
+        """'0 horizontal, 1 vertical, ...' for when the matrix shows class numbers."""
+        return ", ".join(f"{i} {n}" for i, n in enumerate(self.names))
 
     def paintEvent(self, ev):
         p = QPainter(self)
-        p.setFont(ui_font(FONT_PT))
-        fm = p.fontMetrics()
+        font = ui_font(FONT_PT - 1)
+        p.setFont(font)
+        fm = QFontMetrics(font)
         if self.matrix is None:
             p.drawText(self.rect(), Qt.AlignCenter, "confusion matrix: after the first\n"
                        "snapshot and after each epoch")
             p.end()
             return
         m = self.matrix
-        k, lw, top, cs = self._geometry()
-        p.drawText(4, fm.ascent() + 2, self.note)
-        p.drawText(int(lw), int(top - 4), "predicted →   (rows: true class)")
+        k, lw, top, cs, bottom, with_names = self._geometry()
+        labels = self.labels(with_names)
+        p.drawText(QRectF(4, 2, self.width() - 8, top), int(Qt.TextWordWrap), self.note)
+        p.drawText(int(lw), int(top - 4), "predicted \u2192   (rows: true class)")
         rowsum = np.maximum(m.sum(axis=1, keepdims=True), 1)
         frac = m / rowsum
         lut = colormap_rgb(frac, "inferno", 0, 1) if m.size else None
-        small = ui_font(max(7, min(FONT_PT, int(cs / 3))))
+        cfont = self._count_font()
+        cfm = QFontMetrics(cfont)
+        widest = max(cfm.horizontalAdvance(str(int(v))) for v in m.ravel()) if m.size else 0
+        show_counts = cs >= max(cfm.height(), widest + 4)
         for t in range(k):
             y = top + t * cs
-            p.setFont(ui_font(FONT_PT))
-            name = fm.elidedText(self.names[t] if t < len(self.names) else str(t), Qt.ElideRight,
-                                 int(lw - 8))
+            p.setFont(font)
+            name = fm.elidedText(labels[t], Qt.ElideRight, int(lw - 8))
             p.drawText(QRectF(0, y, lw - 6, cs), Qt.AlignRight | Qt.AlignVCenter, name)
-            p.setFont(small)
+            p.setFont(cfont)
             for q in range(k):
                 r = QRectF(lw + q * cs, y, cs - 1, cs - 1)
                 c = lut[t, q]
                 p.fillRect(r, QColor(int(c[0]), int(c[1]), int(c[2])))
-                if cs >= 16:
+                if show_counts:
                     p.setPen(QColor(0, 0, 0) if frac[t, q] > 0.6 else QColor(255, 255, 255))
                     p.drawText(r, Qt.AlignCenter, str(int(m[t, q])))
                     p.setPen(QColor(0, 0, 0))
@@ -502,17 +541,33 @@ class ConfusionView(QWidget):
                     p.setPen(QPen(QColor(0, 200, 255), 3))
                     p.drawRect(r)
                     p.setPen(QColor(0, 0, 0))
-        p.setFont(ui_font(FONT_PT))
-        yb = top + k * cs + fm.ascent() + 2
-        for q in range(k):
-            p.drawText(QRectF(lw + q * cs, yb - fm.ascent(), cs, fm.height()), Qt.AlignCenter,
-                       str(q))
+        p.setFont(font)
+        yb = top + k * cs + 4
+        for q in range(k):         # class names under the columns, rotated to fit
+            if not with_names:
+                p.drawText(QRectF(lw + q * cs, yb, cs, fm.height()), Qt.AlignCenter, labels[q])
+                continue
+            name = fm.elidedText(labels[q], Qt.ElideRight, int(bottom - 8))
+            p.save()
+            p.translate(lw + q * cs + cs / 2 - fm.ascent() / 2, yb)
+            p.rotate(90)
+            p.drawText(0, 0, name)
+            p.restore()
         p.end()
+
+    def event(self, ev):
+        if ev.type() == ev.Type.ToolTip and self.matrix is not None:
+            cell = self.cell_at(ev.position() if hasattr(ev, "position") else ev.pos())
+            if cell is not None:
+                t, q = cell
+                self.setToolTip(f"true {self.names[t]}, predicted {self.names[q]}: "
+                                f"{int(self.matrix[t, q])}")
+        return super().event(ev)
 
     def cell_at(self, pos):
         if self.matrix is None:
             return None
-        k, lw, top, cs = self._geometry()
+        k, lw, top, cs, _, _ = self._geometry()
         q = int((pos.x() - lw) // cs)
         t = int((pos.y() - top) // cs)
         if 0 <= t < k and 0 <= q < k and pos.x() >= lw and pos.y() >= top:
@@ -536,19 +591,17 @@ class GradientFlowView(pg.PlotWidget):
         self.pi = style_plot(self, "Gradient flow: ‖∂loss/∂W‖ per layer")
         self.setLogMode(y=True)
         self.pi.getAxis("bottom").setLabel("step")
-        self.pi.getAxis("left").setLabel("gradient norm (log)")
+        self.pi.getAxis("left").setLabel("norm (log)")
         self.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.addLegend(labelTextSize=f"{FONT_PT}pt", offset=(-10, 10))
+        self.legend = add_legend(self)
         self.curves = {}
 
     def set_series(self, steps, norms):
         steps = np.asarray(steps, float)
         if list(norms) != list(self.curves):
             self.clear_series()
-            n = max(len(norms), 1)
             for i, name in enumerate(norms):
-                color = pg.intColor(i, hues=max(n, 6), maxValue=230)
-                self.curves[name] = self.plot([], [], pen=pg.mkPen(color, width=2),
+                self.curves[name] = self.plot([], [], pen=pg.mkPen(series_color(i), width=px(2)),
                                               name=f"layer {name.rsplit('.', 1)[0]}")
         for name, v in norms.items():
             v = np.maximum(np.asarray(v, float), 1e-12)
@@ -593,17 +646,18 @@ class DrawingCanvas(QWidget):
         f = self.size_px / r.width()
         return QPointF((pos.x() - r.x()) * f, (pos.y() - r.y()) * f)
 
-    def clear(self):
+    def clear(self, emit=True):
         self.image.fill(0)
         self.update()
-        self.changed.emit()
+        if emit:
+            self.changed.emit()
 
     def stroke(self, points, emit=True):
         """Draw a polyline given in canvas-image coordinates (0..size)."""
         p = QPainter(self.image)
         p.setRenderHint(QPainter.Antialiasing)
         p.setPen(QPen(QColor(255, 255, 255), self.brush, Qt.SolidLine, Qt.RoundCap, Qt.RoundJoin))
-        pts = [QPointF(*pt) if not isinstance(pt, QPointF) else pt for pt in points]
+        pts = [QPointF(*q) if not isinstance(q, QPointF) else q for q in points]
         if len(pts) == 1:
             p.drawPoint(pts[0])
         for a, b in zip(pts, pts[1:]):

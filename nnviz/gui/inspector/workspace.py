@@ -11,12 +11,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
-    QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -27,6 +25,7 @@ from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
 from ..curves import CurvesWidget
+from ..numeric import NumberDoubleSpin, NumberSpin
 from ..style import FONT_PT, ui_font
 from ..worker import TrainingController
 from ..workspace import Workspace
@@ -47,29 +46,42 @@ from .views import (
 log = logging.getLogger("nnviz")
 
 CUSTOM = "small CNN (custom)"
-MODEL_CHOICES = [CUSTOM, "lenet5", "lab7-cnn"]
+
+
+def _image_presets():
+    """The CLI's model presets that take images (lenet5, lenet5-relu, lab7-cnn, ...)."""
+    from nnviz.engine.spec import preset_names
+    out = []
+    for name in preset_names():
+        try:
+            if len(read_spec(name).get("input_shape", ())) == 3:
+                out.append(name)
+        except (SpecError, OSError, ValueError):
+            continue
+    return out
+
+
+MODEL_CHOICES = [CUSTOM, *_image_presets()]
 DEFAULT_DATASETS = ["shapes", "color-shapes", "mnist", "fashion-mnist", "cifar10"]
 #: input shapes of the named datasets (the others are loaded to find out)
 KNOWN_SHAPES = {"shapes": (1, 28, 28), "color-shapes": (3, 32, 32), "mnist": (1, 28, 28),
                 "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 N_GALLERY = 16
+CELL_HINT = "Click a cell to see its examples."
 CONF_CAP = 2000
 MAX_CELL_EXAMPLES = 48
 
 
 def dataset_names():
-    """Bundled names plus whatever nnviz.data reports as available."""
-    names = list(DEFAULT_DATASETS)
+    """The image data sets nnviz.data knows (the 2-D toy sets are the Playground's)."""
     try:
         from nnviz.data import list_datasets
-        found = list_datasets()
-        found = [f if isinstance(f, str) else (f.get("name") if isinstance(f, dict) else
-                                               getattr(f, "name", str(f))) for f in found]
-        names = [n for n in names if n in found or n in ("shapes", "color-shapes")] + \
-            [n for n in found if n not in names]
-    except Exception:
-        pass
-    return names
+        found = [d["name"] for d in list_datasets() if d.get("kind") != "toy"]
+    except Exception:        # a broken data folder must not stop the inspector
+        log.exception("listing data sets failed")
+        return list(DEFAULT_DATASETS)
+    return [n for n in DEFAULT_DATASETS if n in found] + [n for n in found
+                                                         if n not in DEFAULT_DATASETS]
 
 
 def load_named_dataset(name):
@@ -114,6 +126,8 @@ class InspectorWorkspace(Workspace):
         self._confusion = None
         self._clean_steps = 0
         self._last_snapshot = None
+        self._filters = []
+        self._model_name = CUSTOM
         self._defer_refresh = False
         self._cell_idx = np.zeros(0, int)
         self._t_ui = time.perf_counter()
@@ -144,7 +158,7 @@ class InspectorWorkspace(Workspace):
         # --- toolbar
         self.model_combo = QComboBox()
         self.model_combo.addItems(MODEL_CHOICES)
-        self.model_combo.activated.connect(lambda i: self.select_model(self.model_combo.itemText(i)))
+        self.model_combo.activated.connect(lambda i: self._on_model_combo(self.model_combo.itemText(i)))
         self.data_combo = QComboBox()
         self.data_combo.addItems(dataset_names())
         self.data_combo.activated.connect(lambda i: self._on_data_combo(self.data_combo.itemText(i)))
@@ -160,26 +174,34 @@ class InspectorWorkspace(Workspace):
         self.opt_combo = QComboBox()
         self.opt_combo.addItems(["sgd", "adam"])
         self.opt_combo.currentTextChanged.connect(self._on_optimizer)
-        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin = NumberDoubleSpin()
         self.lr_spin.setDecimals(4)
         self.lr_spin.setRange(1e-4, 2.0)
         self.lr_spin.setSingleStep(0.005)
         self.lr_spin.setValue(0.05)
         self.lr_spin.valueChanged.connect(self._on_lr)
-        self.batch_spin = QSpinBox()
+        self.batch_spin = NumberSpin()
         self.batch_spin.setRange(1, 1024)
         self.batch_spin.setValue(64)
         self.batch_spin.valueChanged.connect(self._on_batch)
         self.status_label = QLabel("")
-        self.status_label.setFont(ui_font(FONT_PT + 1, bold=True))
+        self.status_label.setFont(ui_font(FONT_PT, bold=True))
+        self.status_label.setWordWrap(True)
         self.status_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        bar = QHBoxLayout()
+        # two rows: what is trained (and the buttons), then how; fits 1024 px
+        bar = QVBoxLayout()
+        row1, row2 = QHBoxLayout(), QHBoxLayout()
         for w in (QLabel("Model:"), self.model_combo, QLabel("Data:"), self.data_combo,
-                  self.play_btn, self.step_btn, self.reset_btn, QLabel("optimizer"),
-                  self.opt_combo, QLabel("lr"), self.lr_spin, QLabel("batch"), self.batch_spin):
-            bar.addWidget(w)
-        bar.addSpacing(10)
-        bar.addWidget(self.status_label, 1)
+                  self.play_btn, self.step_btn, self.reset_btn):
+            row1.addWidget(w)
+        row1.addStretch(1)
+        for w in (QLabel("Optimizer:"), self.opt_combo, QLabel("Learning rate:"), self.lr_spin,
+                  QLabel("Batch:"), self.batch_spin):
+            row2.addWidget(w)
+        row2.addSpacing(12)
+        row2.addWidget(self.status_label, 1)
+        bar.addLayout(row1)
+        bar.addLayout(row2)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #8a1c12; background: #fde2e1; padding: 4px;"
@@ -191,13 +213,13 @@ class InspectorWorkspace(Workspace):
         self.editor.specChanged.connect(self._on_spec)
 
         # --- inspect tab
-        self.gallery = Gallery(tile_px=40, title="Test images: click one to inspect it",
-                               fill_cols=4, max_px=96)
+        self.gallery = Gallery(tile_px=32, title="Test images: click one to inspect it",
+                               fill_cols=4, max_px=54)
         self.gallery.picked.connect(lambda i: self.select_test_input(int(self._gallery_idx[i])))
         self.canvas = DrawingCanvas()
         self.canvas.changed.connect(self._on_drawn)
         self.clear_btn = QPushButton("Clear")
-        self.clear_btn.clicked.connect(self.canvas.clear)
+        self.clear_btn.clicked.connect(lambda: self.canvas.clear())
         self.draw_note = QLabel("Draw with the mouse; the prediction updates when you let go.")
         self.draw_note.setWordWrap(True)
         draw = QWidget()
@@ -220,7 +242,7 @@ class InspectorWorkspace(Workspace):
         self.curves = CurvesWidget()
         self.confusion = ConfusionView()
         self.confusion.cellClicked.connect(self.show_cell)
-        self.cell_gallery = Gallery(tile_px=48, title="Click a cell to see its examples")
+        self.cell_gallery = Gallery(tile_px=48, title=CELL_HINT)
         self.cell_gallery.picked.connect(
             lambda i: self.select_test_input(int(self._cell_idx[i])) if i < len(self._cell_idx)
             else None)
@@ -242,7 +264,7 @@ class InspectorWorkspace(Workspace):
         center = QSplitter(Qt.Vertical)
         center.addWidget(self.features)
         center.addWidget(bottom)
-        center.setSizes([470, 330])
+        center.setSizes([400, 400])
         inspect = QSplitter(Qt.Horizontal)
         inspect.addWidget(left)
         inspect.addWidget(center)
@@ -266,7 +288,16 @@ class InspectorWorkspace(Workspace):
         self.banner.setVisible(bool(text))
 
     # ================================================================= data
+    def _on_model_combo(self, name):
+        if not self.confirm_replace():      # a trained, unsaved model: Save / Discard / Cancel
+            self._select_combo(self.model_combo, self._model_name)
+            return
+        self.select_model(name)
+
     def _on_data_combo(self, name):
+        if self.dataset is not None and name != self.dataset.name and not self.confirm_replace():
+            self._select_combo(self.data_combo, self.dataset.name)
+            return
         try:
             self.set_dataset(name)
         except Exception as e:
@@ -300,6 +331,7 @@ class InspectorWorkspace(Workspace):
         self._select_combo(self.data_combo, ds.name)
         self._banner("")
         grey = ds.input_shape[0] == 1
+        self.canvas.clear(emit=False)      # an old drawing would not be the input shown
         self.canvas.setEnabled(grey)
         self.clear_btn.setEnabled(grey)
         self.draw_note.setText("Draw with the mouse; the prediction updates when you let go."
@@ -308,7 +340,7 @@ class InspectorWorkspace(Workspace):
         self._confusion = None
         self.confusion.matrix = None
         self.confusion.update()
-        self.cell_gallery.set_images([], title="Click a cell to see its examples")
+        self.cell_gallery.set_images([], title=CELL_HINT)
         if len(self._gallery_idx):
             self.select_test_input(int(self._gallery_idx[0]), refresh=False)
         if rebuild and self._opened and self.trainer is not None and \
@@ -347,6 +379,7 @@ class InspectorWorkspace(Workspace):
 
     # ================================================================= model
     def select_model(self, name):
+        self._model_name = name
         self._select_combo(self.model_combo, name)
         spec = copy.deepcopy(DEFAULT_SPEC) if name == CUSTOM else read_spec(name)
         spec.pop("description", None)
@@ -469,6 +502,7 @@ class InspectorWorkspace(Workspace):
         if "inspect" in snap and snap["inspect"].get("token") == self._inspect[1]:
             self._apply_inspect(snap["inspect"])
         if "filters" in snap:
+            self._filters = snap["filters"]
             self.filters.set_filters(snap["filters"])
         if "grad_norms" in snap:
             self.gradflow.set_series(snap["grad_steps"], snap["grad_norms"])
@@ -476,15 +510,18 @@ class InspectorWorkspace(Workspace):
             self.curves.update_history(snap["history"])
         if "confusion" in snap:
             self._apply_confusion(snap["confusion"])
-        st = {"steps_per_s": float(snap.get("steps_per_s", 0.0)),
+        running = bool(snap.get("running", False))
+        st = {"steps_per_s": float(snap.get("steps_per_s", 0.0)), "running": running,
               "epoch": int(snap.get("epoch", 0)), "step": int(snap.get("step", 0)),
               "elapsed": float(snap.get("elapsed", snap.get("seconds", 0.0)))}
+        speed = f"{st['steps_per_s']:,.0f} steps/s" if running else "paused"
         acc = ""
         h = snap.get("history", {}).get("epochs", {})
         if len(h.get("test_accuracy", [])):
-            acc = f" · test {h['test_accuracy'][-1]:.0%}"
-        self.status_label.setText(f"epoch {st['epoch']} · step {st['step']} · "
-                                  f"{st['steps_per_s']:.0f}/s{acc}")
+            # the whole test set at the end of each epoch (the confusion matrix says its own)
+            acc = (f" · test accuracy {h['test_accuracy'][-1]:.1%} "
+                   f"(all {len(self.dataset.y_test):,} test images, epoch {int(h['epoch'][-1])})")
+        self.status_label.setText(f"epoch {st['epoch']:,} · step {st['step']:,} · {speed}{acc}")
         self.status.emit(st)
 
     def _apply_inspect(self, res):
@@ -497,11 +534,15 @@ class InspectorWorkspace(Workspace):
     def _apply_confusion(self, conf):
         self._confusion = conf
         n, total = int(conf["matrix"].sum()), int(conf.get("n_total", 0))
-        note = (f"test set, epoch {conf.get('epoch', 0)}: {n} images" if n >= total else
-                f"test set, epoch {conf.get('epoch', 0)}: {n} of {total} images (capped)")
+        note = (f"all {n:,} test images, epoch {conf.get('epoch', 0)}" if n >= total else
+                f"{n:,} of {total:,} test images (a fixed random subset), epoch "
+                f"{conf.get('epoch', 0)}")
         acc = np.trace(conf["matrix"]) / max(n, 1)
         self.confusion.set_matrix(conf["matrix"], self.dataset.class_names,
                                   f"{note}, accuracy {acc:.1%}")
+        if self.confusion.selected is None:
+            self.cell_gallery.set_images([], title=f"{CELL_HINT}\nClasses: "
+                                                   f"{self.confusion.class_key()}")
         if self.confusion.selected is not None:
             self.show_cell(*self.confusion.selected)
 
@@ -518,11 +559,14 @@ class InspectorWorkspace(Workspace):
         names = self.dataset.class_names
         kind = "correct" if t == p else "misclassified"
         more = f", showing {len(self._cell_idx)}" if len(idx) > len(self._cell_idx) else ""
+        if len(idx):
+            title = (f"true {names[t]}, predicted {names[p]}: {len(idx)} {kind}{more}. "
+                     "Click one to inspect it.")
+        else:
+            title = f"No test image of class {names[t]} was predicted as {names[p]}."
         self.cell_gallery.set_images(
             [self.thumb(i) for i in self._cell_idx],
-            tips=[f"test #{i}" for i in self._cell_idx],
-            title=f"true {names[t]}, predicted {names[p]}: {len(idx)} {kind}{more}. "
-                  "Click one to inspect it.")
+            tips=[f"test #{i}: {names[t]}" for i in self._cell_idx], title=title)
         return list(idx)
 
     # ================================================================= training
@@ -598,10 +642,9 @@ class InspectorWorkspace(Workspace):
 
     def first_conv_filters(self):
         """The first Conv2D weights of the last snapshot (copied in the worker), once trained."""
-        snap = self._last_snapshot
-        if self.trainer is None or self.trainer.steps == 0 or not snap or not snap.get("filters"):
+        if self.trainer is None or self.trainer.steps == 0 or not self._filters:
             return None
-        return np.array(snap["filters"][0][1], copy=True)
+        return np.array(self._filters[0][1], copy=True)
 
     def open_loaded(self, loaded):
         """Restore a saved CNN: architecture, weights, history, dataset.  False if not a CNN."""
@@ -625,8 +668,8 @@ class InspectorWorkspace(Workspace):
         if not self._fits(self.dataset, model):
             self._find_dataset_for(model)       # raises, naming the shape needed
         spec = model.to_spec()
-        self._select_combo(self.model_combo, spec.get("name") if spec.get("name") in
-                           MODEL_CHOICES else CUSTOM)
+        self._model_name = spec.get("name") if spec.get("name") in MODEL_CHOICES else CUSTOM
+        self._select_combo(self.model_combo, self._model_name)
         self.editor.blockSignals(True)
         self.editor.set_spec(spec)
         self.editor.blockSignals(False)

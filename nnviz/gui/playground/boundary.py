@@ -3,7 +3,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 
-from ..style import CLASS_COLORS
+from ..style import CLASS_COLORS, FONT_PT, pt, px, style_plot
 
 
 def _point_brushes(y, dark=0.85):
@@ -18,8 +18,9 @@ class BoundaryPlot(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.point_size = point_size
         pi = self.getPlotItem()
-        if title:
-            pi.setTitle(title, size="13pt")
+        self.title = title or ""
+        self._style_title()
+        style_plot(self)
         pi.setAspectLocked(True)
         pi.showGrid(x=False, y=False)
         pi.setMenuEnabled(False)
@@ -29,18 +30,14 @@ class BoundaryPlot(pg.PlotWidget):
         self.addItem(self.image)
         # the 0.5 contour arrives as segments computed in the worker (pyqtgraph's
         # IsocurveItem runs marching squares in the UI thread: ~100 ms for 200x200)
-        self.iso = pg.PlotCurveItem(pen=pg.mkPen((40, 40, 40), width=2), connect="pairs",
+        self.iso = pg.PlotCurveItem(pen=pg.mkPen((40, 40, 40), width=px(2)), connect="pairs",
                                     antialias=False)
         self.iso.setZValue(-5)
         self.addItem(self.iso)
-        self.train_pts = pg.ScatterPlotItem(pen=pg.mkPen("w", width=1.2), size=point_size)
-        self.test_pts = pg.ScatterPlotItem(pen=pg.mkPen("k", width=1.6), size=point_size + 1)
+        self.train_pts = pg.ScatterPlotItem(pen=pg.mkPen("w", width=1.2), size=px(point_size))
+        self.test_pts = pg.ScatterPlotItem(pen=pg.mkPen("k", width=1.6), size=px(point_size + 1))
         self.addItem(self.train_pts)
         self.addItem(self.test_pts)
-        self.overlay = pg.TextItem("", anchor=(0, 0), color=(20, 20, 20),
-                                   fill=pg.mkBrush(255, 255, 255, 200))
-        self.overlay.setParentItem(pi.getViewBox())
-        self.overlay.setPos(6, 6)
         self.extent = (-1, 1, -1, 1)
         self.show_test = True
         self.last_rgb = None
@@ -78,9 +75,34 @@ class BoundaryPlot(pg.PlotWidget):
         self.set_image(run_snap["rgb"], run_snap.get("probs"))
         tl, ta = run_snap.get("test_loss", np.nan), run_snap.get("test_acc", np.nan)
         rl = run_snap.get("train_loss", np.nan)
-        self.overlay.setHtml(
-            f"<span style='font-size:12pt'>Test loss <b>{tl:.3f}</b> &nbsp; "
-            f"accuracy <b>{ta * 100:.1f}%</b><br>Training loss <b>{rl:.3f}</b></span>")
+        # above the plot, never over the data
+        if self.title:       # two short lines: three plots share a 1024 px screen
+            self._style_title("", f"test accuracy <b>{ta * 100:.1f}%</b>, loss {tl:.3f}")
+        else:
+            self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b>",
+                              f"train loss <b>{rl:.3f}</b>")
+
+    def _style_title(self, first="", second=""):
+        """Title: '<name>: first' (or just 'first') over 'second'."""
+        self.metrics = (first, second)
+        head = f"<b>{self.title}</b>" + (f": {first}" if first else "") if self.title else first
+        text = f"{head}<br>{second}" if second else head
+        self.getPlotItem().setTitle(text, size=f"{pt(FONT_PT - 1)}pt", color="#1d3557")
+
+    extent = (-1, 1, -1, 1)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if "extent" not in self.__dict__:
+            return                   # still in pyqtgraph's constructor
+        x0, x1, y0, y1 = self.extent     # the whole plane stays in view at any shape
+        self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+
+    def apply_scale(self):
+        self._style_title(*self.metrics)
+        self.train_pts.setSize(px(self.point_size))
+        self.test_pts.setSize(px(self.point_size + 1))
+        self.iso.setPen(pg.mkPen((40, 40, 40), width=px(2)))
 
     def image_array(self):
         return None if self.last_rgb is None else np.array(self.last_rgb, copy=True)

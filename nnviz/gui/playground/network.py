@@ -2,16 +2,14 @@
 over the plane, weights as lines (width = |w|, colour = sign)."""
 import numpy as np
 from PySide6.QtCore import QLineF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
-from ..style import CLASS_COLORS
+from ..style import CLASS_COLORS, FONT_PT, px, ui_font
 from .features import LABELS
 from .session import diverging
 
 THUMB = 48
-COL_GAP = 150
-ROW_GAP = 60
 
 
 def rgb_to_pixmap(rgb):
@@ -49,66 +47,110 @@ class NetworkView(QGraphicsView):
         self.lines = []       # per gap: (out, in) array of line items
         self.features, self.hidden = [], []
         self.pixmaps = {}     # (layer, index) -> latest QPixmap (for the enlarged view)
+        self.sizes, self.labels, self.heads, self.thumb = [], [], [], THUMB
 
     def setup(self, features, hidden, feature_images):
         """features: keys; hidden: neurons per layer; feature_images: (F, n, n) values."""
         sc = self.scene()
         sc.clear()
         self.features, self.hidden = list(features), list(hidden)
-        sizes = [len(features)] + list(hidden) + [1]
-        tallest = max(sizes)
+        self.sizes = sizes = [len(features)] + list(hidden) + [1]
         self.nodes, self.lines, self.pixmaps = [], [], {}
-        font = QFont()
-        font.setPointSize(11)
+        self.labels, self.heads = [], []
         for c, n in enumerate(sizes):
-            x = c * COL_GAP
-            y0 = (tallest - n) * ROW_GAP / 2
             col = []
             for i in range(n):
                 node = _Node(self, c - 1, i)
-                node.setPos(x, y0 + i * ROW_GAP)
                 node.setZValue(2)
                 sc.addItem(node)
                 col.append(node)
                 if c == 0:
                     t = QGraphicsSimpleTextItem(LABELS.get(features[i], features[i]))
-                    t.setFont(font)
-                    t.setPos(x - 8 - t.boundingRect().width(), y0 + i * ROW_GAP + THUMB / 2 - 9)
                     sc.addItem(t)
+                    self.labels.append(t)
             self.nodes.append(col)
-            head = ("Input" if c == 0 else "Output" if c == len(sizes) - 1
-                    else f"Hidden {c}\n{n} neurons")
-            t = QGraphicsSimpleTextItem(head)
-            t.setFont(font)
-            t.setPos(x + THUMB / 2 - t.boundingRect().width() / 2, -12 - t.boundingRect().height())
+            t = QGraphicsSimpleTextItem("")
             sc.addItem(t)
+            self.heads.append(t)
         for c in range(len(sizes) - 1):
             a, b = self.nodes[c], self.nodes[c + 1]
             grid = np.empty((len(b), len(a)), dtype=object)
-            for j, nb in enumerate(b if c + 1 < len(sizes) - 1 else b):
-                for i, na in enumerate(a):
-                    p1 = na.pos() + na.boundingRect().center()
-                    line = sc.addLine(QLineF(na.pos().x() + THUMB, na.pos().y() + THUMB / 2,
-                                             nb.pos().x(), nb.pos().y() + THUMB / 2),
-                                      QPen(QColor(180, 180, 180), 1))
+            for j in range(len(b)):
+                for i in range(len(a)):
+                    line = sc.addLine(QLineF(), QPen(QColor(180, 180, 180), 1))
                     line.setZValue(1)
                     grid[j, i] = line
-                    del p1
             self.lines.append(grid)
+        self.thumb = THUMB
         for i, img in enumerate(feature_images):
             self._set_node(0, i, diverging(img))
         blank = np.full((THUMB, THUMB, 3), 235, np.uint8)
         for c in range(1, len(sizes)):
             for i in range(sizes[c]):
                 self._set_node(c, i, blank)
-        sc.setSceneRect(sc.itemsBoundingRect().adjusted(-10, -10, 10, 10))
-        self._fit()
+        self._layout()
+
+    def painted_fonts(self):
+        return [self._font()]
+
+    def _font(self):
+        return ui_font(FONT_PT)
+
+    def _layout(self):
+        """Place everything in view pixels: the text keeps its size whatever the window."""
+        if not self.nodes:
+            return
+        vw, vh = max(self.viewport().width(), 120), max(self.viewport().height(), 80)
+        font = self._font()
+        fm = QFontMetrics(font)
+        sizes = self.sizes
+        n, tallest = len(sizes), max(sizes)
+        left = max(fm.horizontalAdvance(t.text()) for t in self.labels) + 10 if self.labels else 0
+        top = 2 * fm.height() + 6
+        thumb = min(72.0, (vh - top - 4) / (tallest * 1.25), (vw - left) / (n * 1.6))
+        thumb = max(thumb, 12.0)
+        gap_x = (vw - left - thumb - 4) / max(n - 1, 1)
+        gap_y = min(thumb * 1.6, (vh - top - thumb - 4) / max(tallest - 1, 1))
+        self.thumb = thumb
+        for c, col in enumerate(self.nodes):
+            x = left + c * gap_x
+            y0 = top + (tallest - len(col)) * gap_y / 2
+            for i, node in enumerate(col):
+                node.setPos(x, y0 + i * gap_y)
+                pm = node.pixmap()
+                if not pm.isNull():
+                    node.setScale(thumb / pm.width())
+            h = self.heads[c]
+            h.setFont(font)
+            if c == 0:
+                text = "Input"
+            elif c == n - 1:
+                text = "Output"
+            else:
+                long = f"Hidden {c}\n{sizes[c]} neurons"
+                text = long if fm.horizontalAdvance(f"{sizes[c]} neurons") < gap_x - 6 \
+                    else f"H{c}\n{sizes[c]}"
+            h.setText(text)
+            w = h.boundingRect().width()
+            h.setPos(min(max(x + thumb / 2 - w / 2, 0), vw - w), 2)
+        for i, t in enumerate(self.labels):
+            t.setFont(font)
+            node = self.nodes[0][i]
+            t.setPos(node.pos().x() - 6 - t.boundingRect().width(),
+                     node.pos().y() + thumb / 2 - t.boundingRect().height() / 2)
+        for c, grid in enumerate(self.lines):
+            a, b = self.nodes[c], self.nodes[c + 1]
+            for j, nb in enumerate(b):
+                for i, na in enumerate(a):
+                    grid[j, i].setLine(QLineF(na.pos().x() + thumb, na.pos().y() + thumb / 2,
+                                              nb.pos().x(), nb.pos().y() + thumb / 2))
+        self.scene().setSceneRect(0, 0, vw, vh)
 
     def _set_node(self, col, i, rgb):
         pm = rgb_to_pixmap(rgb)
         node = self.nodes[col][i]
         node.setPixmap(pm)
-        node.setScale(THUMB / pm.width())
+        node.setScale(self.thumb / pm.width())
         self.pixmaps[(col - 1, i)] = rgb
 
     def update_snapshot(self, run_snap):
@@ -137,20 +179,18 @@ class NetworkView(QGraphicsView):
                     w = W[j, i]
                     col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
                     col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
-                    grid[j, i].setPen(QPen(col, 0.5 + 6.0 * abs(w) / m))
+                    grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
 
     def node_rgb(self, layer, index):
         return self.pixmaps.get((layer, index))
 
-    def _fit(self):
-        r = self.scene().sceneRect()
-        if r.isValid():
-            self.fitInView(r, Qt.KeepAspectRatio)
+    def apply_scale(self):
+        self._layout()
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)
-        self._fit()
+        self._layout()
 
     def showEvent(self, ev):
         super().showEvent(ev)
-        self._fit()
+        self._layout()

@@ -8,7 +8,6 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QGroupBox,
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
+from ..numeric import NumberCombo, NumberDoubleSpin, NumberSpin
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
 from ..workspace import Workspace
@@ -45,6 +44,9 @@ from .toydata import MULTICLASS, TOY_NAMES, make_toy
 
 log = logging.getLogger("nnviz")
 
+COMPARE_TEXT = "Compare depths"
+# Compare depths starts with these: ReLU edges make the lecture's picture on `circle`
+LECTURE = {"dataset": "circle", "activation": "ReLU", "width": 4, "lr": 0.03}
 LR_CHOICES = ["0.00001", "0.0001", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "10"]
 REG_RATES = ["0", "0.001", "0.003", "0.01", "0.03", "0.1", "0.3", "1", "3", "10"]
 MAX_LAYERS = 6
@@ -69,6 +71,7 @@ class PlaygroundWorkspace(Workspace):
         self.last_compare = None
         self.selected = (None, None)
         self._clean_steps = 0
+        self._compared = False
         self._building = False
         self._slow_t = 0.0
         self.single = TrainingController(self, max_fps=25)
@@ -85,6 +88,8 @@ class PlaygroundWorkspace(Workspace):
         self.single.snapshot.connect(self._on_snapshot)
         self.compare.snapshot.connect(self._on_compare_snapshot)
         self._build_ui()
+        self._fit_side_panel()
+        self._update_neuron_spins()
         self.regenerate()
 
     # ---- workspace protocol ----------------------------------------------------------
@@ -128,7 +133,7 @@ class PlaygroundWorkspace(Workspace):
 
     def reset(self):
         if self.in_compare:
-            self.start_compare()
+            self.start_compare(lecture_defaults=False)
         else:
             self.rebuild()
 
@@ -178,9 +183,12 @@ class PlaygroundWorkspace(Workspace):
         self.step_label = QLabel("Step 0")
         self.step_label.setObjectName("metric")
         self.speed_label = QLabel("")
-        self.compare_button = QPushButton("Compare depths (0 / 1 / 2 hidden)")
-        self.compare_button.clicked.connect(self.start_compare)
-        self.back_button = QPushButton("◀  Back to one network")
+        self.speed_label.setToolTip("training steps per second (while training)")
+        self.compare_button = QPushButton(COMPARE_TEXT)
+        self.compare_button.setToolTip("Train 0, 1 and 2 hidden layers side by side")
+        self.compare_button.clicked.connect(lambda: self.start_compare())
+        self.back_button = QPushButton("◀  One network")
+        self.back_button.setToolTip("Back to the single network")
         self.back_button.clicked.connect(self.leave_compare)
         self.back_button.hide()
         for w in (self.play_button, self.step_button, self.reset_button):
@@ -192,6 +200,7 @@ class PlaygroundWorkspace(Workspace):
         top.addSpacing(16)
         top.addWidget(self.speed_label)
         top.addStretch(1)
+        self._reserve_speed_width()
         top.addWidget(self.compare_button)
         top.addWidget(self.back_button)
         root.addLayout(top)
@@ -204,16 +213,18 @@ class PlaygroundWorkspace(Workspace):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
+        self.side_scroll = scroll
         panel = QWidget()
         scroll.setWidget(panel)
         pl = QVBoxLayout(panel)
         pl.setContentsMargins(2, 2, 8, 2)
         pl.addWidget(self._data_group())
         pl.addWidget(self._features_group())
+        pl.addWidget(self._network_group())
         pl.addWidget(self._training_group())
         pl.addWidget(self._view_group())
         pl.addStretch(1)
+        self._side_panel = panel
         body.addWidget(scroll)
 
         self.stack = QStackedWidget()
@@ -224,28 +235,12 @@ class PlaygroundWorkspace(Workspace):
         sl.setContentsMargins(0, 0, 0, 0)
         netbox = QGroupBox("Network")
         nl = QVBoxLayout(netbox)
-        nl.addLayout(self._layers_row())
-        self.neuron_row = QHBoxLayout()
-        self.neuron_spins = []
-        for i in range(MAX_LAYERS):
-            sp = QSpinBox()
-            sp.setRange(1, 16)
-            sp.setValue(8)
-            sp.setToolTip(f"neurons in hidden layer {i + 1}")
-            sp.valueChanged.connect(self._arch_changed)
-            self.neuron_spins.append(sp)
-            self.neuron_row.addWidget(sp)
-        self.neuron_row.addStretch(1)
-        nrow = QHBoxLayout()
-        nrow.addWidget(QLabel("Neurons:"))
-        nrow.addLayout(self.neuron_row, 1)
-        nl.addLayout(nrow)
         self.network = NetworkView()
         self.network.node_clicked.connect(self._node_clicked)
         nl.addWidget(self.network, 1)
         zoom = QHBoxLayout()
         self.zoom_image = QLabel()
-        self.zoom_image.setFixedSize(150, 150)
+        self.zoom_image.setFixedSize(96, 96)
         self.zoom_image.setScaledContents(True)
         self.zoom_caption = QLabel("Click a neuron to enlarge it")
         self.zoom_caption.setWordWrap(True)
@@ -255,10 +250,10 @@ class PlaygroundWorkspace(Workspace):
         outbox = QGroupBox("Output: decision boundary")
         ol = QVBoxLayout(outbox)
         self.boundary = BoundaryPlot()
-        self.boundary.setMinimumSize(340, 340)
+        self.boundary.setMinimumSize(260, 260)
         ol.addWidget(self.boundary, 1)
         self.curves = CurvesWidget()
-        self.curves.setMinimumHeight(220)
+        self.curves.setMinimumHeight(200)
         self.curves.x_axis_changed.connect(lambda _: self._redraw_curves())
         sl.addWidget(netbox, 0, 0)
         sl.addWidget(outbox, 0, 1)
@@ -279,13 +274,13 @@ class PlaygroundWorkspace(Workspace):
         self.compare_plots = []
         for k in range(3):
             bp = BoundaryPlot(title=f"{k} hidden layer{'s' if k != 1 else ''}", point_size=6)
-            bp.setMinimumSize(260, 260)
+            bp.setMinimumSize(200, 200)
             self.compare_plots.append(bp)
             row.addWidget(bp, 1)
         cl.addLayout(row, 3)
         self.compare_curves = CurvesWidget(title_loss="Training loss (solid) / test loss (dashed)",
                                            title_accuracy="Test accuracy")
-        self.compare_curves.setMinimumHeight(220)
+        self.compare_curves.setMinimumHeight(200)
         self.compare_curves.x_axis_changed.connect(lambda _: self._redraw_compare_curves())
         cl.addWidget(self.compare_curves, 2)
         self.stack.addWidget(comp)
@@ -296,19 +291,19 @@ class PlaygroundWorkspace(Workspace):
         self.dataset_combo = QComboBox()
         self.dataset_combo.addItems(TOY_NAMES)
         self.dataset_combo.setCurrentText(self.settings.dataset)
-        self.noise_spin = QDoubleSpinBox()
+        self.noise_spin = NumberDoubleSpin()
         self.noise_spin.setRange(0, 0.5)
         self.noise_spin.setSingleStep(0.05)
         self.noise_spin.setValue(self.settings.noise)
-        self.points_spin = QSpinBox()
+        self.points_spin = NumberSpin()
         self.points_spin.setRange(50, 5000)
         self.points_spin.setSingleStep(50)
         self.points_spin.setValue(self.settings.n_points)
-        self.ratio_spin = QSpinBox()
+        self.ratio_spin = NumberSpin()
         self.ratio_spin.setRange(10, 90)
         self.ratio_spin.setSuffix(" % train")
         self.ratio_spin.setValue(int(round(100 * (1 - self.settings.test_fraction))))
-        self.classes_spin = QSpinBox()
+        self.classes_spin = NumberSpin()
         self.classes_spin.setRange(2, 6)
         self.classes_spin.setValue(self.settings.classes)
         self.regen_button = QPushButton("Regenerate")
@@ -316,8 +311,7 @@ class PlaygroundWorkspace(Workspace):
         for w in (self.dataset_combo,):
             w.currentTextChanged.connect(lambda _: self.regenerate())
         for w in (self.noise_spin, self.points_spin, self.ratio_spin, self.classes_spin):
-            w.editingFinished.connect(self.regenerate)
-            w.valueChanged.connect(self._data_value_changed)
+            w.valueChanged.connect(lambda _: self.regenerate())   # on Enter / arrows only
         f.addRow("Dataset", self.dataset_combo)
         f.addRow("Noise", self.noise_spin)
         f.addRow("Points", self.points_spin)
@@ -338,40 +332,54 @@ class PlaygroundWorkspace(Workspace):
             gl.addWidget(cb, i // 2, i % 2)
         return g
 
-    def _layers_row(self):
+    def _network_group(self):
+        g = QGroupBox("Hidden layers")
+        lay = QVBoxLayout(g)
         row = QHBoxLayout()
-        row.addWidget(QLabel("Hidden layers:"))
         self.layer_buttons = []
         for n in (0, 1, 2):
             b = QPushButton(str(n))
-            b.setFixedWidth(40)
+            b.setCheckable(True)
+            b.setToolTip(f"{n} hidden layer{'s' if n != 1 else ''}")
             b.clicked.connect(lambda _=False, n=n: self.set_hidden_layers(n))
             self.layer_buttons.append(b)
             row.addWidget(b)
-        self.layers_spin = QSpinBox()
+        self.layers_spin = NumberSpin()
         self.layers_spin.setRange(0, MAX_LAYERS)
         self.layers_spin.setValue(len(self.settings.hidden))
+        self.layers_spin.setToolTip(f"number of hidden layers (0 to {MAX_LAYERS})")
         self.layers_spin.valueChanged.connect(self._arch_changed)
         row.addWidget(self.layers_spin)
-        row.addSpacing(16)
-        row.addWidget(QLabel("Activation:"))
+        lay.addLayout(row)
+        form = QFormLayout()
         self.act_combo = QComboBox()
         self.act_combo.addItems(list(ACTIVATIONS))
         self.act_combo.setCurrentText(self.settings.activation)
         self.act_combo.currentTextChanged.connect(self._arch_changed)
-        row.addWidget(self.act_combo)
-        row.addStretch(1)
-        return row
+        form.addRow("Activation", self.act_combo)
+        lay.addLayout(form)
+        lay.addWidget(QLabel("Neurons per layer"))
+        grid = QGridLayout()
+        self.neuron_spins = []
+        for i in range(MAX_LAYERS):
+            sp = NumberSpin()
+            sp.setRange(1, 16)
+            sp.setValue(8)
+            sp.setToolTip(f"neurons in hidden layer {i + 1}")
+            sp.valueChanged.connect(self._arch_changed)
+            self.neuron_spins.append(sp)
+            grid.addWidget(sp, i // 3, i % 3)
+        lay.addLayout(grid)
+        return g
 
     def _training_group(self):
         g = QGroupBox("Training")
         f = QFormLayout(g)
-        self.lr_combo = QComboBox()
-        self.lr_combo.setEditable(True)
-        self.lr_combo.addItems(LR_CHOICES)
-        self.lr_combo.setCurrentText(f"{self.settings.lr:g}")
-        self.lr_combo.currentTextChanged.connect(self._lr_text)
-        self.batch_spin = QSpinBox()
+        self.lr_combo = NumberCombo(LR_CHOICES, self.settings.lr, lo=0.0, hi=100.0,
+                                    what="learning rate")
+        self.lr_combo.setToolTip("type a value and press Enter, or pick one; \u2191/\u2193 step")
+        self.lr_combo.valueChanged.connect(self.set_lr)
+        self.batch_spin = NumberSpin()
         self.batch_spin.setRange(1, 1000)
         self.batch_spin.setValue(self.settings.batch_size)
         self.batch_spin.valueChanged.connect(self.set_batch_size)
@@ -389,7 +397,7 @@ class PlaygroundWorkspace(Workspace):
         f.addRow("Learning rate", self.lr_combo)
         f.addRow("Batch size", self.batch_spin)
         f.addRow("Optimizer", self.opt_combo)
-        f.addRow("Regularisation", self.reg_combo)
+        f.addRow("Regularizer", self.reg_combo)
         f.addRow("Reg. rate", self.reg_rate_combo)
         return g
 
@@ -423,6 +431,20 @@ class PlaygroundWorkspace(Workspace):
         finally:
             self._building = False
         self._update_neuron_spins()
+
+    def _reserve_speed_width(self):
+        """Room for the longest read-out, so the unit is never cut."""
+        fm = self.speed_label.fontMetrics()
+        self.speed_label.setMinimumWidth(fm.horizontalAdvance("99,999 steps/s") + 8)
+
+    def _fit_side_panel(self):
+        """The settings column is as wide as its widest row (never cut, never scrolled)."""
+        sb = self.side_scroll.verticalScrollBar().sizeHint().width()
+        self.side_scroll.setFixedWidth(self._side_panel.minimumSizeHint().width() + sb + 4)
+
+    def apply_scale(self):
+        self._reserve_speed_width()
+        self._fit_side_panel()
 
     def _update_neuron_spins(self):
         n = self.layers_spin.value()
@@ -458,11 +480,6 @@ class PlaygroundWorkspace(Workspace):
         return make_toy(s.dataset, n=s.n_points, noise=s.noise, seed=s.seed,
                         test_fraction=s.test_fraction, classes=s.classes)
 
-    def _data_value_changed(self, *_):
-        if not (self.noise_spin.hasFocus() or self.points_spin.hasFocus()
-                or self.ratio_spin.hasFocus() or self.classes_spin.hasFocus()):
-            self.regenerate()
-
     def regenerate(self, new_seed=False):
         if self._building:
             return
@@ -474,9 +491,9 @@ class PlaygroundWorkspace(Workspace):
         except Exception as exc:
             self.banner.show_message(f"Could not make the data: {exc}")
             return
-        if self.in_compare:
-            self.start_compare()
         self.rebuild()
+        if self.in_compare:
+            self.start_compare(lecture_defaults=False)
 
     def _arch_changed(self, *_):
         if self._building:
@@ -486,6 +503,8 @@ class PlaygroundWorkspace(Workspace):
             self.banner.show_message("Select at least one input feature.")
             return
         self.rebuild()
+        if self.in_compare:     # new nets for the comparison too: curves start again
+            self.start_compare(lecture_defaults=False)
 
     def set_hidden_layers(self, n):
         self.layers_spin.setValue(int(n))
@@ -521,21 +540,12 @@ class PlaygroundWorkspace(Workspace):
         self.single.refresh()
 
     # ---- hyper-parameters (applied in the worker at the next step) ------------------------
-    def _lr_text(self, text):
-        try:
-            v = float(text)
-        except ValueError:
-            return
-        if v > 0:
-            self.set_lr(v)
-
     def set_lr(self, v):
         v = float(v)
         self.settings.lr = v
-        if self.lr_combo.currentText() != f"{v:g}":
-            self.lr_combo.blockSignals(True)
-            self.lr_combo.setCurrentText(f"{v:g}")
-            self.lr_combo.blockSignals(False)
+        if self.lr_combo.value() != v:
+            self.lr_combo.setValue(v)
+        self._compare_caption()
 
         def apply(tr):
             for t in trainers_of(tr):
@@ -551,6 +561,7 @@ class PlaygroundWorkspace(Workspace):
                 t.batch_size = min(int(b), len(t.dataset.y_train))
         for c in (self.single, self.compare):
             c.apply(apply)
+        self._compare_caption()
 
     def _opt_changed(self, *_):
         if self._building:
@@ -567,6 +578,7 @@ class PlaygroundWorkspace(Workspace):
                 t.set_optimizer(name, **kw)
         for c in (self.single, self.compare):
             c.apply(apply)
+        self._compare_caption()
 
     def set_discretize(self, on):
         self.opts["discretize"] = bool(on)
@@ -625,11 +637,13 @@ class PlaygroundWorkspace(Workspace):
         self.controller.refresh()
         return new_lr
 
-    def _update_labels(self, epoch, step, sps, elapsed):
+    def _update_labels(self, epoch, step, sps, elapsed, running=False):
         self.epoch_label.setText(f"Epoch {epoch:,}")
         self.step_label.setText(f"Step {step:,}")
-        self.speed_label.setText(f"{sps:,.0f} steps/s" if sps else "")
-        self.status.emit({"steps_per_s": sps, "epoch": epoch, "step": step, "elapsed": elapsed})
+        self.speed_label.setText(f"{sps:,.0f} steps/s" if running and sps else
+                                 ("paused" if step else ""))
+        self.status.emit({"steps_per_s": sps, "running": bool(running), "epoch": epoch,
+                          "step": step, "elapsed": elapsed})
 
     def _on_snapshot(self, snap):
         if snap.get("kind") != "single" or self.run is None:
@@ -644,7 +658,8 @@ class PlaygroundWorkspace(Workspace):
             self._redraw_curves()
             self._refresh_zoom()
         if not self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"],
+                                snap.get("running", False))
 
     def _redraw_curves(self):
         if self.last_snapshot is not None:
@@ -677,13 +692,36 @@ class PlaygroundWorkspace(Workspace):
                                   "(blue positive, orange negative)")
 
     # ---- compare depths ---------------------------------------------------------------------
-    def start_compare(self):
-        """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings."""
+    def _apply_lecture_defaults(self):
+        """The settings that draw the lecture's picture (see LECTURE)."""
+        self._building = True
+        try:
+            self.dataset_combo.setCurrentText(LECTURE["dataset"])
+            self.act_combo.setCurrentText(LECTURE["activation"])
+            for sp in self.neuron_spins:
+                sp.setValue(LECTURE["width"])
+        finally:
+            self._building = False
+        self.set_lr(LECTURE["lr"])
+        self._read_settings()
+        self.raw = self._make_raw()
+        self.rebuild()
+
+    def start_compare(self, lecture_defaults=None):
+        """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings.
+
+        The first time (or with lecture_defaults=True) the settings switch to LECTURE:
+        a straight line, a convex polygon, then a combination of such regions."""
+        if lecture_defaults is None:
+            lecture_defaults = not self._compared
+        self._compared = True
         self.single.pause()
+        if lecture_defaults:
+            self._apply_lecture_defaults()
         s = self._read_settings()
         if self.raw is None:
             self.raw = self._make_raw()
-        n = s.hidden[0] if s.hidden else 4
+        n = s.hidden[0] if s.hidden else self.neuron_spins[0].value()
         try:
             runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden") for k in (0, 1, 2)]
         except Exception as exc:
@@ -691,26 +729,44 @@ class PlaygroundWorkspace(Workspace):
             return
         self.group = GroupTrainer(runs)
         self.last_compare = None
+        self._slow_t = 0.0            # draw the first curves at once
         self.compare.set_trainer(self.group, make_group_snapshot_fn(self.group, self.opts))
         for bp, r in zip(self.compare_plots, runs):
             bp.set_points(self.raw, r.extent)
         self.compare_curves.clear()
+        self._compare_width = n
+        self._compare_caption()
+        self.stack.setCurrentIndex(1)
+        self.back_button.show()
+        self.compare_button.setText("Restart")
+        self.compare.start()
+        self.play_button.setChecked(True)
+
+    def _compare_caption(self):
+        """What is compared (with the settings in use now) and what to look for."""
+        if not hasattr(self, "compare_info"):
+            return
+        s, n = self.settings, getattr(self, "_compare_width", 4)
+        relu = s.activation == "ReLU"
+        look = ("<b>Look for:</b> 0 hidden layers draw one straight line; 1 hidden layer "
+                + (f"draws a convex polygon with at most {n} edges (one per neuron)"
+                   if relu else "draws one convex region")
+                + "; 2 hidden layers combine such regions (more edges, not always convex).")
         self.compare_info.setText(
             f"<b>Compare depths</b> on <b>{s.dataset}</b>: 0, 1 and 2 hidden layers of {n} "
             f"{s.activation} neurons, learning rate {s.lr:g}, batch {s.batch_size}, "
-            f"{s.optimizer.upper()} - same data, same hyper-parameters, trained together.")
-        self.stack.setCurrentIndex(1)
-        self.back_button.show()
-        self.compare_button.setText("Restart comparison")
-        self.compare.start()
-        self.play_button.setChecked(True)
+            f"{s.optimizer.upper()}; same data, trained together.<br>{look}")
 
     def leave_compare(self):
         self.compare.pause()
         self.stack.setCurrentIndex(0)
         self.back_button.hide()
-        self.compare_button.setText("Compare depths (0 / 1 / 2 hidden)")
+        self.compare_button.setText(COMPARE_TEXT)
         self._on_state("paused")
+        tr = self.run.trainer if self.run is not None else None
+        if tr is not None:     # the single network's counters, not the comparison's
+            self._update_labels(tr.epoch, tr.steps, 0.0, self.single.worker.elapsed()
+                                if self.single.worker is not None else 0.0)
 
     def _on_compare_snapshot(self, snap):
         if snap.get("kind") != "compare":
@@ -723,7 +779,8 @@ class PlaygroundWorkspace(Workspace):
             self._slow_t = now
             self._redraw_compare_curves()
         if self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"])
+            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"],
+                                snap.get("running", False))
 
     def _redraw_compare_curves(self):
         snap = self.last_compare
@@ -740,7 +797,8 @@ class PlaygroundWorkspace(Workspace):
             else:
                 cw.set_curve("loss", name, h["steps"]["step"], smooth(h["steps"]["loss"]), col)
             x = e["epoch"] if by_epoch else e["step"]
-            cw.set_curve("loss", f"{name} (test)", x, e["test_loss"], col, style="dash", width=2)
+            cw.set_curve("loss", f"{name} (test)", x, e["test_loss"], col, style="dash", width=2,
+                         legend=False)
             cw.set_curve("accuracy", name, x, e["test_accuracy"], col)
 
     # ---- pictures ---------------------------------------------------------------------------
