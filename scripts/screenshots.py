@@ -73,7 +73,8 @@ def main(argv=None):
             except Exception as exc:
                 print(f"{ws.title}: prepare_screenshot failed: {exc}", file=sys.stderr)
         spin(1.0)
-        name = {"CNN inspector": "inspector.png", "Convolution lab": "convlab.png"}.get(
+        name = {"CNN inspector": "inspector.png", "Convolution lab": "convlab.png",
+                "Backprop lab": "backprop.png"}.get(
             getattr(ws, "title", ""), type(ws).__name__.lower() + ".png")
         shot(name)
     w.shutdown()

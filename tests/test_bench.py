@@ -124,7 +124,9 @@ def test_figure_catalogue_selection():
     assert select("mlp,grid,mlp-b10", quick=True) == ["mlp-b10", "mlp-b32", "grid"]
     full, quick = select(None, quick=False), select(None, quick=True)
     assert "memory" not in full and "memory" in FIGURES          # only when asked
-    assert set(full) - set(quick) == {"coldstart", "warmstart", "window"}
+    assert set(full) - set(quick) == {"coldstart", "warmstart", "window", "app-inspector",
+                                      "app-playground", "app-compare"}
+    assert select("app", quick=False) == ["app-inspector", "app-playground", "app-compare"]
     for f in FIGURES.values():                                    # paired plans are plain data
         assert f.where in ("paired", "worker", "driver")
         if f.where == "paired":

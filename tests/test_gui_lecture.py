@@ -295,7 +295,7 @@ def test_switching_dataset_clears_the_drawing(qtbot, window):
 def test_empty_confusion_cell_text(qtbot, window):
     ins = window.workspace("CNN inspector")
     ins.train_sync(2)
-    m = ins._confusion["matrix"]
+    m = ins._confusion.matrix
     t, p = map(int, np.argwhere(m == 0)[0])
     assert ins.show_cell(t, p) == []
     title = ins.cell_gallery.title.text()

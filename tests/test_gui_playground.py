@@ -128,7 +128,7 @@ def test_divergence_shows_banner_and_app_lives_on(qtbot, window):
     s = pg.trainer.steps
     window.step()
     qtbot.waitUntil(lambda: pg.trainer.steps == s + 1, timeout=3000)
-    assert np.isfinite(pg.last_snapshot["test_loss"]) or pg.last_snapshot is None
+    assert np.isfinite(pg.last_snapshot.test_loss) or pg.last_snapshot is None
 
 
 def test_closing_mid_training_stops_threads(qtbot):

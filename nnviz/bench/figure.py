@@ -16,11 +16,12 @@ class Figure:
     - "driver": this process calls `run(settings)` -> value, usually timing a fresh interpreter.
     """
     name: str
-    unit: str                  # "img/s", "steps/s" (higher is better), "ms", "s", "MB"
+    unit: str                  # "img/s", "steps/s" (higher is better), "ms", "s", "MB", "x" (a ratio)
     description: str
     where: str
     run: Callable[..., Any]
-    target: tuple[str, float] | None = None   # ("ratio", r): nnviz/PyTorch >= r; ("max", v): nnviz <= v
+    # ("ratio", r): nnviz/PyTorch >= r; ("max", v): nnviz <= v; ("min", v): nnviz >= v
+    target: tuple[str, float] | None = None
     default: bool = True       # in a plain `nnviz bench`
     quick: bool = True         # in `nnviz bench --quick`
 

@@ -34,6 +34,8 @@ def met(fig: Figure, a, t):
     if a is None or fig.target is None:
         return None, None
     kind, target = fig.target
+    if kind == "min":
+        return None, a >= target
     if kind == "ratio":
         if t is None:
             return None, None
@@ -48,12 +50,16 @@ def target_text(fig: Figure) -> str:
     kind, target = fig.target
     if kind == "ratio":
         return f">= {target:g}x PyTorch"
+    if kind == "min":
+        return f">= {target:g} {fig.unit}"
     return f"<= {target:g} {fig.unit}"
 
 
 def _fmt(v, unit):
     if v is None:
         return "–"
+    if unit == "x":
+        return f"{v:.2f}"
     if unit in ("ms", "s", "MB"):
         return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
     return f"{v:,.0f}"

@@ -1,4 +1,4 @@
-"""Application start: style, backend, kernel warm-up (with a splash), main window."""
+"""Application start: style, backend, main window; Numba kernels warm up behind it."""
 import logging
 import os
 import sys
@@ -6,42 +6,26 @@ import sys
 log = logging.getLogger("nnviz")
 
 
-WARM_CACHE_S = 0.5   # the first warm-up model took less: kernels came from the disk cache
+def _show_progress(win, warmer):
+    """A status-bar label and progress bar while kernels compile; gone when they are ready."""
+    from PySide6.QtWidgets import QLabel, QProgressBar
+    label, bar = QLabel(""), QProgressBar()
+    bar.setMaximumWidth(160)
+    bar.setTextVisible(False)
+    sb = win.statusBar()
+    sb.addPermanentWidget(label)
+    sb.addPermanentWidget(bar)
 
-
-def warm_up(progress=None):
-    """Compile the Numba kernels once: a tiny forward/backward of an MLP and a CNN."""
-    import numpy as np
-
-    from nnviz.engine import get_loss, model_from_spec
-    steps = [
-        {"name": "warm-mlp", "input_shape": [2],
-         "layers": [{"type": "Dense", "out_features": 4}, {"type": "Tanh"},
-                    {"type": "Dense", "out_features": 4}, {"type": "ReLU"},
-                    {"type": "Dense", "out_features": 2}]},
-        {"name": "warm-cnn", "input_shape": [1, 8, 8],
-         "layers": [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": 1},
-                    {"type": "ReLU"}, {"type": "MaxPool2D", "kernel_size": 2},
-                    {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]},
-    ]
-    import time
-    loss = get_loss("softmax_xent")
-    for i, spec in enumerate(steps):
-        if progress:
-            progress(f"Compiling kernels (first start only)… {spec['name']}", i, len(steps))
-        t0 = time.perf_counter()
-        try:
-            m = model_from_spec(spec)
-            x = np.random.default_rng(0).normal(size=(4, *spec["input_shape"])).astype(np.float32)
-            out = m.forward(x, train=True)
-            loss.forward(out, np.array([0, 1, 0, 1]))
-            m.backward(loss.backward(), need_input_grad=True)
-        except Exception as exc:   # warming up is an optimisation, never fatal
-            log.warning("kernel warm-up of %s failed: %s", spec["name"], exc)
-        if i == 0 and time.perf_counter() - t0 < WARM_CACHE_S:
-            break   # the kernel cache is warm: the rest load on first use, in milliseconds
-    if progress:
-        progress("Ready", len(steps), len(steps))
+    def progress(text, done, total):
+        if done >= total:
+            label.hide()
+            bar.hide()
+            return
+        label.setText(f"{text} - first start only")
+        bar.setRange(0, total)
+        bar.setValue(done)
+    warmer.progress.connect(progress)
+    return label, bar
 
 
 def run_app(backend="auto", argv=None, lesson=None):
@@ -49,14 +33,15 @@ def run_app(backend="auto", argv=None, lesson=None):
     problem = xcb_problem()
     if problem:            # said before Qt aborts with a message naming one library at best
         print(problem, file=sys.stderr, flush=True)
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QFont
-    from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from nnviz.engine import backend as B
     from nnviz.engine.process import tune_process
 
-    from . import _qtfix  # noqa: F401
+    from . import (
+        _qtfix,  # noqa: F401
+        kernels,
+    )
     from .style import apply_style
     tune_process()
     app = QApplication.instance() or QApplication(list(argv) if argv is not None else sys.argv)
@@ -67,33 +52,18 @@ def run_app(backend="auto", argv=None, lesson=None):
     except B.BackendError as exc:
         QMessageBox.warning(None, "nnviz backend", f"{exc}\n\nFalling back to the CPU.")
         B.use("cpu")
-    # A plain frameless label, not QSplashScreen: Qt 6's QSplashScreen.show() waited a full
-    # second for an expose event (measured under Xvfb and offscreen) before returning.
-    splash = QLabel()
-    splash.setWindowFlags(Qt.SplashScreen | Qt.FramelessWindowHint | Qt.WindowStaysOnTopHint)
-    splash.setFixedSize(560, 180)
-    splash.setAlignment(Qt.AlignCenter)
-    splash.setStyleSheet("QLabel { background: rgb(8, 119, 189); color: white; }")
-    f = QFont(app.font())
-    f.setPointSize(14)
-    splash.setFont(f)
-
-    def progress(msg, i, n):
-        splash.setText(f"nnviz\n\n{msg}")
-        app.processEvents()
-    progress("Starting…", 0, 1)
-    shown = app.platformName() != "offscreen"   # no screen: nothing to show
-    if shown:
-        splash.show()
-        app.processEvents()
-    warm_up(progress)
+    # No splash: the window shows at once and the kernels compile in a background thread,
+    # the Playground's first; a workspace waits for its group (kernels.when_ready).
+    warmer = kernels.KernelWarmer()
+    kernels.install(warmer)
     from .mainwindow import MainWindow
     win = MainWindow()
+    win._kernel_progress = _show_progress(win, warmer)
     if os.environ.get("NNVIZ_MAXIMIZED"):
         win.showMaximized()
     else:
         win.show()
-    splash.close()
+    warmer.start()
     if lesson is not None:
         from PySide6.QtCore import QTimer
 

@@ -85,6 +85,9 @@ class CurvesWidget(QWidget):
         self.log_loss = False
         self._curves = {}          # (plot_key, name) -> PlotDataItem
         self._data = {}            # (plot_key, name) -> (x, y)
+        self._x_end = {}           # id(view box) -> right end of the x axis we set
+        self._y_top = {}           # id(view box) -> top of the (linear) loss axis we set
+        self._auto_x = {}          # id(view box) -> False once the user zoomed or panned
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -119,6 +122,8 @@ class CurvesWidget(QWidget):
             p.setDownsampling(auto=True, mode="peak")
             p.setClipToView(True)
             p.getViewBox().setMouseEnabled(x=True, y=False)
+            p.getViewBox().sigRangeChangedManually.connect(self._manual)
+            cache_axes(p)
         if self.acc_plot is not None:
             self.acc_plot.setYRange(0, 1.02)
             self.acc_plot.enableAutoRange(axis="y", enable=False)
@@ -134,6 +139,7 @@ class CurvesWidget(QWidget):
 
     def _x_changed(self, text):
         self.x_label = "epoch" if text == "epochs" else "step"
+        self._x_end.clear()
         for p in self.plots():
             p.setLabel("bottom", self.x_label)
         self.x_axis_changed.emit(text)
@@ -181,12 +187,48 @@ class CurvesWidget(QWidget):
         else:
             item.setData(x, y)
             item.opts["_logged"] = False
+        if len(x):
+            self._grow_x(self._plot(key), float(x[-1]))
+            if key == "loss" and not self.log_loss:
+                self._grow_y(self._plot(key), float(np.max(y)))
+
+    def _grow_x(self, plot, x_last):
+        """While the user has not zoomed, the x axis ends at a round number ahead of the
+        data: it changes a few times per decade rather than on every redraw (a new range
+        makes the axes and the grid be laid out and painted again)."""
+        vb = plot.getViewBox()
+        if not self._auto_x.get(id(vb), True):
+            return
+        end = self._x_end.get(id(vb))
+        if end is not None and x_last <= end:
+            return
+        end = _round_up(max(x_last * 1.2, 1.0))
+        self._x_end[id(vb)] = end
+        vb.setXRange(0, end, padding=0.02)
+
+    def _grow_y(self, plot, y_max):
+        """The loss axis runs from 0 to a round number: it changes when the loss first
+        exceeds it, not every time the newest (smallest) loss moves the data's range."""
+        vb = plot.getViewBox()
+        top = self._y_top.get(id(vb))
+        if top is not None and y_max <= top:
+            return
+        top = _round_up(max(y_max * 1.05, 1e-6))
+        self._y_top[id(vb)] = top
+        vb.setYRange(0, top, padding=0.02)
+
+    def _manual(self, *_):
+        for p in self.plots():       # the user zoomed or panned: leave the x axis to them
+            self._auto_x[id(p.getViewBox())] = False
 
     def set_log(self, on):
         self.log_loss = bool(on)
         if self.log_box.isChecked() != self.log_loss:
             self.log_box.setChecked(self.log_loss)
         self.loss_plot.setLogMode(y=False)
+        self._y_top.clear()
+        if self.log_loss:               # log10 values may be negative: pyqtgraph fits them
+            self.loss_plot.enableAutoRange(axis="y")
         for (key, name), item in self._curves.items():
             if key == "loss":
                 x, y = self._data[(key, name)]
@@ -207,11 +249,14 @@ class CurvesWidget(QWidget):
                 plot.legend.removeItem(item)
         self._curves.clear()
         self._data.clear()
+        self._x_end.clear()
+        self._y_top.clear()
+        self._auto_x.clear()
 
     def update_history(self, hist, prefix="", color_train=None, color_test=None):
-        """Draw a trainer's history (``History.to_dict()``-like or a snapshot dict with
-        ``steps`` / ``epochs`` tables): train per step, test per epoch."""
-        steps, epochs = hist.get("steps") or {}, hist.get("epochs") or {}
+        """Draw a trainer's history (a snapshots.HistoryCopy: ``steps`` / ``epochs``
+        tables): train per step, test per epoch."""
+        steps, epochs = hist.steps, hist.epochs
         ct = color_train or TRAIN_PEN
         ce = color_test or TEST_PEN
         by_epoch = self.x_mode == "epochs"
@@ -231,6 +276,23 @@ class CurvesWidget(QWidget):
                            style="dash")
 
 
+def cache_axes(plot_item):
+    """Paint each axis (ticks, labels, its grid lines) into a cached pixmap: redrawing a
+    curve then blits the axes instead of laying out their text again (measured: axes were
+    a third of a Playground frame). The cache is rebuilt when the range changes."""
+    from PySide6.QtWidgets import QGraphicsItem
+    for name in ("left", "bottom", "right", "top"):
+        ax = plot_item.getAxis(name)
+        if ax is not None:
+            ax.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def _round_up(v):
+    """The smallest 1, 2 or 5 times a power of ten that is >= v."""
+    e = 10.0 ** np.floor(np.log10(v))
+    return float(next(m * e for m in (1, 2, 5, 10) if m * e >= v))
+
+
 def smooth(y, frac=0.02):
     """Moving average over ~2% of the run (per-batch losses are noisy on a projector)."""
     y = np.asarray(y, dtype=float)
@@ -247,4 +309,5 @@ def smooth(y, frac=0.02):
 
 def history_copy(history):
     """Copies of a nnviz.train.History's tables (safe to hand to the UI thread)."""
-    return history.to_arrays(float)
+    from .snapshots import HistoryCopy
+    return HistoryCopy(**history.to_arrays(float))

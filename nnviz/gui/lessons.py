@@ -30,6 +30,7 @@ from nnviz.lessons import Lesson, LessonError, LessonStep, builtin_lessons, load
 from nnviz.lessons.examples import grid_of, kernel_of
 
 from . import style
+from .backprop.lesson import BackpropAdapter
 
 log = logging.getLogger("nnviz")
 MAX_PRETRAIN_STEPS = 20000      # a lesson's train_steps: enough for any picture, bounded
@@ -222,7 +223,8 @@ class PlaygroundAdapter:
             ws.controller.refresh()
 
 
-ADAPTERS = {a.workspace: a for a in (ConvlabAdapter(), InspectorAdapter(), PlaygroundAdapter())}
+ADAPTERS = {a.workspace: a for a in (ConvlabAdapter(), InspectorAdapter(), PlaygroundAdapter(),
+                                     BackpropAdapter())}
 
 
 _KEYS = {"PlaygroundWorkspace": "playground", "InspectorWorkspace": "inspector",

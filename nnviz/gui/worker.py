@@ -1,30 +1,44 @@
 """Background training: a worker object in its own QThread drives a nnviz Trainer.
 
-The worker runs steps in a tight loop and talks to the UI only through
-signals (queued, so they never block) and a thread-safe command queue that is
-drained between steps.  Snapshots are throttled by time (``max_fps``) and the
-worker skips a snapshot while the UI has not yet consumed the previous ones, so
-a slow UI never builds up a backlog.  Between steps the worker calls
-``time.sleep(0)`` so the UI thread gets the GIL promptly (Numba kernels and big
-numpy ops release it; the per-step Python glue does not).
+The worker steps in bursts and talks to the UI only through signals (queued, so they
+never block) and a thread-safe command queue that is drained between bursts.  A burst
+runs until the next snapshot is due (``max_fps``); then the worker makes the snapshot
+(copies only), emits it and waits, with the GIL released, until the UI has applied and
+painted it (or ``HANDOFF_S`` passed).  Python glue holds the GIL, so two threads that
+both run Python only take turns: handing the UI one clear turn per frame costs far less
+than interleaving every step with it (measured: ``python -m nnviz.gui.appbench``).
 """
 import collections
 import logging
 import os
+import sys
 import threading
 import time
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from nnviz.train import TrainingDiverged
 
+from .snapshots import Snapshot, Status
+
 log = logging.getLogger("nnviz")
+
+_PAINT_EVENTS = (QEvent.Type.MetaCall, QEvent.Type.LayoutRequest, QEvent.Type.UpdateRequest)
 
 
 def _one_line(exc):
     text = str(exc).strip().splitlines()
     msg = text[0] if text else ""
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def worker_threads():
+    """Numba threads for the training thread. Numba's count is per calling thread: one
+    kernel thread fewer than the cores keeps a core free for the UI (2-core lecture
+    laptops); NNVIZ_WORKER_THREADS overrides."""
+    import numba
+    n = int(os.environ.get("NNVIZ_WORKER_THREADS", "0")) or max(1, numba.config.NUMBA_NUM_THREADS - 1)
+    return min(n, numba.config.NUMBA_NUM_THREADS)
 
 
 class TrainingWorker(QObject):
@@ -35,14 +49,23 @@ class TrainingWorker(QObject):
     failed = Signal(str)
     state_changed = Signal(str)
 
-    SLICE_S = 0.004       # most time spent stepping before the queue is checked again
-    MAX_INFLIGHT = 2      # snapshots emitted but not yet consumed by the UI
+    SLICE_S = 0.1         # longest burst when no snapshot is due (commands are checked per step)
+    SWITCH_INTERVAL_S = 0.001
+    YIELD_S = 0.002       # offer the GIL to the UI thread this often during a burst
+    HANDOFF_S = 0.05      # longest wait for the UI to apply a snapshot before stepping on
+    MAX_INFLIGHT = 1      # snapshots emitted but not yet consumed by the UI
 
-    def __init__(self, trainer, snapshot_fn=None, max_fps=25):
+    def __init__(self, trainer, snapshot_fn=None, max_fps=25, train_share=0.6, handoff=True):
         super().__init__()
         self.trainer = trainer
         self.snapshot_fn = snapshot_fn
         self.min_interval = 1.0 / max(1e-3, float(max_fps))
+        # a burst lasts at least train_share / (1 - train_share) times what a frame costs
+        # (making the snapshot, plus the UI's turn when handoff is on)
+        self.burst_factor = float(train_share) / max(1e-3, 1.0 - float(train_share))
+        self.handoff = bool(handoff)
+        self._burst_start = 0.0
+        self._frame_cost = 0.0
         self._cond = threading.Condition()
         self._queue = collections.deque()
         self._running = False
@@ -51,8 +74,6 @@ class TrainingWorker(QObject):
         self._want_snapshot = False
         self._inflight = 0
         self._inflight_lock = threading.Lock()
-        self._last_emit = 0.0
-        self._snap_cost = 0.0
         self._rate = collections.deque(maxlen=64)   # (time, steps) samples for steps/s
         self._started_at = None
         self._elapsed = 0.0
@@ -88,6 +109,22 @@ class TrainingWorker(QObject):
     def consumed(self):
         with self._inflight_lock:
             self._inflight = max(0, self._inflight - 1)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _wait_consumed(self):
+        """Give the UI its turn: wait (GIL released) until it applied the last snapshot."""
+        end = time.perf_counter() + self.HANDOFF_S
+        with self._cond:
+            while self._inflight > 0 and self._running and not self._stop and not self._queue:
+                left = end - time.perf_counter()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
+
+    def _snapshot_due(self):
+        return self._inflight < self.MAX_INFLIGHT and time.perf_counter() - self._burst_start >= max(
+            self.min_interval - self._frame_cost, self.burst_factor * self._frame_cost)
 
     @property
     def is_running(self):
@@ -109,29 +146,20 @@ class TrainingWorker(QObject):
         return self._elapsed + (time.perf_counter() - self._started_at)
 
     def _emit_snapshot(self, force=False):
-        now = time.perf_counter()
         if not force:
-            # adaptive: snapshots may take at most about a third of the worker's time
-            if now - self._last_emit < max(self.min_interval, 2.0 * self._snap_cost):
+            if not self._snapshot_due():
                 return
             with self._inflight_lock:
                 if self._inflight >= self.MAX_INFLIGHT:
                     return
-        self._last_emit = now
-        snap = {}
-        if self.snapshot_fn is not None:
-            snap = self.snapshot_fn(self.trainer)
-            snap = dict(snap) if snap is not None else {}
-        tr = self.trainer
-        snap.setdefault("steps", self._steps())
-        snap.setdefault("step", self._steps())
-        snap.setdefault("epoch", int(getattr(tr, "epoch", 0)))
-        snap.setdefault("steps_per_s", self.steps_per_s() if self._running else 0.0)
-        snap.setdefault("elapsed", self.elapsed())
-        snap.setdefault("running", self._running)
+        snap = self.snapshot_fn(self.trainer) if self.snapshot_fn is not None else None
+        if snap is None:
+            snap = Snapshot()
+        snap.status = Status(steps=self._steps(), epoch=int(getattr(self.trainer, "epoch", 0)),
+                             steps_per_s=self.steps_per_s() if self._running else 0.0,
+                             elapsed=self.elapsed(), running=self._running)
         with self._inflight_lock:
             self._inflight += 1
-        self._snap_cost = 0.7 * self._snap_cost + 0.3 * (time.perf_counter() - now)
         self.snapshot.emit(snap)
 
     def _set_state(self, running):
@@ -175,14 +203,14 @@ class TrainingWorker(QObject):
 
     @Slot()
     def loop(self):
-        # Numba's thread count is per calling thread: one kernel thread for training keeps a
-        # core free for the UI (2-core lecture laptops); NNVIZ_WORKER_THREADS overrides.
         try:
             import numba
-            n = int(os.environ.get("NNVIZ_WORKER_THREADS", "0")) or max(1, numba.config.NUMBA_NUM_THREADS - 1)
-            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+            numba.set_num_threads(worker_threads())
         except Exception:
             pass
+        # A UI thread that wants the GIL waits at most the switch interval for a bursting
+        # worker to let go of it (Python's default is 5 ms, for each Python call from Qt)
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.SWITCH_INTERVAL_S))
         was_running = False
         while True:
             with self._cond:
@@ -217,15 +245,30 @@ class TrainingWorker(QObject):
                 continue
             try:
                 if running:
-                    t_end = time.perf_counter() + self.SLICE_S
+                    # a burst: step until a snapshot is due. The GIL is offered to the UI
+                    # every YIELD_S, not after every step (tiny steps: that was most of it)
+                    t0 = time.perf_counter()
+                    t_end, t_yield = t0 + self.SLICE_S, t0 + self.YIELD_S
                     while self._running and not self._stop:
                         self._one_step()
-                        time.sleep(0)     # hand the GIL to the UI thread between steps
-                        if time.perf_counter() >= t_end or self._queue:
+                        if self._queue or self._snapshot_due():
                             break
+                        now = time.perf_counter()
+                        if now >= t_end:
+                            break
+                        if now >= t_yield:
+                            time.sleep(0)
+                            t_yield = now + self.YIELD_S
                     now = time.perf_counter()
                     self._rate.append((now, self._steps()))
+                    before = self._inflight
                     self._emit_snapshot()
+                    if self._inflight > before:
+                        if self.handoff:
+                            self._wait_consumed()
+                        end = time.perf_counter()
+                        self._frame_cost = 0.7 * self._frame_cost + 0.3 * (end - now)
+                        self._burst_start = end
                 else:
                     self._one_step()
                     self._emit_snapshot(force=True)
@@ -292,10 +335,16 @@ class TrainingController(QObject):
     failed = Signal(str)
     state_changed = Signal(str)
 
-    def __init__(self, parent=None, max_fps=25):
+    _relay = Signal(object, object)
+
+    def __init__(self, parent=None, max_fps=25, train_share=0.6, handoff=True):
         super().__init__(parent)
+        self._relay.connect(self._deliver, Qt.QueuedConnection)
+        self._delivering = False
         collect_garbage_in_ui_thread()
         self.max_fps = max_fps
+        self.train_share = train_share
+        self.handoff = handoff
         self._worker = None
         self._thread = None
         self._trainer = None
@@ -334,7 +383,7 @@ class TrainingController(QObject):
         self._running = False
         if trainer is None:
             return
-        w = TrainingWorker(trainer, snapshot_fn, self.max_fps)
+        w = TrainingWorker(trainer, snapshot_fn, self.max_fps, self.train_share, self.handoff)
         t = _WorkerThread(w)
         w.moveToThread(t)
         # bind the worker into each slot (no QObject.sender(): the worker may be gone)
@@ -346,11 +395,31 @@ class TrainingController(QObject):
         t.start()
 
     def _on_snapshot(self, w, snap):
-        w.consumed()
+        # runs in the worker thread (the lambda connection has no receiver there): hop over
+        self._relay.emit(w, snap)
+
+    def _deliver(self, w, snap):
         if w is not self._worker:
+            w.consumed()
             return
+        if self._delivering:        # re-entered from the flush below: after this one
+            QTimer.singleShot(0, lambda: self._deliver(w, snap))
+            return
+        self._delivering = True
         self.last_snapshot = snap
-        self.snapshot.emit(snap)
+        try:
+            self.snapshot.emit(snap)
+            # Paint now, while the worker waits: painting later, during a burst, would
+            # wait for the GIL at every Python paint method (pyqtgraph has dozens).
+            # Two rounds: a graphics scene posts its update (a queued call), which posts
+            # the repaint. Only these types: never deferred deletes, which event type 0
+            # would run here when no event loop is running (tests).
+            for _ in range(2):
+                for kind in _PAINT_EVENTS:
+                    QCoreApplication.sendPostedEvents(None, kind)
+        finally:
+            self._delivering = False
+            w.consumed()
 
     def _on_diverged(self, w, msg):
         if w is not self._worker:

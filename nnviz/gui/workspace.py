@@ -21,6 +21,7 @@ WORKSPACES = [
     "nnviz.gui.playground:PlaygroundWorkspace",
     "nnviz.gui.inspector:InspectorWorkspace",
     "nnviz.gui.convlab:ConvLabWorkspace",
+    "nnviz.gui.backprop:BackpropWorkspace",
 ]
 
 

@@ -107,6 +107,13 @@ def evaluate(step: LessonStep) -> dict[str, Any]:
         got = _convlab(state)
     elif step.workspace == "inspector":
         got = _inspector(state)
+    elif step.workspace == "backprop":
+        from nnviz.backprop.net import LabError
+        from nnviz.backprop.scene import evaluate_scene
+        try:
+            got = evaluate_scene(state)
+        except LabError as e:
+            raise LessonError(str(e)) from None
     else:
         got = {}
     for key, args in (state.get("formulas") or {}).items():

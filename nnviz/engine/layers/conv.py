@@ -8,7 +8,7 @@ from .base import Layer, pair, positive_int, unpair
 
 class _ConvBase(Layer):
     def __init__(self, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 bias: bool = True, init: str = "auto") -> None:
+                 bias: bool = True, init: str = _init.DEFAULT) -> None:
         super().__init__()
         name = type(self).__name__
         self.out_channels = positive_int(out_channels, "out_channels", name)
@@ -31,7 +31,7 @@ class _ConvBase(Layer):
             c["padding"] = unpair(self.padding)
         if not self.use_bias:
             c["bias"] = False
-        if self.init != "auto":
+        if self.init != _init.DEFAULT:
             c["init"] = self.init
         return c
 
@@ -44,7 +44,8 @@ class _ConvBase(Layer):
         wt = _init.weights(rng, shape, fan_in, fan_out, kind, self.dtype)
         self.params = {"weight": self.B.asarray(wt, self.dtype)}
         if self.use_bias:
-            self.params["bias"] = self.B.zeros((self.out_channels,), self.dtype)
+            b = _init.bias(rng, self.out_channels, fan_in, kind, self.dtype)
+            self.params["bias"] = self.B.asarray(b, self.dtype)
 
 
 class Conv2D(_ConvBase):

@@ -9,7 +9,7 @@ from .base import Layer, positive_int
 class Dense(Layer):
     """y = x W^T + b, weight (out, in) as in PyTorch."""
 
-    def __init__(self, out_features: int, bias: bool = True, init: str = "auto") -> None:
+    def __init__(self, out_features: int, bias: bool = True, init: str = _init.DEFAULT) -> None:
         super().__init__()
         self.out_features = positive_int(out_features, "out_features", "Dense")
         self.use_bias = bool(bias)
@@ -19,7 +19,7 @@ class Dense(Layer):
         c = {"type": "Dense", "out_features": self.out_features}
         if not self.use_bias:
             c["bias"] = False
-        if self.init != "auto":
+        if self.init != _init.DEFAULT:
             c["init"] = self.init
         return c
 
@@ -32,7 +32,8 @@ class Dense(Layer):
                           kind, self.dtype)
         self.params = {"weight": self.B.asarray(w, self.dtype)}
         if self.use_bias:
-            self.params["bias"] = self.B.zeros((self.out_features,), self.dtype)
+            b = _init.bias(rng, self.out_features, fan_in, kind, self.dtype)
+            self.params["bias"] = self.B.asarray(b, self.dtype)
         return (self.out_features,)
 
     def forward(self, x: Any, train: bool = False) -> Any:

@@ -13,6 +13,7 @@ from .stepper import ConvolutionPanel
 from .trained import TrainedPanel
 
 WIDE_PX = 1300     # at least this wide: pooling and parameters sit right of the grids
+_PANELS = ("conv", "pool", "params", "image", "trained")
 
 
 class ConvLabWorkspace(Workspace):
@@ -23,15 +24,10 @@ class ConvLabWorkspace(Workspace):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.conv = ConvolutionPanel()
-        self.pool = PoolingPanel(lambda: self.conv.input_grid.values, self.conv.output_values)
-        self.params = ParamsPanel()
-        self.image = ImagePanel()
-        self.trained = TrainedPanel()
-        self.conv.changed.connect(self._conv_changed)
-        self.conv.message.connect(lambda m: self.status.emit({"message": m}))
-        self.image.image_changed.connect(self.trained.show_on)
-
+        # The panels compute with the engine's float64 convolution kernels, which a first
+        # start compiles: they are built when the tab is first shown or a panel first used,
+        # not before the main window can show (see kernels.py).
+        self._built = False
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         self.scroll = QScrollArea()
@@ -45,8 +41,33 @@ class ConvLabWorkspace(Workspace):
         self.grid.setContentsMargins(8, 6, 8, 6)
         self.grid.setSpacing(10)
         self._wide = None
-        self._place(wide=False)
+
+    def _build(self):
+        if self._built:
+            return
+        self._built = True
+        self.conv = ConvolutionPanel()
+        self.pool = PoolingPanel(lambda: self.conv.input_grid.values, self.conv.output_values)
+        self.params = ParamsPanel()
+        self.image = ImagePanel()
+        self.trained = TrainedPanel()
+        self.conv.changed.connect(self._conv_changed)
+        self.conv.message.connect(lambda m: self.status.emit({"message": m}))
+        self.image.image_changed.connect(self.trained.show_on)
+        self._place(wide=self.width() >= WIDE_PX)
+        for w in (self.conv, self.pool, self.params, self.image, self.trained):
+            w.show()         # added to a shown parent: Qt would only show them later
         self._conv_changed()
+
+    def __getattr__(self, name):
+        if name in _PANELS and not self.__dict__.get("_built", True):
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def showEvent(self, ev):
+        self._build()
+        super().showEvent(ev)
 
     # ---- layout ----------------------------------------------------------------------
     def _place(self, wide):
@@ -76,7 +97,8 @@ class ConvLabWorkspace(Workspace):
         g.setRowStretch(2, 1)
 
     def resizeEvent(self, ev):
-        self._place(ev.size().width() >= WIDE_PX)
+        if self._built:
+            self._place(ev.size().width() >= WIDE_PX)
         super().resizeEvent(ev)
 
     # ---- panels talking to each other ------------------------------------------------
@@ -116,7 +138,8 @@ class ConvLabWorkspace(Workspace):
         self.conv.reset()
 
     def shutdown(self):
-        self.conv.stop()
+        if self._built:
+            self.conv.stop()
         return True
 
     def prepare_screenshot(self):

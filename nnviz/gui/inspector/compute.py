@@ -3,22 +3,37 @@ snapshot function, confusion matrices, canvas downsampling and a small fallback 
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
 from nnviz.engine import softmax
 
-from ..style import colormap_rgb, to_uint8
+from ..snapshots import Confusion, HistoryCopier, Inspection, InspectorSnapshot
+from ..style import COLORMAPS, colormap_rgb, to_uint8
 
 
 def map_tiles(act, cmap="viridis", per_map=True):
-    """Activations (C, H, W) -> list of C RGB tiles; per-map or per-layer scaling."""
-    act = np.asarray(act, np.float32)
+    """Activations (C, H, W) -> list of C RGB tiles; per-map or per-layer scaling.
+    One vectorised scaling and one lookup for the whole layer."""
+    a = np.asarray(act, np.float32)
+    if a.size == 0:
+        return []
+    if not np.isfinite(a).all():
+        a = np.where(np.isfinite(a), a, 0.0)
     if per_map:
-        return [colormap_rgb(m, cmap) for m in act]
-    lo, hi = float(np.nanmin(act)), float(np.nanmax(act))
-    return [colormap_rgb(m, cmap, lo, hi) for m in act]
+        lo = a.min(axis=(1, 2), keepdims=True)
+        hi = a.max(axis=(1, 2), keepdims=True)
+    else:
+        lo, hi = a.min(), a.max()
+    span = hi - lo
+    flat = span < 1e-12
+    scale = np.where(flat, 0.0, 255.0 / np.where(flat, 1.0, span))
+    u = np.clip((a - lo) * scale, 0, 255).astype(np.uint8)
+    if np.any(flat):         # a constant map: mid grey-level, or 0 when it is all zeros
+        const = np.where(hi != 0, 127, 0).astype(np.uint8)
+        u = np.where(flat, const, u)
+    rgb = COLORMAPS[cmap][u]
+    return list(rgb)
 
 
 def image_for_display(x, normalization=None):
@@ -83,12 +98,13 @@ def canvas_to_input(gray_u8, input_shape, normalization=None):
 
 
 # ---------------------------------------------------------------- model helpers
-def inspect_input(model, x):
+def inspect_input(model, x, token=0):
     """Forward ONE input (C, H, W): activations of 3-D layers and class probabilities."""
     acts = model.activations(np.asarray(x, np.float32)[None])
     maps = [(label, a[0].copy()) for label, a in acts[1:] if a.ndim == 4]
     probs = softmax(np.asarray(acts[-1][1][0], np.float64).ravel())
-    return {"maps": maps, "input": np.asarray(x, np.float32).copy(), "probs": probs}
+    return Inspection(input=np.asarray(x, np.float32).copy(), maps=maps, probs=probs,
+                      token=token)
 
 
 def conv_weights(model):
@@ -114,10 +130,11 @@ def confusion_subset(n, cap=2000, seed=0):
 
 
 class SnapshotMaker:
-    """The snapshot_fn run in the worker thread.  Returns copies only.
+    """The snapshot_fn run in the worker thread.  Returns InspectorSnapshots of copies.
 
     `get_input()` returns (x, token) for the inspected input (read from a reference the UI
-    thread swaps atomically); the gradient-norm history lives in this closure, bounded.
+    thread swaps atomically); the gradient-norm history lives here, bounded. The confusion
+    matrix is computed once per epoch (and when asked for), not per snapshot.
     """
 
     def __init__(self, dataset, get_input, conf_cap=2000, max_history=400):
@@ -130,20 +147,21 @@ class SnapshotMaker:
         self.num_classes = dataset.num_classes
         self.lock = threading.Lock()
         self._conf_epoch = None
-        self._conf = None
         self.grad_steps = []
         self.grad_hist = {}
         self._last_grad_step = None
-        self.t0 = time.perf_counter()
+        self.history = HistoryCopier()
 
-    def confusion(self, model):
+    def confusion(self, model, epoch=0):
+        k = self.num_classes
         if len(self.conf_y) == 0:
-            return {"matrix": np.zeros((self.num_classes, self.num_classes), np.int64),
-                    "pred": np.zeros(0, np.int64), "index": self.conf_idx.copy(), "n_total": 0}
+            return Confusion(matrix=np.zeros((k, k), np.int64), pred=np.zeros(0, np.int64),
+                             index=self.conf_idx.copy(), y=self.conf_y.copy(), n_total=0,
+                             epoch=epoch)
         pred = model.predict(self.conf_x, batch_size=512)
-        return {"matrix": confusion_matrix(self.conf_y, pred, self.num_classes),
-                "pred": pred.astype(np.int64), "index": self.conf_idx.copy(),
-                "y": self.conf_y.copy(), "n_total": self.n_test}
+        return Confusion(matrix=confusion_matrix(self.conf_y, pred, k),
+                         pred=pred.astype(np.int64), index=self.conf_idx.copy(),
+                         y=self.conf_y.copy(), n_total=self.n_test, epoch=epoch)
 
     def record_gradients(self, trainer):
         if trainer.steps == self._last_grad_step or trainer.steps == 0:
@@ -162,27 +180,20 @@ class SnapshotMaker:
         with self.lock:
             model = trainer.model
             x, token = self.get_input()
-            snap = {"step": trainer.steps, "epoch": trainer.epoch,
-                    "seconds": float(trainer.seconds), "samples": int(trainer.samples),
-                    "wall": time.perf_counter() - self.t0}
-            if x is not None and tuple(np.shape(x)) == tuple(model.input_shape):
-                snap["inspect"] = inspect_input(model, x)
-                snap["inspect"]["token"] = token
-            snap["filters"] = conv_weights(model)
             self.record_gradients(trainer)
-            snap["grad_steps"] = np.asarray(self.grad_steps, np.int64)
-            snap["grad_norms"] = {k: np.asarray(v, np.float64) for k, v in self.grad_hist.items()}
-            h = trainer.history
-            snap["history"] = {"steps": {k: np.asarray(v, np.float64) for k, v in h.steps.items()},
-                               "epochs": {k: np.asarray(v, np.float64)
-                                          for k, v in h.epochs.items()}}
+            snap = InspectorSnapshot(
+                step=trainer.steps, epoch=trainer.epoch, seconds=float(trainer.seconds),
+                samples=int(trainer.samples), filters=conv_weights(model),
+                grad_steps=np.asarray(self.grad_steps, np.int64),
+                grad_norms={k: np.asarray(v, np.float64) for k, v in self.grad_hist.items()},
+                history=self.history.copy(trainer.history))
+            if x is not None and tuple(np.shape(x)) == tuple(model.input_shape):
+                snap.inspect = inspect_input(model, x, token)
             need = with_confusion if with_confusion is not None else (
                 self._conf_epoch != trainer.epoch)
             if need:
-                self._conf = self.confusion(model)
-                self._conf["epoch"] = trainer.epoch
+                snap.confusion = self.confusion(model, trainer.epoch)
                 self._conf_epoch = trainer.epoch
-                snap["confusion"] = self._conf
             return snap
 
 

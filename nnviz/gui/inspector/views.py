@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -231,6 +231,8 @@ class FeatureMapView(QWidget):
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.inner)
+        self._stale = set()      # rows not drawn since the last maps: out of sight
+        self.scroll.verticalScrollBar().valueChanged.connect(self._draw_stale)
         split = QSplitter(Qt.Horizontal)
         split.addWidget(side)
         split.addWidget(self.scroll)
@@ -283,15 +285,42 @@ class FeatureMapView(QWidget):
             self._rows.append((lab, grid))
 
     def _redraw(self, *_):
+        before = self._structure
         self._ensure_rows()
-        per_map = self.scaling.currentIndex() == 0
-        cmap = self.cmap.currentText()
-        for (label, a), (_, grid) in zip(self._maps, self._rows):
-            tips = [f"{label} map {i}: min {m.min():.3g}, max {m.max():.3g}" for i, m in enumerate(a)]
-            grid.set_tiles(map_tiles(a, cmap, per_map), tips=tips)
+        # Rows scrolled out of sight are drawn when they come into view (the 120 one-pixel
+        # maps of LeNet-5's third convolution were most of a frame). A new structure, or a
+        # view not on screen (tests, a hidden tab), draws every row: the sizes stay right.
+        lazy = self._structure == before and self.isVisible()
+        self._stale = set()
+        for i, (_, grid) in enumerate(self._rows):
+            if lazy and grid.visibleRegion().isEmpty():
+                self._stale.add(i)
+            else:
+                self._draw_row(i)
         self.info.setText(f"{len(self._maps)} layers" if self._maps else "no image layers")
         if self._enlarged is not None:
             self._enlarge(*self._enlarged, emit=False)
+
+    def _draw_row(self, i):
+        (label, a), grid = self._maps[i], self._rows[i][1]
+        lo, hi = a.min(axis=(1, 2)).tolist(), a.max(axis=(1, 2)).tolist()   # one pass per layer
+        tips = [f"{label} map {k}: min {m:.3g}, max {x:.3g}" for k, (m, x) in enumerate(zip(lo, hi))]
+        grid.set_tiles(map_tiles(a, self.cmap.currentText(), self.scaling.currentIndex() == 0),
+                       tips=tips)
+
+    def showEvent(self, ev):
+        super().showEvent(ev)
+        QTimer.singleShot(0, self._draw_stale)     # after the layout has placed the rows
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        QTimer.singleShot(0, self._draw_stale)
+
+    def _draw_stale(self, *_):
+        for i in sorted(self._stale):
+            if i < len(self._rows) and not self._rows[i][1].visibleRegion().isEmpty():
+                self._stale.discard(i)
+                self._draw_row(i)
 
     def _enlarge(self, label, ch, emit=True):
         for l, a in self._maps:

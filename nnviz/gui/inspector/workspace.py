@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
 from nnviz.train import Trainer
 
+from .. import kernels
 from ..curves import CurvesWidget
 from ..numeric import NumberDoubleSpin, NumberSpin
+from ..snapshots import InspectorSnapshot
 from ..style import FONT_PT, ui_font
 from ..worker import TrainingController
 from ..workspace import Workspace
@@ -106,7 +108,9 @@ class InspectorWorkspace(Workspace):
 
     def __init__(self, parent=None, dataset=None):
         super().__init__(parent)
-        self.controller = TrainingController(self, max_fps=25)
+        # the steps run in Numba kernels that release the GIL: the UI paints alongside
+        # them (no hand-off), and 12 frames a second leave most of the time to training
+        self.controller = TrainingController(self, max_fps=12, train_share=0.85, handoff=False)
         self.controller.snapshot.connect(self._on_snapshot)
         self.controller.state_changed.connect(self._on_state)
         self.controller.diverged.connect(lambda m: self._banner(f"Training diverged: {m}"))
@@ -121,6 +125,7 @@ class InspectorWorkspace(Workspace):
         self._inspect = (None, 0)          # (x, token) read by the worker thread
         self._inspect_label = None
         self._inspect_what = ""
+        self._shown_input = None           # (token, dataset) of the input picture shown
         self._token = 0
         self._gallery_idx = np.zeros(0, int)
         self._confusion = None
@@ -442,7 +447,8 @@ class InspectorWorkspace(Workspace):
         self.curves.clear()
         self._update_buttons()
         if self._defer_refresh:
-            QTimer.singleShot(0, self.refresh_all)
+            # after the window shows, once the convolution kernels are compiled
+            kernels.when_ready("cnn", self.refresh_all)
         else:
             self.refresh_all()
 
@@ -480,8 +486,7 @@ class InspectorWorkspace(Workspace):
         x, token = self._inspect
         if self.trainer is None or x is None:
             return
-        res = self.controller.run_locked(lambda tr: inspect_input(tr.model, x))
-        res["token"] = token
+        res = self.controller.run_locked(lambda tr: inspect_input(tr.model, x, token))
         self._apply_inspect(res)
 
     def _on_drawn(self):
@@ -496,50 +501,50 @@ class InspectorWorkspace(Workspace):
         self._apply(snap)
 
     def _apply(self, snap):
-        if not snap:
+        if not isinstance(snap, InspectorSnapshot):
             return
         self._last_snapshot = snap
-        if "inspect" in snap and snap["inspect"].get("token") == self._inspect[1]:
-            self._apply_inspect(snap["inspect"])
-        if "filters" in snap:
-            self._filters = snap["filters"]
-            self.filters.set_filters(snap["filters"])
-        if "grad_norms" in snap:
-            self.gradflow.set_series(snap["grad_steps"], snap["grad_norms"])
-        if "history" in snap:
-            self.curves.update_history(snap["history"])
-        if "confusion" in snap:
-            self._apply_confusion(snap["confusion"])
-        running = bool(snap.get("running", False))
-        st = {"steps_per_s": float(snap.get("steps_per_s", 0.0)), "running": running,
-              "epoch": int(snap.get("epoch", 0)), "step": int(snap.get("step", 0)),
-              "elapsed": float(snap.get("elapsed", snap.get("seconds", 0.0)))}
-        speed = f"{st['steps_per_s']:,.0f} steps/s" if running else "paused"
+        if snap.inspect is not None and snap.inspect.token == self._inspect[1]:
+            self._apply_inspect(snap.inspect)
+        self._filters = snap.filters
+        self.filters.set_filters(snap.filters)
+        self.gradflow.set_series(snap.grad_steps, snap.grad_norms)
+        self.curves.update_history(snap.history)
+        if snap.confusion is not None:
+            self._apply_confusion(snap.confusion)
+        st = snap.status
+        running = bool(st.running)
+        speed = f"{st.steps_per_s:,.0f} steps/s" if running else "paused"
         acc = ""
-        h = snap.get("history", {}).get("epochs", {})
-        if len(h.get("test_accuracy", [])):
+        e = snap.history.epochs
+        if len(e.get("test_accuracy", [])):
             # the whole test set at the end of each epoch (the confusion matrix says its own)
-            acc = (f" · test accuracy {h['test_accuracy'][-1]:.1%} "
-                   f"(all {len(self.dataset.y_test):,} test images, epoch {int(h['epoch'][-1])})")
-        self.status_label.setText(f"epoch {st['epoch']:,} · step {st['step']:,} · {speed}{acc}")
-        self.status.emit(st)
+            acc = (f" · test accuracy {e['test_accuracy'][-1]:.1%} "
+                   f"(all {len(self.dataset.y_test):,} test images, epoch {int(e['epoch'][-1])})")
+        self.status_label.setText(f"epoch {snap.epoch:,} · step {snap.step:,} · {speed}{acc}")
+        self.status.emit({"steps_per_s": float(st.steps_per_s), "running": running,
+                          "epoch": int(snap.epoch), "step": int(snap.step),
+                          "elapsed": float(st.elapsed if st.elapsed else snap.seconds)})
 
     def _apply_inspect(self, res):
-        x = res["input"]
-        disp = image_for_display(x, self.dataset.normalization)
-        self.features.set_maps(res["maps"], disp)
-        self.features.input_view.set_image(disp, f"input: {self._inspect_what}")
-        self.prediction.set_probs(res["probs"], self.dataset.class_names, self._inspect_label)
+        # the input picture changes only with the selection (a new token): redraw it then
+        key = (res.token, id(self.dataset))
+        if key != self._shown_input:
+            self._shown_input = key
+            disp = image_for_display(res.input, self.dataset.normalization)
+            self.features.set_maps(res.maps, disp)
+            self.features.input_view.set_image(disp, f"input: {self._inspect_what}")
+        else:
+            self.features.set_maps(res.maps)
+        self.prediction.set_probs(res.probs, self.dataset.class_names, self._inspect_label)
 
     def _apply_confusion(self, conf):
         self._confusion = conf
-        n, total = int(conf["matrix"].sum()), int(conf.get("n_total", 0))
-        note = (f"all {n:,} test images, epoch {conf.get('epoch', 0)}" if n >= total else
-                f"{n:,} of {total:,} test images (a fixed random subset), epoch "
-                f"{conf.get('epoch', 0)}")
-        acc = np.trace(conf["matrix"]) / max(n, 1)
-        self.confusion.set_matrix(conf["matrix"], self.dataset.class_names,
-                                  f"{note}, accuracy {acc:.1%}")
+        n, total = int(conf.matrix.sum()), int(conf.n_total)
+        note = (f"all {n:,} test images, epoch {conf.epoch}" if n >= total else
+                f"{n:,} of {total:,} test images (a fixed random subset), epoch {conf.epoch}")
+        self.confusion.set_matrix(conf.matrix, self.dataset.class_names,
+                                  f"{note}, accuracy {conf.accuracy:.1%}")
         if self.confusion.selected is None:
             self.cell_gallery.set_images([], title=f"{CELL_HINT}\nClasses: "
                                                    f"{self.confusion.class_key()}")
@@ -553,8 +558,8 @@ class InspectorWorkspace(Workspace):
             return []
         self.confusion.selected = (t, p)
         self.confusion.update()
-        mask = (conf["y"] == t) & (conf["pred"] == p)
-        idx = conf["index"][mask]
+        mask = (conf.y == t) & (conf.pred == p)
+        idx = conf.index[mask]
         self._cell_idx = idx[:MAX_CELL_EXAMPLES]
         names = self.dataset.class_names
         kind = "correct" if t == p else "misclassified"

@@ -2,7 +2,9 @@
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
+from PySide6.QtGui import QPainter
 
+from ..curves import cache_axes
 from ..style import CLASS_COLORS, FONT_PT, pt, px, style_plot
 
 
@@ -12,7 +14,7 @@ def _point_brushes(y, dark=0.85):
 
 
 class BoundaryPlot(pg.PlotWidget):
-    """A square plot of the input plane. ``set_snapshot`` takes a run snapshot dict."""
+    """A square plot of the input plane. ``set_snapshot`` takes a RunSnapshot."""
 
     def __init__(self, parent=None, title=None, point_size=7):
         super().__init__(parent, background="w")
@@ -26,6 +28,8 @@ class BoundaryPlot(pg.PlotWidget):
         pi.setMenuEnabled(False)
         pi.getViewBox().setMouseEnabled(False, False)
         self.image = pg.ImageItem()
+        # a coarse probability image (Compare depths) is scaled up smoothly, not in blocks
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.image.setZValue(-10)
         self.addItem(self.image)
         # the 0.5 contour arrives as segments computed in the worker (pyqtgraph's
@@ -38,6 +42,7 @@ class BoundaryPlot(pg.PlotWidget):
         self.test_pts = pg.ScatterPlotItem(pen=pg.mkPen("k", width=1.6), size=px(point_size + 1))
         self.addItem(self.train_pts)
         self.addItem(self.test_pts)
+        cache_axes(pi)
         self.extent = (-1, 1, -1, 1)
         self.show_test = True
         self.last_rgb = None
@@ -59,8 +64,10 @@ class BoundaryPlot(pg.PlotWidget):
         self.last_rgb = rgb
         self.last_probs = probs
         self.image.setImage(np.ascontiguousarray(rgb.transpose(1, 0, 2)), levels=(0, 255))
-        x0, x1, y0, y1 = self.extent
-        self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        if self._image_extent != (self.extent, rgb.shape[:2]):   # a new rect: a full repaint
+            self._image_extent = (self.extent, rgb.shape[:2])
+            x0, x1, y0, y1 = self.extent
+            self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         seg = self._contour
         if seg is not None and len(seg):
             self.iso.setData(seg[:, :, 0].ravel(), seg[:, :, 1].ravel())
@@ -69,12 +76,13 @@ class BoundaryPlot(pg.PlotWidget):
             self.iso.setVisible(False)
 
     _contour = None
+    _image_extent = None
 
     def set_snapshot(self, run_snap):
-        self._contour = run_snap.get("contour")
-        self.set_image(run_snap["rgb"], run_snap.get("probs"))
-        tl, ta = run_snap.get("test_loss", np.nan), run_snap.get("test_acc", np.nan)
-        rl = run_snap.get("train_loss", np.nan)
+        """Show a RunSnapshot: boundary image, 0.5 contour, losses (in the title)."""
+        self._contour = run_snap.contour
+        self.set_image(run_snap.rgb, run_snap.probs)
+        tl, ta, rl = run_snap.test_loss, run_snap.test_acc, run_snap.train_loss
         # above the plot, never over the data
         if self.title:       # two short lines: three plots share a 1024 px screen
             self._style_title("", f"test accuracy <b>{ta * 100:.1f}%</b>, loss {tl:.3f}")
@@ -82,8 +90,10 @@ class BoundaryPlot(pg.PlotWidget):
             self._style_title(f"test loss <b>{tl:.3f}</b>, accuracy <b>{ta * 100:.1f}%</b>",
                               f"train loss <b>{rl:.3f}</b>")
 
-    def _style_title(self, first="", second=""):
+    def _style_title(self, first="", second="", force=False):
         """Title: '<name>: first' (or just 'first') over 'second'."""
+        if not force and getattr(self, "metrics", None) == (first, second):
+            return                   # laying the title out again is not free
         self.metrics = (first, second)
         head = f"<b>{self.title}</b>" + (f": {first}" if first else "") if self.title else first
         text = f"{head}<br>{second}" if second else head
@@ -99,7 +109,7 @@ class BoundaryPlot(pg.PlotWidget):
         self.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
 
     def apply_scale(self):
-        self._style_title(*self.metrics)
+        self._style_title(*self.metrics, force=True)
         self.train_pts.setSize(px(self.point_size))
         self.test_pts.setSize(px(self.point_size + 1))
         self.iso.setPen(pg.mkPen((40, 40, 40), width=px(2)))

@@ -154,16 +154,16 @@ class NetworkView(QGraphicsView):
         self.pixmaps[(col - 1, i)] = rgb
 
     def update_snapshot(self, run_snap):
-        neurons = run_snap.get("neuron_rgb") or []     # coloured in the worker thread
+        neurons = run_snap.neuron_rgb     # coloured in the worker thread
         for l, rgbs in enumerate(neurons):
             if l + 1 >= len(self.nodes) - 1:
                 break
             for i, rgb in enumerate(rgbs[:len(self.nodes[l + 1])]):
                 self._set_node(l + 1, i, rgb)
-        out = run_snap.get("output_rgb")
+        out = run_snap.output_rgb
         if out is not None and self.nodes:
             self._set_node(len(self.nodes) - 1, 0, out)
-        ws = run_snap.get("weights") or []
+        ws = run_snap.weights
         for gap, W in enumerate(ws):
             if gap >= len(self.lines):
                 break

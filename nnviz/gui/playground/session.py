@@ -11,13 +11,14 @@ from nnviz.data.dataset import Dataset
 from nnviz.engine import model_from_spec, softmax
 from nnviz.train import Trainer
 
-from ..curves import history_copy
+from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
 from ..style import CLASS_COLORS
 from .features import feature_map, ordered
 
 ACTIVATIONS = {"ReLU": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "LeakyReLU": "LeakyReLU",
                "Linear": None}
 BOUNDARY_RES = 200
+COMPARE_RES = 100     # three boundaries side by side, each a third as wide: drawn smoothed
 NEURON_RES = 48
 
 
@@ -90,8 +91,9 @@ def optimizer_kwargs(s):
 class Run:
     """One model + trainer on the feature-mapped data, with its grids."""
 
-    def __init__(self, raw, settings, hidden, seed=0, label=None):
+    def __init__(self, raw, settings, hidden, seed=0, label=None, res=BOUNDARY_RES):
         self.raw = raw
+        self.res = int(res)
         self.settings = settings
         self.features = ordered(settings.features)
         self.hidden = list(hidden)
@@ -110,7 +112,7 @@ class Run:
                                batch_size=min(int(settings.batch_size), len(raw.y_train)),
                                seed=seed, **kw)
         self.extent = plane_extent(raw)
-        self.grid = f(grid_points(self.extent, BOUNDARY_RES))
+        self.grid = f(grid_points(self.extent, self.res))
         self.grid_small = f(grid_points(self.extent, NEURON_RES))
 
 
@@ -208,15 +210,22 @@ def _probability_rgb_slow(probs, discretize=False, strength=0.8):
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+_DIV_LUT = None
+
+
 def diverging(values, scale=None):
-    """Neuron activations (..., H, W) -> uint8 RGB, orange negative, blue positive."""
+    """Neuron activations (..., H, W) -> uint8 RGB, orange negative, blue positive
+    (through a 256-entry lookup table)."""
+    global _DIV_LUT
+    if _DIV_LUT is None:
+        t = np.linspace(-1, 1, 256, dtype=np.float32)[:, None]
+        col = np.where(t >= 0, _BLUE, _ORANGE)
+        _DIV_LUT = (_WHITE * (1 - np.abs(t)) + col * np.abs(t)).astype(np.uint8)
     v = np.asarray(values, np.float32)
     if scale is None:
         scale = float(np.abs(v).max()) or 1.0
-    t = np.clip(v / scale, -1, 1)[..., None]
-    col = np.where(t >= 0, _BLUE, _ORANGE)
-    out = _WHITE * (1 - np.abs(t)) + col * np.abs(t)
-    return out.astype(np.uint8)
+    idx = np.clip(v * (127.5 / scale) + 128.0, 0, 255).astype(np.uint8)
+    return _DIV_LUT[idx]
 
 
 # ---- snapshots (worker thread) --------------------------------------------------------
@@ -225,42 +234,60 @@ def fast_proba(model, x):
     return softmax(np.asarray(model.B.to_host(model.forward(x, train=False)), dtype=np.float32))
 
 
+class RunSnapshotter:
+    """Makes RunSnapshots of one Run in the worker thread (copies only); keeps the
+    buffers that make the history copy incremental."""
+
+    def __init__(self, run, opts):
+        self.run, self.opts = run, opts
+        self.history = HistoryCopier()
+
+    def __call__(self, neurons=True):
+        run = self.run
+        tr, model = run.trainer, run.model
+        res = run.res
+        probs = fast_proba(model, run.grid).reshape(res, res, -1)
+        tl, ta = tr.evaluate("train")
+        el, ea = tr.evaluate("test")
+        snap = RunSnapshot(
+            label=run.label, steps=tr.steps, epoch=tr.epoch, probs=probs,
+            rgb=probability_rgb(probs, self.opts.get("discretize", False)),
+            contour=(contour_segments(probs[..., 1], 0.5, run.extent)
+                     if probs.shape[-1] == 2 else None),
+            history=self.history.copy(tr.history), train_loss=tl, train_acc=ta,
+            test_loss=el, test_acc=ea)
+        if neurons:
+            acts = model.activations(run.grid_small)
+            n = NEURON_RES
+            hidden = [acts[i + 1][1].T.reshape(-1, n, n) for i in run.neuron_layers]
+            small = softmax(np.asarray(acts[-1][1], np.float32))   # the logits: no second forward
+            out = (small[:, 1] - small[:, 0]) if small.shape[1] == 2 else small.max(1) * 2 - 1
+            snap.neuron_rgb = [diverging(a, float(np.abs(a).max()) or 1.0) for a in hidden]
+            snap.output_rgb = diverging(out.reshape(n, n), 1.0)
+            snap.weights = [np.array(model.B.to_host(p), copy=True)
+                            for name, p in model.named_parameters() if name.endswith("weight")]
+        return snap
+
+
 def run_snapshot(run, opts, neurons=True):
-    tr, model = run.trainer, run.model
-    res = BOUNDARY_RES
-    probs = fast_proba(model, run.grid).reshape(res, res, -1)
-    snap = {"label": run.label, "probs": probs,
-            "rgb": probability_rgb(probs, opts.get("discretize", False)),
-            "contour": (contour_segments(probs[..., 1], 0.5, run.extent)
-                        if probs.shape[-1] == 2 else None),
-            "history": history_copy(tr.history), "steps": tr.steps, "epoch": tr.epoch}
-    snap["train_loss"], snap["train_acc"] = tr.evaluate("train")
-    snap["test_loss"], snap["test_acc"] = tr.evaluate("test")
-    if neurons:
-        acts = model.activations(run.grid_small)
-        n = NEURON_RES
-        snap["neurons"] = [np.ascontiguousarray(acts[i + 1][1].T.reshape(-1, n, n))
-                           for i in run.neuron_layers]
-        small = fast_proba(model, run.grid_small)
-        snap["output"] = (small[:, 1] - small[:, 0]).reshape(n, n) if small.shape[1] == 2 \
-            else (small.max(1) * 2 - 1).reshape(n, n)
-        scales = [float(np.abs(a).max()) or 1.0 for a in snap["neurons"]]
-        snap["neuron_rgb"] = [diverging(a, sc) for a, sc in zip(snap["neurons"], scales)]
-        snap["output_rgb"] = diverging(snap["output"], 1.0)
-        snap["weights"] = [np.array(model.B.to_host(p), copy=True)
-                           for name, p in model.named_parameters() if name.endswith("weight")]
-    return snap
+    """One RunSnapshot (no incremental state: for one-off use)."""
+    return RunSnapshotter(run, opts)(neurons)
 
 
 def contour_segments(field, level, extent):
     """Marching squares, vectorised: line segments (M, 2, 2) in plane coordinates where
-    `field` (rows = y) crosses `level`."""
+    `field` (rows = y) crosses `level`. Only the cells the level crosses are worked on."""
     f = np.asarray(field, np.float32) - level
     ny, nx = f.shape
     x0, x1, y0, y1 = extent
     sx, sy = (x1 - x0) / (nx - 1), (y1 - y0) / (ny - 1)
-    a, b, c, d = f[:-1, :-1], f[:-1, 1:], f[1:, 1:], f[1:, :-1]   # corners of each cell
-    jj, ii = np.meshgrid(np.arange(nx - 1, dtype=np.float32), np.arange(ny - 1, dtype=np.float32))
+    pos = f > 0
+    corners = pos[:-1, :-1].astype(np.int8) + pos[:-1, 1:] + pos[1:, 1:] + pos[1:, :-1]
+    ii, jj = np.nonzero((corners > 0) & (corners < 4))
+    if len(ii) == 0:
+        return np.zeros((0, 2, 2), np.float32)
+    a, b, c, d = f[ii, jj], f[ii, jj + 1], f[ii + 1, jj + 1], f[ii + 1, jj]
+    fj, fi = jj.astype(np.float32), ii.astype(np.float32)
 
     def cross(p, q):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,7 +298,7 @@ def contour_segments(field, level, extent):
     for (p, q, ox, oy, dx, dy) in ((a, b, 0, 0, 1, 0), (b, c, 1, 0, 0, 1),
                                    (d, c, 0, 1, 1, 0), (a, d, 0, 0, 0, 1)):
         m, t = cross(p, q)
-        pts.append((m, jj + ox + dx * t, ii + oy + dy * t))
+        pts.append((m, fj + ox + dx * t, fi + oy + dy * t))
     mask = np.stack([m for m, _, _ in pts], -1)
     xs = np.stack([x for _, x, _ in pts], -1)
     ys = np.stack([y for _, _, y in pts], -1)
@@ -286,9 +313,10 @@ def contour_segments(field, level, extent):
 
 
 def make_snapshot_fn(run, opts):
-    return lambda trainer: {"kind": "single", "run": run_snapshot(run, opts)}
+    snapshotter = RunSnapshotter(run, opts)
+    return lambda trainer: PlaygroundSnapshot(run=snapshotter())
 
 
 def make_group_snapshot_fn(group, opts):
-    return lambda trainer: {"kind": "compare",
-                            "runs": [run_snapshot(r, opts, neurons=False) for r in group.runs]}
+    snapshotters = [RunSnapshotter(r, opts) for r in group.runs]
+    return lambda trainer: CompareSnapshot(runs=[s(neurons=False) for s in snapshotters])

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
 from ..numeric import NumberCombo, NumberDoubleSpin, NumberSpin
+from ..snapshots import CompareSnapshot, PlaygroundSnapshot
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
 from ..workspace import Workspace
@@ -31,6 +32,7 @@ from .features import FEATURES, feature_map
 from .network import NetworkView
 from .session import (
     ACTIVATIONS,
+    COMPARE_RES,
     NEURON_RES,
     GroupTrainer,
     Run,
@@ -79,7 +81,7 @@ class PlaygroundWorkspace(Workspace):
         # Three threads would fight over the GIL and the 2 cores with the UI thread, and
         # round-robin keeps the three nets at exactly the same step count, which is what a
         # fair side-by-side comparison needs.
-        self.compare = TrainingController(self, max_fps=15)
+        self.compare = TrainingController(self, max_fps=25)
         self.last_divergence = None
         for c in (self.single, self.compare):
             c.diverged.connect(self._on_diverged)
@@ -645,25 +647,27 @@ class PlaygroundWorkspace(Workspace):
         self.status.emit({"steps_per_s": sps, "running": bool(running), "epoch": epoch,
                           "step": step, "elapsed": elapsed})
 
+    CURVES_EVERY_S = 0.03     # curves and thumbnails: at most ~33 redraws a second
+
     def _on_snapshot(self, snap):
-        if snap.get("kind") != "single" or self.run is None:
+        if not isinstance(snap, PlaygroundSnapshot) or self.run is None:
             return
-        run_snap = snap["run"]
+        run_snap = snap.run
         self.last_snapshot = run_snap
         self.boundary.set_snapshot(run_snap)
         now = time.perf_counter()
-        if now - self._slow_t > 0.12 or not snap.get("running"):   # ~8/s is plenty
+        if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
             self.network.update_snapshot(run_snap)
             self._redraw_curves()
             self._refresh_zoom()
         if not self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"],
-                                snap.get("running", False))
+            st = snap.status
+            self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed, st.running)
 
     def _redraw_curves(self):
         if self.last_snapshot is not None:
-            self.curves.update_history(self.last_snapshot["history"])
+            self.curves.update_history(self.last_snapshot.history)
 
     # ---- neurons --------------------------------------------------------------------------
     def _node_clicked(self, layer, index):
@@ -723,7 +727,8 @@ class PlaygroundWorkspace(Workspace):
             self.raw = self._make_raw()
         n = s.hidden[0] if s.hidden else self.neuron_spins[0].value()
         try:
-            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden") for k in (0, 1, 2)]
+            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden", res=COMPARE_RES)
+                    for k in (0, 1, 2)]
         except Exception as exc:
             self.banner.show_message(f"Cannot build the comparison: {exc}")
             return
@@ -769,18 +774,18 @@ class PlaygroundWorkspace(Workspace):
                                 if self.single.worker is not None else 0.0)
 
     def _on_compare_snapshot(self, snap):
-        if snap.get("kind") != "compare":
+        if not isinstance(snap, CompareSnapshot):
             return
         self.last_compare = snap
-        for bp, rs in zip(self.compare_plots, snap["runs"]):
+        for bp, rs in zip(self.compare_plots, snap.runs):
             bp.set_snapshot(rs)
         now = time.perf_counter()
-        if now - self._slow_t > 0.12 or not snap.get("running"):
+        if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
             self._redraw_compare_curves()
         if self.in_compare:
-            self._update_labels(snap["epoch"], snap["steps"], snap["steps_per_s"], snap["elapsed"],
-                                snap.get("running", False))
+            st = snap.status
+            self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed, st.running)
 
     def _redraw_compare_curves(self):
         snap = self.last_compare
@@ -788,14 +793,14 @@ class PlaygroundWorkspace(Workspace):
             return
         cw = self.compare_curves
         by_epoch = cw.x_mode == "epochs"
-        for k, rs in enumerate(snap["runs"]):
-            h, col = rs["history"], DEPTH_COLORS[k]
+        for k, rs in enumerate(snap.runs):
+            h, col = rs.history, DEPTH_COLORS[k]
             name = f"{k} hidden"
-            e = h["epochs"]
+            e = h.epochs
             if by_epoch:
                 cw.set_curve("loss", name, e["epoch"], e["train_loss"], col)
             else:
-                cw.set_curve("loss", name, h["steps"]["step"], smooth(h["steps"]["loss"]), col)
+                cw.set_curve("loss", name, h.steps["step"], smooth(h.steps["loss"]), col)
             x = e["epoch"] if by_epoch else e["step"]
             cw.set_curve("loss", f"{name} (test)", x, e["test_loss"], col, style="dash", width=2,
                          legend=False)
