@@ -80,10 +80,10 @@ def test_save_and_open_roundtrip(window, tmp_path, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: pg.trainer.steps > 30, timeout=15000)
     path = tmp_path / "pg.h5"
     assert window.save_model_as(str(path))     # saved at a step boundary while training
-    assert not pg.is_dirty()
     window.start_pause()
     qtbot.waitUntil(lambda: not pg.controller.running, timeout=2000)
     assert window.save_model(str(path))
+    assert not pg.is_dirty()
     w_saved = pg.run.model.state()
     pg.rebuild()
     assert window.open_model(str(path))
