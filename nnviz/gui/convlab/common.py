@@ -11,7 +11,6 @@ from nnviz.engine.convmath import KERNEL_PRESETS, POOL_INPUT, WORKED_INPUT  # no
 from ..numeric import NumberSpin
 from ..style import ui_font
 
-
 CUSTOM = "custom"
 
 WINDOW = QColor(230, 120, 0)     # the sliding window's frame
