@@ -225,18 +225,18 @@ def test_chain_gradients_match_torch_and_vanish_with_sigmoid():
     B = _cpu()
     Ws, bs, shape = [], [], (8,)
     for l in range(depth):
-        d = Dense(8)
+        d = Dense(8, init="auto")
         shape = d.build(shape, np.random.default_rng([0, l]), DTYPE, B, hint=Sigmoid().type)
         Ws.append(torch.tensor(d.params["weight"], requires_grad=True))
         bs.append(torch.tensor(d.params["bias"]))
-    head = Dense(1)
+    head = Dense(1, init="auto")
     head.build(shape, np.random.default_rng([0, 1000]), DTYPE, B)
     rng = np.random.default_rng([0, 2000])
     h = torch.tensor(rng.standard_normal((32, 8)))
     target = torch.tensor(rng.standard_normal((32, 1)))
     for W, b in zip(Ws, bs):
         h = torch.sigmoid(h @ W.T + b)
-    out = h @ torch.tensor(head.params["weight"]).T
+    out = h @ torch.tensor(head.params["weight"]).T + torch.tensor(head.params["bias"])
     torch.nn.functional.mse_loss(out, target).backward()
     want = np.array([float(W.grad.norm()) for W in Ws])
     np.testing.assert_allclose(g, want, rtol=1e-9)

@@ -72,6 +72,9 @@ def test_lenet_lesson_builds_the_architecture_of_the_notes(window, errors):
                                           if l.type not in ("ReLU", "Tanh")]
     assert shapes == lesson.steps[0].expect["shapes"]
     assert model.param_count() == lesson.steps[0].expect["param_count"]
+    ws.refresh_all()
+    # the filter list names this model's first layer, not the previous model's (both "0.weight")
+    assert ws.filters.layer.itemText(0) == "layer 0: 6\u00d7 5\u00d75\u00d73"
     assert errors == []
 
 

@@ -1,7 +1,8 @@
 """Vanishing gradients: a chain of k Dense + activation layers and each layer's gradient size.
 
-The engine's own layers (float64, CPU) with the engine's default initialisation (Xavier before
-sigmoid and tanh, He before ReLU), a fixed random batch and an MSE loss on one output.
+The engine's own layers (float64, CPU) with the textbook initialisation (init="auto": Xavier
+before sigmoid and tanh, He before ReLU, zero biases: so the demo shows the activation's effect,
+not a poor scale), a fixed random batch and an MSE loss on one output.
 """
 from __future__ import annotations
 
@@ -26,12 +27,12 @@ def _built_chain(act: str, width: int, batch: int, seed: int):
     pairs = []
     shape: tuple[int, ...] = (width,)
     for l in range(MAX_DEPTH):
-        dense, a = Dense(width), CHAIN[act]()
+        dense, a = Dense(width, init="auto"), CHAIN[act]()
         rng = np.random.default_rng([seed, l])
         shape = dense.build(shape, rng, DTYPE, B, hint=a.type)
         a.build(shape, rng, DTYPE, B)
         pairs.append((dense, a))
-    head = Dense(1)
+    head = Dense(1, init="auto")
     head.build(shape, np.random.default_rng([seed, 1000]), DTYPE, B)
     rng = np.random.default_rng([seed, 2000])
     return B, pairs, head, rng.standard_normal((batch, width)), rng.standard_normal((batch, 1))

@@ -6,13 +6,14 @@ figure whose name starts with NAME, so figures of one group share a prefix.
 """
 from __future__ import annotations
 
-from . import app_figures, engine_figures, extra
+from . import app_figures, engine_figures, explain_figures, extra
 from .figure import Figure
 
 GROUPS: dict[str, list[Figure]] = {
     "engine": engine_figures.FIGURES,     # beside PyTorch
     "extra": extra.FIGURES,               # data, start-up, memory
     "app": app_figures.FIGURES,           # the app's live views against the trainer alone
+    "explain": explain_figures.FIGURES,   # nnviz.explain on LeNet-5
 }
 FIGURES: dict[str, Figure] = {f.name: f for group in GROUPS.values() for f in group}
 

@@ -190,7 +190,11 @@ def rescale_widgets(root: QWidget | None = None, old: float = 1.0) -> None:
             f = QFont(w.font())
             f.setPointSizeF(max(1.0, float(base) * _scale))
             w.setFont(f)
+    import shiboken6
     for pi in list(_plots):
+        # a plot whose window was closed: its C++ side (and its legend's view box) is gone
+        if not shiboken6.isValid(pi) or (pi.scene() is None):
+            continue
         try:
             _style_plot_item(pi)
         except RuntimeError:     # deleted on the C++ side

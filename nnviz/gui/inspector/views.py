@@ -371,8 +371,9 @@ class FilterView(QWidget):
 
     def set_filters(self, filters):
         """filters: [(parameter name, weight (out, in, kh, kw))]."""
-        names = [n for n, _ in filters]
-        if names != [n for n, _ in self._filters]:
+        # names and shapes: a new model often names its first convolution "0.weight" too
+        names = [(n, tuple(np.shape(w))) for n, w in filters]
+        if names != [(n, w.shape) for n, w in self._filters]:
             cur = self.layer.currentIndex()
             self.layer.blockSignals(True)
             self.layer.clear()

@@ -34,6 +34,7 @@ from ..workspace import Workspace
 from .arch import DEFAULT_SPEC
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
+from .explain_panel import ExplainPanel
 from .views import (
     ConfusionView,
     DrawingCanvas,
@@ -259,6 +260,8 @@ class InspectorWorkspace(Workspace):
         self.live_tabs.addTab(self.curves, "Curves")
         self.live_tabs.addTab(conf, "Confusion matrix")
         self.live_tabs.addTab(self.gradflow, "Gradient flow")
+        self.explain = ExplainPanel(self)
+        self.live_tabs.addTab(self.explain.distributions, "Weights && gradients")
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.filters)
         bottom.addWidget(self.live_tabs)
@@ -276,6 +279,7 @@ class InspectorWorkspace(Workspace):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.editor, "1 · Build the network")
         self.tabs.addTab(inspect, "2 · Train and inspect")
+        self.tabs.addTab(self.explain, "3 · Explain")
         self.tabs.setCurrentIndex(1)
 
         lay = QVBoxLayout(self)
@@ -439,6 +443,7 @@ class InspectorWorkspace(Workspace):
         self._clean_steps = trainer.steps
         self._confusion = None
         self.gradflow.clear_series()
+        self.explain.model_changed()
         self.curves.clear()
         self._update_buttons()
         if self._defer_refresh:
@@ -622,6 +627,7 @@ class InspectorWorkspace(Workspace):
     # ================================================================= workspace protocol
     def shutdown(self):
         self._rebuild_timer.stop()
+        self.explain.shutdown()
         return self.controller.stop(1000)
 
     def is_dirty(self):
