@@ -52,7 +52,11 @@ def open_regular(path):
 def read_regular(path, limit: int) -> bytes:
     """The whole file, refusing it when it holds more than `limit` bytes."""
     with open_regular(path) as fh:
-        data = fh.read(limit + 1)
+        # read(limit + 1) would reserve the whole limit up front, even for a small file
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise FileRefused(f"is larger than {limit:,} bytes")
+        data = fh.read(size + 1)
     if len(data) > limit:
         raise FileRefused(f"is larger than {limit:,} bytes")
     return data
