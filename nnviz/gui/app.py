@@ -21,7 +21,10 @@ def _show_progress(win, warmer):
             label.hide()
             bar.hide()
             return
-        label.setText(f"{text} - first start only")
+        # short: the status bar at 1024 px also holds the backend and the training counters
+        label.setText(text.replace("Compiling kernels: ", "Compiling "))
+        label.setToolTip("The engine's kernels compile once, on the first start; "
+                         "later starts load them from the cache.")
         bar.setRange(0, total)
         bar.setValue(done)
     warmer.progress.connect(progress)
