@@ -1,6 +1,8 @@
 """Losses: forward(pred, target) -> float, backward() -> d loss / d pred (mean reduction)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,15 +31,16 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class Loss:
+class Loss(ABC):
     name = ""
 
     def __init__(self, backend: Any = None) -> None:
         self._grad = None
         self.B = backend  # None: the active backend
 
+    @abstractmethod
     def forward(self, pred: Any, target: Any) -> float:
-        raise NotImplementedError
+        """The mean loss; keeps d loss / d pred for backward()."""
 
     def backward(self) -> Any:
         return self._grad
@@ -96,7 +99,7 @@ class BCEWithLogits(Loss):
         return value
 
 
-LOSSES = {"softmax_xent": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
+LOSSES: dict[str, Callable[[Any], Loss]] = {"softmax_xent": SoftmaxCrossEntropy, "cross_entropy": SoftmaxCrossEntropy,
           "SoftmaxCrossEntropy": SoftmaxCrossEntropy, "mse": MSE, "MSE": MSE,
           "bce": BCEWithLogits, "BCE": BCEWithLogits, "BCEWithLogits": BCEWithLogits}
 

@@ -5,6 +5,7 @@ torch.optim does with weight_decay; `l1` adds l1 * sign(p).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ def _check(name, value, lo=0.0, strict=False):
     return v
 
 
-class Optimizer:
+class Optimizer(ABC):
     def __init__(self, params: list, lr: float, weight_decay: float = 0.0, l1: float = 0.0,
                  backend: Any = None) -> None:
         # the backend the parameters live on (the model's), not whichever is active now
@@ -50,11 +51,13 @@ class Optimizer:
         return {"type": type(self).__name__, "lr": self.lr, "weight_decay": self.weight_decay,
                 "l1": self.l1}
 
+    @abstractmethod
     def _slots(self) -> dict[str, list]:
-        raise NotImplementedError      # name -> one array per parameter (SGD, Adam)
+        """name -> one array per parameter (SGD: velocity; Adam: m, v)."""
 
+    @abstractmethod
     def _update(self, grads: list) -> None:
-        raise NotImplementedError
+        """Apply one step of already-regularised gradients to self.params in place."""
 
     def step(self, grads: list) -> None:
         grads = list(grads)
