@@ -25,6 +25,7 @@ except ImportError:
 from . import cpu_kernels as K
 from .contract import Array, Cache
 from .cpu_mlp import MLP_ACT_CODES, mlp_forward, mlp_step  # noqa: F401  (fused plain-MLP kernels)
+from .cpu_target import vector_bits
 
 name = "cpu"
 # conv2d_forward(relu=True) and maxpool_relu_backward; MLP_ACT_CODES, mlp_step, mlp_forward
@@ -104,10 +105,16 @@ WIDE_MAX = 1.5             # stride-1 "wide" columns when padded width <= 1.5 x 
 CHUNK_BYTES = 256 * 1024   # im2col columns per chunk: stays in L2 between im2col and GEMM
 
 
-# Direct convolution (no im2col) for layers with few inputs per output, a network's first
-# layers: 2.5-3x faster than im2col + GEMM at c*kh*kw = 25-75 (LeNet-5's and Lab 7's conv1),
-# even with c*kh*kw about 150 (their conv2), slower beyond (measured on one core, AVX-512 and AVX2).
-DIRECT_MAX_CKK = 96
+# Direct convolution (no im2col) for stride-1 layers with few inputs per output. On one
+# core, against im2col + GEMM: LeNet-5's and Lab 7's conv1 (c*kh*kw = 25, 75) forward 2.5-4x
+# and weight gradient 2.5-5x faster with AVX-512 or AVX2; their conv2 (150) 10-25% faster
+# with AVX-512, but its input gradient 1.5x slower with AVX2 (16 vector registers).
+_AVX512 = vector_bits() >= 512
+DIRECT_MAX_CKK = 160 if _AVX512 else 96
+# output channels per pass of a 5-wide kernel (forward and input gradient, weight gradient):
+# four channels' weights and sums fit AVX-512's 32 vector registers; with AVX2's 16 they
+# spill and two is fastest
+DIRECT_BLOCKS = np.array([2, 4] if _AVX512 else [2, 2], np.int64)
 DIRECT_CHUNKS = 8          # sample chunks: the parallel split and the order of the gradient sums
 
 
@@ -149,7 +156,7 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: tuple, pad: tuple, cach
         nch = min(n, DIRECT_CHUNKS)
         y = np.empty((n, o, oh, ow), dtype=x.dtype)
         (K.conv_fwd_direct_p if nch > 1 and par_work else K.conv_fwd_direct_s)(
-            x, w, bb, pad[0], pad[1], oh, ow, nch, bool(relu), y)
+            x, w, bb, pad[0], pad[1], oh, ow, nch, bool(relu), DIRECT_BLOCKS, y)
         return y
     if stride == (1, 1) and wp <= WIDE_MAX * ow:
         seg = oh * wp
@@ -235,7 +242,7 @@ def _conv2d_backward_direct(x, w, gy, pad, cache, need_gx):
     gb = np.empty(o, dtype=w.dtype)
     par = nch > 1 and n * o * c * kh * kw * gy.shape[2] * gy.shape[3] >= PAR_MIN_WORK
     (K.conv_bwd_direct_p if par else K.conv_bwd_direct_s)(
-        x, wf, gy, pad[0], pad[1], nch, bool(need_gx), gwp, gbp, gx, gw, gb)
+        x, wf, gy, pad[0], pad[1], nch, bool(need_gx), DIRECT_BLOCKS, gwp, gbp, gx, gw, gb)
     return (gx if need_gx else None), gw, gb
 
 
