@@ -11,10 +11,10 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl
                 "avx_vnni", "amx_tile", "neon", "asimd", "sve")
 
 
-def cpu_flags() -> list[str]:
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
     """The host CPU's vector extensions (Linux /proc/cpuinfo names), [] where unknown."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             for line in f:
                 if line.startswith(("flags", "Features")):
                     have = set(line.split(":", 1)[1].split())
