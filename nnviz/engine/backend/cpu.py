@@ -111,9 +111,9 @@ CHUNK_BYTES = 256 * 1024   # im2col columns per chunk: stays in L2 between im2co
 # with AVX-512, but its input gradient 1.5x slower with AVX2 (16 vector registers).
 _AVX512 = vector_bits() >= 512
 DIRECT_MAX_CKK = 160 if _AVX512 else 96
-# output channels per pass of a 5-wide kernel (forward and input gradient, weight gradient):
-# four channels' weights and sums fit AVX-512's 32 vector registers; with AVX2's 16 they
-# spill and two is fastest
+# output channels per pass of a 5-wide kernel (forward and input gradient: 1 or 2; weight
+# gradient: 1, 2 or 4): four channels' twenty sums fit AVX-512's 32 vector registers; with
+# AVX2's 16 they spill and two is fastest
 DIRECT_BLOCKS = np.array([2, 4] if _AVX512 else [2, 2], np.int64)
 DIRECT_CHUNKS = 8          # sample chunks: the parallel split and the order of the gradient sums
 

@@ -430,30 +430,10 @@ def _row5(acc, x, s, w):
 
 
 @njit(**_opts)
-def _rows5x4(acc, co, x, s, w, ci, i):
-    """_row5 for output channels co..co+3 at once: each input load feeds four channels, and
-    one call does four rows' work (per-call costs dominated LeNet's 10x10 planes)."""
-    n = acc.shape[1]
-    a0, a1, a2, a3 = acc[co], acc[co + 1], acc[co + 2], acc[co + 3]
-    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
-    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
-    u00, u01, u02, u03, u04 = w[co, ci, i, 0], w[co, ci, i, 1], w[co, ci, i, 2], w[co, ci, i, 3], w[co, ci, i, 4]
-    c1 = co + 1
-    u10, u11, u12, u13, u14 = w[c1, ci, i, 0], w[c1, ci, i, 1], w[c1, ci, i, 2], w[c1, ci, i, 3], w[c1, ci, i, 4]
-    c2 = co + 2
-    u20, u21, u22, u23, u24 = w[c2, ci, i, 0], w[c2, ci, i, 1], w[c2, ci, i, 2], w[c2, ci, i, 3], w[c2, ci, i, 4]
-    c3 = co + 3
-    u30, u31, u32, u33, u34 = w[c3, ci, i, 0], w[c3, ci, i, 1], w[c3, ci, i, 2], w[c3, ci, i, 3], w[c3, ci, i, 4]
-    for p in range(n):
-        v0, v1, v2, v3, v4 = x0[p], x1[p], x2[p], x3[p], x4[p]
-        a0[p] += u00 * v0 + u01 * v1 + u02 * v2 + u03 * v3 + u04 * v4
-        a1[p] += u10 * v0 + u11 * v1 + u12 * v2 + u13 * v3 + u14 * v4
-        a2[p] += u20 * v0 + u21 * v1 + u22 * v2 + u23 * v3 + u24 * v4
-        a3[p] += u30 * v0 + u31 * v1 + u32 * v2 + u33 * v3 + u34 * v4
-
-
-@njit(**_opts)
 def _rows5x2(acc, co, x, s, w, ci, i):
+    """_row5 for output channels co and co+1 at once: each input load feeds both, and one
+    call does two rows' work (per-call costs weigh on LeNet's 10x10 planes). Four channels
+    at once were no faster with AVX-512 and spilled registers with AVX2."""
     n = acc.shape[1]
     a0, a1 = acc[co], acc[co + 1]
     x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
@@ -487,17 +467,14 @@ def _axpy(acc, x, s, a):
 @njit(**_opts)
 def _corr(inp, w, wp, acc, blk):
     """acc[co, :] += sum over ci, i, j of w[co, ci, i, j] * inp[ci, i*wp + j:][:len];
-    5-wide kernels blk (1, 2 or 4) output channels at a time."""
+    5-wide kernels two output channels at a time when blk > 1."""
     co_, ci_, kh, kw = w.shape
-    cob = co_ - co_ % blk if kw == 5 and blk > 1 else 0
-    for co in range(0, cob, blk):
+    cob = co_ - co_ % 2 if kw == 5 and blk > 1 else 0
+    for co in range(0, cob, 2):
         for ci in range(ci_):
             x = inp[ci]
             for i in range(kh):
-                if blk == 4:
-                    _rows5x4(acc, co, x, i * wp, w, ci, i)
-                else:
-                    _rows5x2(acc, co, x, i * wp, w, ci, i)
+                _rows5x2(acc, co, x, i * wp, w, ci, i)
     for co in range(cob, co_):
         a = acc[co]
         for ci in range(ci_):
