@@ -1,7 +1,7 @@
 """The direct (no im2col) stride-1 convolution of the CPU backend against PyTorch: forward
-with and without the fused ReLU, input, weight and bias gradients, for every channel
-blocking (the host's vector width picks one; all are checked here), odd channel counts,
-rectangular kernels and planes, padding, float64, and serial against parallel."""
+with and without the fused ReLU, input, weight and bias gradients, for channel pairs and
+odd channel counts, 3-, 5- and 7-wide and rectangular kernels, rectangular planes,
+padding, float64, and serial against parallel."""
 import numpy as np
 import pytest
 
@@ -16,11 +16,11 @@ from nnviz.engine.backend import cpu_kernels as K  # noqa: E402
 SHAPES = [
     (3, 1, 6, 12, 12, 5, 5, 2, 2),     # LeNet-5 conv1, small
     (10, 3, 6, 11, 13, 5, 5, 0, 0),    # Lab 7 conv1: 10 samples in 8 uneven chunks
-    (2, 2, 7, 13, 13, 5, 5, 1, 1),     # 7 = 4 + 2 + 1 output channels: every remainder
+    (2, 2, 7, 13, 13, 5, 5, 1, 1),     # 7 = three pairs + one output channel
     (1, 3, 5, 8, 10, 3, 3, 1, 0),      # 3x3, padding on rows only
     (4, 1, 3, 12, 12, 7, 7, 3, 3),     # 7x7: the generic row path
     (2, 3, 4, 9, 8, 5, 3, 2, 1),       # 5x3: rows of 3 with 5 kernel rows
-    (2, 1, 9, 6, 10, 3, 5, 0, 2),      # 3x5: blocks of 4 and 2 with kernel rows of 5
+    (2, 1, 9, 6, 10, 3, 5, 0, 2),      # 3x5: pairs and one channel, kernel rows of 5
 ]
 
 
@@ -60,10 +60,8 @@ def _check(ours, theirs, tol):
         np.testing.assert_allclose(a, e, rtol=tol, atol=tol * scale, err_msg=what)
 
 
-@pytest.mark.parametrize("blocks", [(1, 1), (2, 2), (4, 4), (2, 4)])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_direct_conv_matches_torch(shape, blocks, monkeypatch):
-    monkeypatch.setattr(cpu, "DIRECT_BLOCKS", np.array(blocks, np.int64))
+def test_direct_conv_matches_torch(shape):
     ours, theirs = _case(shape, relu=False)
     _check(ours, theirs, 1e-4)
 
@@ -101,10 +99,9 @@ def test_direct_conv_serial_and_parallel_twins_are_bit_identical():
     wt = rng.standard_normal((o, c, k, k)).astype(np.float32)
     b = rng.standard_normal(o).astype(np.float32)
     oh = h - k + 2 * p + 1
-    blk = cpu.DIRECT_BLOCKS
     ys = [np.empty((n, o, oh, oh), np.float32) for _ in range(2)]
     for f, y in zip((K.conv_fwd_direct_s, K.conv_fwd_direct_p), ys):
-        f(x, wt, b, p, p, oh, oh, 4, True, blk, y)
+        f(x, wt, b, p, p, oh, oh, 4, True, y)
     np.testing.assert_array_equal(ys[0], ys[1])
     gy = rng.standard_normal(ys[0].shape).astype(np.float32)
     wf = np.ascontiguousarray(wt.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
@@ -112,7 +109,7 @@ def test_direct_conv_serial_and_parallel_twins_are_bit_identical():
     for f in (K.conv_bwd_direct_s, K.conv_bwd_direct_p):
         gwp, gbp = np.empty((4, o, c, k, k), np.float32), np.empty((4, o))
         gx, gw, gb = np.empty_like(x), np.empty_like(wt), np.empty_like(b)
-        f(x, wf, gy, p, p, 4, True, blk, gwp, gbp, gx, gw, gb)
+        f(x, wf, gy, p, p, 4, True, gwp, gbp, gx, gw, gb)
         outs.append((gx, gw, gb))
     for a, e in zip(*outs):
         np.testing.assert_array_equal(a, e)

@@ -107,14 +107,10 @@ CHUNK_BYTES = 256 * 1024   # im2col columns per chunk: stays in L2 between im2co
 
 # Direct convolution (no im2col) for stride-1 layers with few inputs per output. On one
 # core, against im2col + GEMM: LeNet-5's and Lab 7's conv1 (c*kh*kw = 25, 75) forward 2.5-4x
-# and weight gradient 2.5-5x faster with AVX-512 or AVX2; their conv2 (150) 10-25% faster
-# with AVX-512, but its input gradient 1.5x slower with AVX2 (16 vector registers).
+# and weight gradient 2.5-5x faster with AVX-512 or AVX2; their conv2 (150) forward 20-25%
+# faster and backward within 10% with AVX-512, but with AVX2 its input gradient is 1.5x slower.
 _AVX512 = vector_bits() >= 512
 DIRECT_MAX_CKK = 160 if _AVX512 else 96
-# output channels per pass of a 5-wide kernel (forward and input gradient: 1 or 2; weight
-# gradient: 1, 2 or 4): four channels' twenty sums fit AVX-512's 32 vector registers; with
-# AVX2's 16 they spill and two is fastest
-DIRECT_BLOCKS = np.array([2, 4] if _AVX512 else [2, 2], np.int64)
 DIRECT_CHUNKS = 8          # sample chunks: the parallel split and the order of the gradient sums
 
 
@@ -156,7 +152,7 @@ def conv2d_forward(x: Array, w: Array, b: Array, stride: tuple, pad: tuple, cach
         nch = min(n, DIRECT_CHUNKS)
         y = np.empty((n, o, oh, ow), dtype=x.dtype)
         (K.conv_fwd_direct_p if nch > 1 and par_work else K.conv_fwd_direct_s)(
-            x, w, bb, pad[0], pad[1], oh, ow, nch, bool(relu), DIRECT_BLOCKS, y)
+            x, w, bb, pad[0], pad[1], oh, ow, nch, bool(relu), y)
         return y
     if stride == (1, 1) and wp <= WIDE_MAX * ow:
         seg = oh * wp
@@ -242,7 +238,7 @@ def _conv2d_backward_direct(x, w, gy, pad, cache, need_gx):
     gb = np.empty(o, dtype=w.dtype)
     par = nch > 1 and n * o * c * kh * kw * gy.shape[2] * gy.shape[3] >= PAR_MIN_WORK
     (K.conv_bwd_direct_p if par else K.conv_bwd_direct_s)(
-        x, wf, gy, pad[0], pad[1], nch, bool(need_gx), DIRECT_BLOCKS, gwp, gbp, gx, gw, gb)
+        x, wf, gy, pad[0], pad[1], nch, bool(need_gx), gwp, gbp, gx, gw, gb)
     return (gx if need_gx else None), gw, gb
 
 

@@ -465,11 +465,11 @@ def _axpy(acc, x, s, a):
 
 
 @njit(**_opts)
-def _corr(inp, w, wp, acc, blk):
+def _corr(inp, w, wp, acc):
     """acc[co, :] += sum over ci, i, j of w[co, ci, i, j] * inp[ci, i*wp + j:][:len];
-    5-wide kernels two output channels at a time when blk > 1."""
+    5-wide kernels two output channels at a time."""
     co_, ci_, kh, kw = w.shape
-    cob = co_ - co_ % 2 if kw == 5 and blk > 1 else 0
+    cob = co_ - co_ % 2 if kw == 5 else 0
     for co in range(0, cob, 2):
         for ci in range(ci_):
             x = inp[ci]
@@ -510,66 +510,6 @@ def _dot5(g, x, s, out):
     out[2] += a2
     out[3] += a3
     out[4] += a4
-
-
-@njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
-def _dots5x4(g, goff, co, x, s, n, gw, ci, i):
-    """_dot5 for output channels co..co+3 at once: each input load feeds four."""
-    g0, g1 = g[co][goff:goff + n], g[co + 1][goff:goff + n]
-    g2, g3 = g[co + 2][goff:goff + n], g[co + 3][goff:goff + n]
-    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
-    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
-    z = g.dtype.type(0)
-    a00, a01, a02, a03, a04 = z, z, z, z, z
-    a10, a11, a12, a13, a14 = z, z, z, z, z
-    a20, a21, a22, a23, a24 = z, z, z, z, z
-    a30, a31, a32, a33, a34 = z, z, z, z, z
-    for p in range(n):
-        v0, v1, v2, v3, v4 = x0[p], x1[p], x2[p], x3[p], x4[p]
-        u = g0[p]
-        a00 += u * v0
-        a01 += u * v1
-        a02 += u * v2
-        a03 += u * v3
-        a04 += u * v4
-        u = g1[p]
-        a10 += u * v0
-        a11 += u * v1
-        a12 += u * v2
-        a13 += u * v3
-        a14 += u * v4
-        u = g2[p]
-        a20 += u * v0
-        a21 += u * v1
-        a22 += u * v2
-        a23 += u * v3
-        a24 += u * v4
-        u = g3[p]
-        a30 += u * v0
-        a31 += u * v1
-        a32 += u * v2
-        a33 += u * v3
-        a34 += u * v4
-    gw[co + 0, ci, i, 0] += a00
-    gw[co + 0, ci, i, 1] += a01
-    gw[co + 0, ci, i, 2] += a02
-    gw[co + 0, ci, i, 3] += a03
-    gw[co + 0, ci, i, 4] += a04
-    gw[co + 1, ci, i, 0] += a10
-    gw[co + 1, ci, i, 1] += a11
-    gw[co + 1, ci, i, 2] += a12
-    gw[co + 1, ci, i, 3] += a13
-    gw[co + 1, ci, i, 4] += a14
-    gw[co + 2, ci, i, 0] += a20
-    gw[co + 2, ci, i, 1] += a21
-    gw[co + 2, ci, i, 2] += a22
-    gw[co + 2, ci, i, 3] += a23
-    gw[co + 2, ci, i, 4] += a24
-    gw[co + 3, ci, i, 0] += a30
-    gw[co + 3, ci, i, 1] += a31
-    gw[co + 3, ci, i, 2] += a32
-    gw[co + 3, ci, i, 3] += a33
-    gw[co + 3, ci, i, 4] += a34
 
 
 @njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
@@ -634,31 +574,23 @@ def _dot(g, x, s):
 
 
 @njit(**_opts)
-def _wgrad(g, goff, seg, inp, wp, gw, blk):
+def _wgrad(g, goff, seg, inp, wp, gw):
     """gw[co, ci, i, j] += g[co, goff:goff+seg] . inp[ci, i*wp + j:][:seg]; 5-wide kernels
-    blk (1, 2 or 4) output channels at a time."""
+    two output channels at a time."""
     co_, ci_, kh, kw = gw.shape
-    cob = co_ - co_ % blk if kw == 5 and blk > 1 else 0
-    for co in range(0, cob, blk):
+    cob = co_ - co_ % 2 if kw == 5 else 0
+    for co in range(0, cob, 2):
         for ci in range(ci_):
             x = inp[ci]
             for i in range(kh):
-                if blk == 4:
-                    _dots5x4(g, goff, co, x, i * wp, seg, gw, ci, i)
-                else:
-                    _dots5x2(g, goff, co, x, i * wp, seg, gw, ci, i)
+                _dots5x2(g, goff, co, x, i * wp, seg, gw, ci, i)
     for co in range(cob, co_):
         gr = g[co][goff:goff + seg]
         for ci in range(ci_):
             x = inp[ci]
             for i in range(kh):
-                if kw == 5:
-                    _dot5(gr, x, i * wp, gw[co, ci, i])
-                elif kw == 3:
-                    _dot3(gr, x, i * wp, gw[co, ci, i])
-                else:
-                    for j in range(kw):
-                        gw[co, ci, i, j] += _dot(gr, x, i * wp + j)
+                for j in range(kw):
+                    gw[co, ci, i, j] += _dot(gr, x, i * wp + j)
 
 
 @njit(**_opts)
@@ -668,7 +600,7 @@ def _pad_planes(x, n, ph, pw, wp, xp):
 
 
 @njit(**_opts)
-def _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, blk, y):
+def _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, y):
     c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
     o_, kw = w.shape[0], w.shape[3]
     hp, wp = h_ + 2 * ph, w_ + 2 * pw
@@ -679,25 +611,25 @@ def _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, blk, y):
     for n in range(n0, n1):
         _pad_planes(x, n, ph, pw, wp, xp)
         _fill0(acc.reshape(-1))
-        _corr(xp, w, wp, acc, blk[0])
+        _corr(xp, w, wp, acc)
         for o in range(o_):
             bo = b[o] if hasb else x.dtype.type(0)
             for yy in range(oh):
                 _copy_add(y[n, o, yy], acc[o, yy * wp:yy * wp + ow], bo, relu)
 
 
-def _conv_fwd_direct_impl(x, w, b, ph, pw, oh, ow, nch, relu, blk, y):
+def _conv_fwd_direct_impl(x, w, b, ph, pw, oh, ow, nch, relu, y):
     n = x.shape[0]
     for t in prange(nch):
         n0, n1 = _chunk_bounds(n, nch, t)
-        _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, blk, y)
+        _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, y)
 
 
 conv_fwd_direct_s, conv_fwd_direct_p = _serial_and_parallel(_conv_fwd_direct_impl)
 
 
 @njit(**_opts)
-def _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, blk, gwp, gbp, gx):
+def _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, gwp, gbp, gx):
     c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
     o_, kh, kw = gy.shape[1], wf.shape[2], wf.shape[3]
     oh, ow = gy.shape[2], gy.shape[3]
@@ -718,21 +650,21 @@ def _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, blk, gwp, gbp, gx
                 base = m + yy * wp
                 s += _copy_sum(gext[o, base:base + ow], gy[n, o, yy])
             gbp[o] += s
-        _wgrad(gext, m, seg, xp, wp, gwp, blk[1])
+        _wgrad(gext, m, seg, xp, wp, gwp)
         if need_gx:
             _fill0(gacc.reshape(-1))
-            _corr(gext, wf, wp, gacc, blk[0])
+            _corr(gext, wf, wp, gacc)
             for c in range(c_):
                 for yy in range(h_):
                     base = (yy + ph) * wp + pw
                     _copy(gx[n, c, yy], gacc[c, base:base + w_])
 
 
-def _conv_bwd_direct_impl(x, wf, gy, ph, pw, nch, need_gx, blk, gwp, gbp, gx, gw, gb):
+def _conv_bwd_direct_impl(x, wf, gy, ph, pw, nch, need_gx, gwp, gbp, gx, gw, gb):
     n = x.shape[0]
     for t in prange(nch):
         n0, n1 = _chunk_bounds(n, nch, t)
-        _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, blk, gwp[t], gbp[t], gx)
+        _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, gwp[t], gbp[t], gx)
     # per-chunk gradients summed in chunk order: deterministic
     gw[:] = gwp[0].reshape(gw.shape)
     for t in range(1, nch):
