@@ -1,0 +1,230 @@
+"""The transposed-convolution panel: each input value scales the kernel, which is added into
+the output at stride spacing, stepped one input cell at a time; the padding crops the sum.
+Beside it the convolution it mirrors (same F, S, P, the shapes reversed)."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
+
+from nnviz.engine import convmath as cm
+
+from .common import CELL, WINDOW, caption, label, spin
+from .grid import GridView
+from .steps import StepBar
+
+
+def _range(a, f):
+    return f"{a}\u2013{a + f - 1}"
+
+
+class TransposedPanel(QGroupBox):
+    """See the module docstring. ``values()`` is the engine's ConvTranspose2D output,
+    ``running()`` the written-out sum after the current step."""
+
+    def __init__(self, parent=None):
+        super().__init__("Transposed convolution (engine ConvTranspose2D)", parent)
+        self._steps: list[cm.TransposedStep] = []
+        self._out = None
+        self._mirror = None
+        self._updating = False
+        lay = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.size_spin = spin(1, 4, 3, "input size N")
+        self.kernel_spin = spin(1, 4, 3, "kernel size F")
+        self.stride_spin = spin(1, 3, 2, "stride S")
+        self.pad_spin = spin(0, 2, 1, "padding P: rows and columns cropped from each side")
+        self.figure_button = QPushButton("Figure of the notes")
+        self.figure_button.setToolTip("3\u00d73 input, F = 3, stride 2, padding 1 \u2192 5\u00d75")
+        for text, w in (("Input N", self.size_spin), ("Kernel F", self.kernel_spin),
+                        ("Stride S", self.stride_spin), ("Padding P", self.pad_spin), (None, self.figure_button)):
+            if text:
+                bar.addWidget(label(text))
+            bar.addWidget(w)
+        bar.addStretch(1)
+        lay.addLayout(bar)
+
+        grids = QGridLayout()
+        grids.setHorizontalSpacing(16)
+        self.input_grid = GridView(editable=True, max_px=150, min_cell=34, max_cell=40)
+        self.kernel_grid = GridView(editable=True, max_px=150, min_cell=34, max_cell=40)
+        self.part_grid = GridView(editable=False, max_px=150, min_cell=34, max_cell=40)
+        self.output_grid = GridView(editable=False, max_px=280, min_cell=30, max_cell=40)
+        self.input_caption = caption("Input")
+        self.part_caption = caption("")
+        self.output_caption = caption("Output")
+        for c, (cap, grid) in enumerate(((self.input_caption, self.input_grid),
+                                         (caption("Kernel (editable)"), self.kernel_grid),
+                                         (self.part_caption, self.part_grid),
+                                         (self.output_caption, self.output_grid))):
+            grids.addWidget(cap, 0, c)
+            grids.addWidget(grid, 1, c, Qt.AlignTop | Qt.AlignLeft)
+        grids.setColumnStretch(4, 1)
+        lay.addLayout(grids)
+
+        self.steps = StepBar()
+        lay.addWidget(self.steps)
+        self.step_label = label("", 14, wrap=True)
+        self.step_label.setStyleSheet("QLabel { background: #f4f7fb; border: 1px solid #c9d3e0;"
+                                      " padding: 6px; }")
+        lay.addWidget(self.step_label)
+        self.formula_label = label("", 14, bold=True, wrap=True)
+        lay.addWidget(self.formula_label)
+
+        mirror = QGridLayout()
+        mirror.setHorizontalSpacing(16)
+        self.mirror_caption = caption("")
+        self.mirror_input = GridView(editable=False, max_px=280, min_cell=30, max_cell=40)
+        self.mirror_output = GridView(editable=False, max_px=150, min_cell=34, max_cell=40)
+        self.mirror_label = label("", 12, wrap=True)
+        mirror.addWidget(self.mirror_caption, 0, 0, 1, 4)
+        mirror.addWidget(self.mirror_input, 1, 0, Qt.AlignTop)
+        mirror.addWidget(label("\u2192", 18), 1, 1, Qt.AlignTop)
+        mirror.addWidget(self.mirror_output, 1, 2, Qt.AlignTop)
+        mirror.addWidget(self.mirror_label, 1, 3)
+        mirror.setColumnStretch(3, 1)
+        lay.addLayout(mirror)
+        self.warning_label = label("", 12, wrap=True)
+        self.warning_label.setStyleSheet("QLabel { color: #8a3b00; background: #fff1d6; "
+                                         "border: 1px solid #e0a040; padding: 5px; }")
+        self.warning_label.hide()
+        lay.addWidget(self.warning_label)
+
+        for s in (self.size_spin, self.kernel_spin):
+            s.valueChanged.connect(self._resized)
+        for s in (self.stride_spin, self.pad_spin):
+            s.valueChanged.connect(lambda *_: self.recompute())
+        for g in (self.input_grid, self.kernel_grid):
+            g.edited.connect(lambda *_: self.recompute(keep_pos=True))
+            g.rejected.connect(self._warn)
+        self.figure_button.clicked.connect(self.load_figure)
+        self.steps.moved.connect(self._show_step)
+        self.load_figure()
+
+    # ---- state -----------------------------------------------------------------------
+    def load_figure(self):
+        """The notes' figure: 3x3 input, F = 3, stride 2, padding 1."""
+        self.set_problem(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, 2, 1)
+
+    def set_problem(self, grid, kernel, stride, padding, step=0):
+        grid, kernel = np.asarray(grid, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
+        self.steps.stop()
+        self._updating = True
+        for s, v in ((self.size_spin, grid.shape[0]), (self.kernel_spin, kernel.shape[0]),
+                     (self.stride_spin, stride), (self.pad_spin, padding)):
+            s.setValue(int(v))
+        self._updating = False
+        self.input_grid.set_grid(grid)
+        self.kernel_grid.set_grid(kernel)
+        self.recompute()
+        self.steps.go(step)
+
+    def input_values(self):
+        return self.input_grid.values.copy()
+
+    def kernel(self):
+        return self.kernel_grid.values.copy()
+
+    def values(self):
+        return None if self._out is None else self._out.copy()
+
+    def running(self):
+        return self._steps[self.steps.pos].running.copy() if self._steps else None
+
+    def mirror_values(self):
+        return None if self._mirror is None else self._mirror.copy()
+
+    def _warn(self, text):
+        self.warning_label.setText(text)
+        self.warning_label.setVisible(bool(text))
+
+    def _resized(self, *_):
+        if self._updating:
+            return
+        n, f = self.size_spin.value(), self.kernel_spin.value()
+        for grid, m in ((self.input_grid, n), (self.kernel_grid, f)):
+            old, new = grid.values, np.ones((m, m))
+            k = min(m, old.shape[0])
+            new[:k, :k] = old[:k, :k]
+            grid.set_grid(new)
+        self.recompute()
+
+    # ---- computation -------------------------------------------------------------------
+    def recompute(self, keep_pos=False):
+        if self._updating:
+            return
+        x, k = self.input_grid.values, self.kernel_grid.values
+        n, f = x.shape[0], k.shape[0]
+        s, p = self.stride_spin.value(), self.pad_spin.value()
+        pos = self.steps.pos if keep_pos else 0
+        self.input_caption.setText(f"Input {n}\u00d7{n}")
+        self.formula_label.setText("Output size: " + cm.transposed_formula(n, f, p, s))
+        try:
+            self._steps = cm.transposed_steps(x, k, s, p)
+            self._out = cm.conv_transpose2d(x, k, s, p)
+            self._mirror = cm.conv2d(self._out, k, stride=s, padding=p)
+        except (cm.LayerError, ValueError) as e:
+            self._steps, self._out, self._mirror = [], None, None
+            for g in (self.part_grid, self.output_grid, self.mirror_input, self.mirror_output):
+                g.set_grid(np.zeros((0, 0)))
+            self.step_label.setText("")
+            self.mirror_label.setText("")
+            self._warn(str(e))
+            self.steps.set_count(0)
+            return
+        self._warn("")
+        m = self._out.shape[0]
+        full = self._steps[-1].full.shape[0]
+        self.output_caption.setText(f"Output {m}\u00d7{m}" + (
+            f" (the grey ring of the {full}\u00d7{full} sum is cropped by P = {p})" if p else ""))
+        self.mirror_caption.setText(
+            f"The convolution it mirrors: {m}\u00d7{m} \u2192 {n}\u00d7{n} with the same F = {f}, "
+            f"S = {s}, P = {p} (engine Conv2D on the output above)")
+        formula, _ = cm.size_explanation(m, f, p, s)
+        self.mirror_input.set_grid(self._out, pad=p)
+        self.mirror_output.set_grid(self._mirror)
+        self.mirror_label.setText(
+            f"{formula}. Input cell [r, c] of the transposed convolution spreads its kernel over "
+            f"the very window through which output cell [r, c] of the convolution gathers: the "
+            f"shapes are mirrored. The values are not: this does not give the input back "
+            f"(a transposed convolution is not an inverse).")
+        self.steps.set_count(len(self._steps), pos)
+
+    def _show_step(self, pos):
+        if not self._steps:
+            return
+        st = self._steps[pos]
+        f, p = self.kernel_grid.values.shape[0], self.pad_spin.value()
+        self.input_grid.set_frame(st.row, st.col, 1, 1, WINDOW)
+        self.part_grid.set_grid(st.contribution)
+        self.part_caption.setText(f"{cm.format_number(st.value)} \u00d7 kernel")
+        self.output_grid.set_grid(st.full, crop=p)
+        self.output_grid.set_frame(st.top, st.left, f, f, WINDOW)
+        self.mirror_input.set_frame(st.top, st.left, f, f, WINDOW)
+        self.mirror_output.set_frame(st.row, st.col, 1, 1, CELL)
+        full = st.full.shape[0]
+        where = f"the {full}\u00d7{full} sum" if p else "the output"
+        text = (f"Step {pos + 1} of {len(self._steps)}: input[{st.row}, {st.col}] = "
+                f"{cm.format_number(st.value)}, so {cm.format_number(st.value)} \u00d7 kernel is "
+                f"added at rows {_range(st.top, f)}, columns {_range(st.left, f)} of {where} "
+                f"(stride {self.stride_spin.value()} apart).")
+        if pos + 1 == len(self._steps):
+            text += " Done: the output equals the engine's ConvTranspose2D." if np.allclose(
+                st.running, self._out) else " \u26a0 differs from the engine's ConvTranspose2D!"
+        self.step_label.setText(text)
+
+    # ---- stepping (the workspace's Step / Play / Reset) --------------------------------
+    def step(self):
+        self.steps.step()
+
+    def back(self):
+        self.steps.back()
+
+    def start_pause(self):
+        self.steps.start_pause()
+
+    def stop(self):
+        self.steps.stop()
+
+    def reset(self):
+        self.steps.reset()
