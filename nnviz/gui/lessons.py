@@ -162,7 +162,7 @@ class ConvlabAdapter:
         if state.get("panel") == "image":
             focus = ws.image
         focus = self._apply_more(ws, state) or focus
-        ws.scroll.ensureWidgetVisible(focus)
+        ws.show_panel(focus)
 
 
 class InspectorAdapter:

@@ -37,19 +37,19 @@ class ConnectivityView(QWidget):
         self.kind = kind
         self.ids = np.full((1, 1), -1)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Fixed)
-        self.setMinimumWidth(int(px(200)))
+        self.setMinimumWidth(int(px(150)))
 
     def set_field(self, n, k):
         self.ids = cm.connection_ids(n, k, self.kind)
         self.apply_scale()
 
     def apply_scale(self):
-        self.setMinimumWidth(int(px(200)))
+        self.setMinimumWidth(int(px(150)))
         self.setFixedHeight(int(px(150) + self._cell() * len(self.ids) + px(30)))
         self.update()
 
     def _cell(self):
-        return min(px(22), px(200) / max(1, len(self.ids)))
+        return min(px(22), px(150) / max(1, len(self.ids)))
 
     def paintEvent(self, ev):
         n = len(self.ids)

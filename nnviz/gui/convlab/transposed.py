@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QPushButton, 
 
 from nnviz.engine import convmath as cm
 
+from ..style import px
 from .common import CELL, WINDOW, caption, label, spin
 from .grid import GridView
 from .steps import StepBar
@@ -44,46 +45,48 @@ class TransposedPanel(QGroupBox):
         bar.addStretch(1)
         lay.addLayout(bar)
 
-        grids = QGridLayout()
-        grids.setHorizontalSpacing(16)
-        self.input_grid = GridView(editable=True, max_px=150, min_cell=34, max_cell=40)
-        self.kernel_grid = GridView(editable=True, max_px=150, min_cell=34, max_cell=40)
-        self.part_grid = GridView(editable=False, max_px=150, min_cell=34, max_cell=40)
-        self.output_grid = GridView(editable=False, max_px=280, min_cell=30, max_cell=40)
+        # top: the small grids, the stepper and its text; below: the running output beside
+        # the convolution it mirrors (both the padded 7x7 of the notes' figure)
+        top = QHBoxLayout()
+        small = QGridLayout()
+        small.setHorizontalSpacing(12)
+        self.input_grid = GridView(editable=True, max_px=105, min_cell=32, max_cell=36)
+        self.kernel_grid = GridView(editable=True, max_px=105, min_cell=32, max_cell=36)
+        self.part_grid = GridView(editable=False, max_px=105, min_cell=32, max_cell=36)
         self.input_caption = caption("Input")
         self.part_caption = caption("")
-        self.output_caption = caption("Output")
         for c, (cap, grid) in enumerate(((self.input_caption, self.input_grid),
-                                         (caption("Kernel (editable)"), self.kernel_grid),
-                                         (self.part_caption, self.part_grid),
-                                         (self.output_caption, self.output_grid))):
-            grids.addWidget(cap, 0, c)
-            grids.addWidget(grid, 1, c, Qt.AlignTop | Qt.AlignLeft)
-        grids.setColumnStretch(4, 1)
-        lay.addLayout(grids)
-
+                                         (caption("Kernel"), self.kernel_grid),
+                                         (self.part_caption, self.part_grid))):
+            small.addWidget(cap, 0, c)
+            small.addWidget(grid, 1, c, Qt.AlignTop | Qt.AlignLeft)
+        small.setRowStretch(2, 1)
+        top.addLayout(small)
         self.steps = StepBar()
-        lay.addWidget(self.steps)
-        self.step_label = label("", 14, wrap=True)
+        self.step_label = label("", 13, wrap=True)
         self.step_label.setStyleSheet("QLabel { background: #f4f7fb; border: 1px solid #c9d3e0;"
                                       " padding: 6px; }")
-        lay.addWidget(self.step_label)
-        self.formula_label = label("", 14, bold=True, wrap=True)
-        lay.addWidget(self.formula_label)
+        self.formula_label = label("", 13, bold=True, wrap=True)
+        text = QVBoxLayout()
+        for w in (self.steps, self.step_label, self.formula_label):
+            text.addWidget(w)
+        text.addStretch(1)
+        top.addSpacing(12)
+        top.addLayout(text, 1)
+        lay.addLayout(top)
 
-        mirror = QGridLayout()
-        mirror.setHorizontalSpacing(16)
-        self.mirror_caption = caption("")
-        self.mirror_input = GridView(editable=False, max_px=280, min_cell=30, max_cell=40)
-        self.mirror_output = GridView(editable=False, max_px=150, min_cell=34, max_cell=40)
+        below = QGridLayout()
+        below.setHorizontalSpacing(14)
+        self.output_caption = label("Output", 12, bold=True, wrap=True)
+        self.output_grid = GridView(editable=False, max_px=230, min_cell=28, max_cell=36)
+        self.mirror_caption = label("", 12, bold=True, wrap=True)
+        self.mirror_input = GridView(editable=False, max_px=230, min_cell=28, max_cell=36)
+        self.mirror_output = GridView(editable=False, max_px=105, min_cell=32, max_cell=36)
         self.mirror_label = label("", 12, wrap=True)
-        mirror.addWidget(self.mirror_caption, 0, 0, 1, 4)
-        mirror.addWidget(self.mirror_input, 1, 0, Qt.AlignTop)
-        mirror.addWidget(label("\u2192", 18), 1, 1, Qt.AlignTop)
-        mirror.addWidget(self.mirror_output, 1, 2, Qt.AlignTop)
-        mirror.addWidget(self.mirror_label, 1, 3)
-        mirror.setColumnStretch(3, 1)
-        lay.addLayout(mirror)
+        self.arrow = label("\u2192", 18)
+        self.below, self._wide = below, None
+        self._place(True)
+        lay.addLayout(below)
         self.warning_label = label("", 12, wrap=True)
         self.warning_label.setStyleSheet("QLabel { color: #8a3b00; background: #fff1d6; "
                                          "border: 1px solid #e0a040; padding: 5px; }")
@@ -100,6 +103,37 @@ class TransposedPanel(QGroupBox):
         self.figure_button.clicked.connect(self.load_figure)
         self.steps.moved.connect(self._show_step)
         self.load_figure()
+
+    # ---- layout: the mirrored convolution beside the output, or under it when narrow ----
+    def _place(self, wide):
+        if wide == self._wide:
+            return
+        self._wide = wide
+        g = self.below
+        parts = (self.output_caption, self.output_grid, self.mirror_caption, self.mirror_input,
+                 self.arrow, self.mirror_output, self.mirror_label)
+        for w in parts:
+            g.removeWidget(w)
+        r, c = (0, 1) if wide else (2, 0)       # where the mirror block starts
+        g.addWidget(self.output_caption, 0, 0, 1, 1 if wide else 4)
+        g.addWidget(self.output_grid, 1, 0, Qt.AlignTop)
+        g.addWidget(self.mirror_caption, r, c, 1, 4)
+        for i, w in enumerate((self.mirror_input, self.arrow, self.mirror_output, self.mirror_label)):
+            g.addWidget(w, r + 1, c + i, Qt.AlignTop)
+        for i in range(5):
+            g.setColumnStretch(i, 1 if i == c + 3 else 0)
+
+    def _wide_enough(self, width):
+        need = (self.output_grid.width() + self.mirror_input.width() + self.mirror_output.width()
+                + px(280))
+        return width >= need
+
+    def resizeEvent(self, ev):
+        self._place(self._wide_enough(ev.size().width()))
+        super().resizeEvent(ev)
+
+    def apply_scale(self):
+        self._place(self._wide_enough(self.width()))
 
     # ---- state -----------------------------------------------------------------------
     def load_figure(self):
@@ -176,10 +210,10 @@ class TransposedPanel(QGroupBox):
         m = self._out.shape[0]
         full = self._steps[-1].full.shape[0]
         self.output_caption.setText(f"Output {m}\u00d7{m}" + (
-            f" (the grey ring of the {full}\u00d7{full} sum is cropped by P = {p})" if p else ""))
+            f": the {full}\u00d7{full} sum, grey ring cropped by P = {p}" if p else ""))
         self.mirror_caption.setText(
-            f"The convolution it mirrors: {m}\u00d7{m} \u2192 {n}\u00d7{n} with the same F = {f}, "
-            f"S = {s}, P = {p} (engine Conv2D on the output above)")
+            f"\u2194 The convolution it mirrors: {m}\u00d7{m} \u2192 {n}\u00d7{n}, same F = {f}, "
+            f"S = {s}, P = {p} (engine Conv2D of the output)")
         formula, _ = cm.size_explanation(m, f, p, s)
         self.mirror_input.set_grid(self._out, pad=p)
         self.mirror_output.set_grid(self._mirror)

@@ -3,7 +3,7 @@ image, a trained first layer, transposed convolution, connectivity) in a layout 
 to fit the window's width."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ..workspace import Workspace
@@ -116,6 +116,15 @@ class ConvLabWorkspace(Workspace):
         if panel is not self.stepping:
             self.stepping.stop()
         self.stepping = panel
+
+    def show_panel(self, panel):
+        """Scroll so that `panel`'s top is at the top of the view (its controls and title
+        show), now and once the layout has placed it (a lesson opened at start-up applies
+        its state before the first layout)."""
+        def top():
+            self.scroll.verticalScrollBar().setValue(max(0, panel.y() - 4))
+        top()
+        QTimer.singleShot(0, top)
 
     def resizeEvent(self, ev):
         if self._built:
