@@ -1,11 +1,12 @@
 """Convolution-lab arithmetic, computed by the engine's own layers (Qt-free).
 
 Every number the convolution lab shows comes from here, and every feature map
-here comes from an engine ``Conv2D`` / ``MaxPool2D`` / ``AvgPool2D`` run through
-``Sequential.forward`` -- the same im2col and pooling kernels that train the
+here comes from an engine ``Conv2D`` / ``ConvTranspose2D`` / ``MaxPool2D`` /
+``AvgPool2D`` run through ``Sequential.forward`` -- the same kernels that train the
 networks. The only arithmetic done outside the engine is the textbook output
-size formula, the parameter count and the written-out dot product, and the
-tests check the dot product against the engine output cell by cell.
+size formulas, the parameter and connection counts, the written-out dot product
+and the transposed convolution's running sum, and the tests check those written-out
+sums against the engine (and PyTorch) cell by cell.
 
 Conventions (as in the engine and PyTorch): ``Conv2D`` computes a
 *cross-correlation*; the kernel is not flipped. ``flip=True`` flips the kernel

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QSizePolicy, QWidget
 
 from nnviz.engine import convmath as cm
 
 from ..style import px, ui_font
-from .common import label, spin
+from .common import control_row, label, spin
 
 TITLES = {"dense": "Dense (fully connected)", "sparse": "Sparse (receptive field {k})",
           "tied": "Sparse + tied weights = 1-D convolution"}
@@ -94,15 +94,10 @@ class ConnectivityPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Connectivity: dense, sparse, tied weights (1-D)", parent)
         lay = QGridLayout(self)
-        bar = QHBoxLayout()
         self.n_spin = spin(2, 10, 5, "inputs x1..xn and outputs s1..sn")
         self.k_spin = spin(1, 9, 3, "receptive field k: how many inputs each output sees (odd)")
         self.k_spin.setSingleStep(2)
-        for text, w in (("n", self.n_spin), ("receptive field k", self.k_spin)):
-            bar.addWidget(label(text))
-            bar.addWidget(w)
-        bar.addStretch(1)
-        lay.addLayout(bar, 0, 0, 1, 3)
+        lay.addLayout(control_row((("n", self.n_spin), ("receptive field k", self.k_spin))), 0, 0, 1, 3)
         self.views, self.titles, self.count_labels, self.formula_labels = {}, {}, {}, {}
         for c, kind in enumerate(cm.CONNECTIVITY_KINDS):
             self.titles[kind] = label("", 12, bold=True, wrap=True)

@@ -74,3 +74,27 @@ class StepBar(QWidget):
     def reset(self):
         self.stop()
         self.go(0)
+
+
+class Stepped:
+    """A panel with a StepBar ``self.steps``: the workspace's Step / Back / Play / Reset."""
+
+    steps: StepBar
+
+    def step(self):
+        self.steps.step()
+
+    def back(self):
+        self.steps.back()
+
+    def is_playing(self):
+        return self.steps.is_playing()
+
+    def start_pause(self):
+        self.steps.start_pause()
+
+    def stop(self):
+        self.steps.stop()
+
+    def reset(self):
+        self.steps.reset()

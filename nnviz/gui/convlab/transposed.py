@@ -10,16 +10,16 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QPushButton, 
 from nnviz.engine import convmath as cm
 
 from ..style import px
-from .common import CELL, WINDOW, caption, label, spin
+from .common import CELL, WINDOW, boxed, caption, control_row, label, spin, warning_box
 from .grid import GridView
-from .steps import StepBar
+from .steps import StepBar, Stepped
 
 
 def _range(a, f):
     return f"{a}\u2013{a + f - 1}"
 
 
-class TransposedPanel(QGroupBox):
+class TransposedPanel(Stepped, QGroupBox):
     """See the module docstring. ``values()`` is the engine's ConvTranspose2D output,
     ``running()`` the written-out sum after the current step."""
 
@@ -30,20 +30,15 @@ class TransposedPanel(QGroupBox):
         self._mirror = None
         self._updating = False
         lay = QVBoxLayout(self)
-        bar = QHBoxLayout()
         self.size_spin = spin(1, 4, 3, "input size N")
         self.kernel_spin = spin(1, 4, 3, "kernel size F")
         self.stride_spin = spin(1, 3, 2, "stride S")
         self.pad_spin = spin(0, 2, 1, "padding P: rows and columns cropped from each side")
         self.figure_button = QPushButton("Figure of the notes")
         self.figure_button.setToolTip("3\u00d73 input, F = 3, stride 2, padding 1 \u2192 5\u00d75")
-        for text, w in (("Input N", self.size_spin), ("Kernel F", self.kernel_spin),
-                        ("Stride S", self.stride_spin), ("Padding P", self.pad_spin), (None, self.figure_button)):
-            if text:
-                bar.addWidget(label(text))
-            bar.addWidget(w)
-        bar.addStretch(1)
-        lay.addLayout(bar)
+        lay.addLayout(control_row((("Input N", self.size_spin), ("Kernel F", self.kernel_spin),
+                                   ("Stride S", self.stride_spin), ("Padding P", self.pad_spin),
+                                   (None, self.figure_button))))
 
         # top: the small grids, the stepper and its text; below: the running output beside
         # the convolution it mirrors (both the padded 7x7 of the notes' figure)
@@ -63,9 +58,7 @@ class TransposedPanel(QGroupBox):
         small.setRowStretch(2, 1)
         top.addLayout(small)
         self.steps = StepBar()
-        self.step_label = label("", 13, wrap=True)
-        self.step_label.setStyleSheet("QLabel { background: #f4f7fb; border: 1px solid #c9d3e0;"
-                                      " padding: 6px; }")
+        self.step_label = boxed(13)
         self.formula_label = label("", 13, bold=True, wrap=True)
         text = QVBoxLayout()
         for w in (self.steps, self.step_label, self.formula_label):
@@ -87,10 +80,7 @@ class TransposedPanel(QGroupBox):
         self.below, self._wide = below, None
         self._place(True)
         lay.addLayout(below)
-        self.warning_label = label("", 12, wrap=True)
-        self.warning_label.setStyleSheet("QLabel { color: #8a3b00; background: #fff1d6; "
-                                         "border: 1px solid #e0a040; padding: 5px; }")
-        self.warning_label.hide()
+        self.warning_label = warning_box()
         lay.addWidget(self.warning_label)
 
         for s in (self.size_spin, self.kernel_spin):
@@ -246,19 +236,3 @@ class TransposedPanel(QGroupBox):
             text += " Done: the output equals the engine's ConvTranspose2D." if np.allclose(
                 st.running, self._out) else " \u26a0 differs from the engine's ConvTranspose2D!"
         self.step_label.setText(text)
-
-    # ---- stepping (the workspace's Step / Play / Reset) --------------------------------
-    def step(self):
-        self.steps.step()
-
-    def back(self):
-        self.steps.back()
-
-    def start_pause(self):
-        self.steps.start_pause()
-
-    def stop(self):
-        self.steps.stop()
-
-    def reset(self):
-        self.steps.reset()

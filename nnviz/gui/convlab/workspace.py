@@ -58,8 +58,7 @@ class ConvLabWorkspace(Workspace):
         self.tconv = TransposedPanel()
         self.conn = ConnectivityPanel()
         self.stepping = self.conv
-        for b in (self.conv.step_button, self.conv.back_button, self.conv.play_button):
-            b.clicked.connect(lambda *_: self.set_stepping(self.conv))
+        self.conv.steps.used.connect(lambda: self.set_stepping(self.conv))
         self.tconv.steps.used.connect(lambda: self.set_stepping(self.tconv))
         self.conv.changed.connect(self._conv_changed)
         self.conv.message.connect(lambda m: self.status.emit({"message": m}))
