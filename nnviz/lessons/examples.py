@@ -86,9 +86,9 @@ def _convlab(state: dict[str, Any]) -> dict[str, Any]:
     if "tconv_input" in state:
         out.update(_transposed(state))
     if "conn_n" in state:
-        n, k = int(state["conn_n"]), int(state.get("conn_k", 3))
+        inputs, field = int(state["conn_n"]), int(state.get("conn_k", 3))
         for kind in cm.CONNECTIVITY_KINDS:
-            out[f"conn_{kind}"] = cm.connectivity_count(n, k, kind)
+            out[f"conn_{kind}"] = cm.connectivity_count(inputs, field, kind)
     return out
 
 
