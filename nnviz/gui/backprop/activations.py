@@ -172,7 +172,7 @@ class ActivationPage(QWidget):
         self.readout.setText(f"x = {fmt(x, 4)}<br><span style='color:rgb{F_COLOUR}'>f(x) = {fmt(f)}</span>"
                              f"<br><span style='color:rgb{DF_COLOUR}'>f\u2032(x) = {fmt(df)}</span>")
         self._chain_text(name, x)
-        self.notes.setText(html.escape(act.NOTES[name]) + self._region_text())
+        self.notes.setText(html.escape(act.NOTES[name]).replace("|x|", "<nobr>|x|</nobr>") + self._region_text())
 
     def _draw_curves(self, name, slope):
         self._curve_key = (name, slope, style.scale())
