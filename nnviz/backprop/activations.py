@@ -7,6 +7,7 @@ its largest value (the gradient all but vanishes); "dead" where it is exactly ze
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -119,12 +120,23 @@ def state_numbers(state: dict[str, Any]) -> dict[str, Any]:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not X_RANGE[0] <= x <= X_RANGE[1]:
         raise LabError(f"state.x: expected a number from {X_RANGE[0]:g} to {X_RANGE[1]:g}, got {x!r}")
     f, df = evaluate(name, [x], slope)
+    out = {"f": _r(f[0]), "df": _r(df[0]),
+           "chain_df": _r(chain_derivative(name, x, state.get("chain", 1), slope))}
+    out.update(_curve_numbers(name, slope))
+    return out
+
+
+def _r(v: Any) -> float:
+    return float(f"{float(v):.6g}")
+
+
+@lru_cache(maxsize=32)
+def _curve_numbers(name: str, slope: float) -> dict[str, float]:
+    """What the whole curve gives (cached: the page asks again at every move of x)."""
     xs = grid()
     _, dfs = evaluate(name, xs, slope)
-    r = lambda v: float(f"{float(v):.6g}")
     i = int(np.argmax(np.abs(dfs)))
-    out = {"f": r(f[0]), "df": r(df[0]), "max_df": r(abs(dfs[i])), "x_max_df": r(xs[i]),
-           "chain_df": r(chain_derivative(name, x, state.get("chain", 1), slope))}
+    out = {"max_df": _r(abs(dfs[i])), "x_max_df": _r(xs[i])}
     right = [g.lo for g in regions(xs, dfs) if g.kind == "saturated" and g.lo > 0]
     if right:
         out["saturated_from"] = round(right[0], 2)
