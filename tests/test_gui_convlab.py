@@ -201,3 +201,21 @@ def test_connectivity_panel_counts_and_colours(lab):
     assert c.field() == (2, 3) and c.counts() == {"dense": 4, "sparse": 4, "tied": 3}
     img = c.views["tied"].grab().toImage()
     assert img.width() > 100 and img.height() > 150
+
+
+def test_lesson_adapter_round_trips_the_new_panels(lab):
+    from nnviz.gui.lessons import ADAPTERS
+    a = ADAPTERS["convlab"]
+    lab.tconv.set_problem([[1, 2], [3, 4]], [[1, -1], [2, 0]], 1, 0, step=2)
+    lab.conn.set_field(7, 5)
+    state = a.capture(lab)
+    assert (state["tconv_input"], state["tconv_kernel"]) == ([[1, 2], [3, 4]], [[1, -1], [2, 0]])
+    assert (state["tconv_stride"], state["tconv_padding"], state["tconv_step"]) == (1, 0, 3)
+    assert (state["conn_n"], state["conn_k"]) == (7, 5)
+    shown = lab.tconv.running()
+    lab.tconv.load_figure()
+    lab.conn.set_field(5, 3)
+    a.apply(lab, state)
+    assert a.capture(lab) == state
+    assert np.array_equal(lab.tconv.running(), shown) and lab.stepping is lab.tconv
+    assert lab.conn.counts() == {"dense": 49, "sparse": 29, "tied": 5}

@@ -4,7 +4,7 @@ Beside it the convolution it mirrors (same F, S, P, the shapes reversed)."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout
 
 from nnviz.engine import convmath as cm
@@ -21,7 +21,9 @@ def _range(a, f):
 
 class TransposedPanel(Stepped, QGroupBox):
     """See the module docstring. ``values()`` is the engine's ConvTranspose2D output,
-    ``running()`` the written-out sum after the current step."""
+    ``running()`` the written-out sum after the current step; ``message`` a status line."""
+
+    message = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__("Transposed convolution (engine ConvTranspose2D)", parent)
@@ -236,3 +238,5 @@ class TransposedPanel(Stepped, QGroupBox):
             text += " Done: the output equals the engine's ConvTranspose2D." if np.allclose(
                 st.running, self._out) else " \u26a0 differs from the engine's ConvTranspose2D!"
         self.step_label.setText(text)
+        self.message.emit(f"Transposed convolution: step {pos + 1} of {len(self._steps)}, "
+                          f"input[{st.row}, {st.col}] = {cm.format_number(st.value)}")

@@ -61,7 +61,8 @@ class ConvLabWorkspace(Workspace):
         self.conv.steps.used.connect(lambda: self.set_stepping(self.conv))
         self.tconv.steps.used.connect(lambda: self.set_stepping(self.tconv))
         self.conv.changed.connect(self._conv_changed)
-        self.conv.message.connect(lambda m: self.status.emit({"message": m}))
+        for panel in (self.conv, self.tconv):
+            panel.message.connect(lambda m: self.status.emit({"message": m}))
         self.image.image_changed.connect(self.trained.show_on)
         self._place(wide=self.width() >= WIDE_PX)
         for w in self._panels():
