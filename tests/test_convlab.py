@@ -162,6 +162,20 @@ def test_transposed_steps_equal_engine_and_torch():
         np.testing.assert_allclose(steps[-1].running, ref, atol=1e-12)
 
 
+def test_conv_transpose2d_uses_engine_layer(monkeypatch):
+    from nnviz.engine.layers import conv
+    calls = []
+    orig = conv.ConvTranspose2D.forward
+
+    def spy(self, x, train=False):
+        calls.append(x.shape)
+        return orig(self, x, train)
+
+    monkeypatch.setattr(conv.ConvTranspose2D, "forward", spy)
+    assert cm.conv_transpose2d(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, 2, 1).shape == (5, 5)
+    assert calls == [(1, 1, 3, 3)]
+
+
 # ---- connectivity (lesson 8) --------------------------------------------------------------
 @pytest.mark.parametrize("n, k, counts", [(5, 3, (25, 13, 3)), (6, 3, (36, 16, 3)), (5, 5, (25, 19, 5)),
                                           (5, 9, (25, 25, 9)), (4, 1, (16, 4, 1))])

@@ -185,6 +185,13 @@ def test_transposed_panel_geometry_and_bad_padding(lab):
     assert not t.steps.step_button.isEnabled()
     t.figure_button.click()
     assert t.values().shape == (5, 5) and not t.warning_label.isVisibleTo(lab)
+    t.steps.go(4)                                         # the centre: input[1, 1] = 1
+    t.kernel_grid.item(1, 1).setText("10")                # an edit recomputes, the step stays
+    assert t.steps.pos == 4 and t.values()[2, 2] == 10 and t.running()[2, 2] == 10
+    t.steps.play_button.click()                           # Play: this panel now takes Space / Pause
+    assert t.is_playing() and lab.stepping is t and t.steps.play_button.text() == "Pause"
+    lab.pause()
+    assert not t.is_playing()
 
 
 def test_connectivity_panel_counts_and_colours(lab):
