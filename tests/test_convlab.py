@@ -17,18 +17,23 @@ def test_worked_example_cross_correlation():
     np.testing.assert_array_equal(cm.apply_to_image(np.array(X, float), VERTICAL), EXPECTED)
 
 
-def test_conv2d_uses_engine_conv_layer(monkeypatch):
+@pytest.mark.parametrize("layer, run, shape", [
+    ("Conv2D", lambda: cm.conv2d(X, VERTICAL, stride=2, padding=1), (1, 1, 6, 6)),
+    ("ConvTranspose2D", lambda: cm.conv_transpose2d(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, 2, 1),
+     (1, 1, 3, 3))])
+def test_arithmetic_runs_the_engine_layer(monkeypatch, layer, run, shape):
     from nnviz.engine.layers import conv
     calls = []
-    orig = conv.Conv2D.forward
+    cls = getattr(conv, layer)
+    orig = cls.forward
 
     def spy(self, x, train=False):
         calls.append(x.shape)
         return orig(self, x, train)
 
-    monkeypatch.setattr(conv.Conv2D, "forward", spy)
-    cm.conv2d(X, VERTICAL, stride=2, padding=1)
-    assert calls == [(1, 1, 6, 6)]
+    monkeypatch.setattr(cls, "forward", spy)
+    run()
+    assert calls == [shape]
 
 
 def test_pooling_example():
@@ -160,20 +165,6 @@ def test_transposed_steps_equal_engine_and_torch():
         assert engine.shape == (cm.transposed_size(n, f, p, s),) * 2
         np.testing.assert_allclose(engine, ref, atol=1e-12)
         np.testing.assert_allclose(steps[-1].running, ref, atol=1e-12)
-
-
-def test_conv_transpose2d_uses_engine_layer(monkeypatch):
-    from nnviz.engine.layers import conv
-    calls = []
-    orig = conv.ConvTranspose2D.forward
-
-    def spy(self, x, train=False):
-        calls.append(x.shape)
-        return orig(self, x, train)
-
-    monkeypatch.setattr(conv.ConvTranspose2D, "forward", spy)
-    assert cm.conv_transpose2d(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, 2, 1).shape == (5, 5)
-    assert calls == [(1, 1, 3, 3)]
 
 
 # ---- connectivity (lesson 8) --------------------------------------------------------------
