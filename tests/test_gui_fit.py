@@ -149,6 +149,9 @@ def window_problems(window, qtbot):
         p = problems(window)
         if window.width() > SIZE[0] or window.height() > SIZE[1]:
             p.insert(0, f"window is {window.width()}x{window.height()}")
+        need, room = window.tabs.minimumSizeHint(), window.tab_scroll.viewport().size()
+        if need.width() > room.width() or need.height() > room.height():
+            p.insert(0, f"the tabs need {need.width()}x{need.height()}, have {room.width()}x{room.height()}")
         if p:
             out[ws.title] = p
     return out
@@ -241,3 +244,16 @@ def test_activation_page_fits_1024x768(small_window, qtbot):
         assert [p for p in problems(w) if "px" in p and "cut" not in p] == []
     finally:
         w.set_scale(1.0)
+
+
+def test_a_lesson_keeps_the_window_on_a_1024x768_screen(small_window, qtbot):
+    """The banner takes room from the tabs, which scroll, instead of growing the window."""
+    from nnviz.lessons import builtin_lessons
+    w = small_window
+    lesson = next(x for x in builtin_lessons() if x.title == "Pooling")
+    w.lessons.open(lesson)
+    qtbot.wait(200)
+    assert w.lesson_banner.isVisible()
+    assert (w.width(), w.height()) == SIZE
+    assert w.statusBar().geometry().bottom() < SIZE[1]
+    w.lessons.close()
