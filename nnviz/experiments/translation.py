@@ -106,7 +106,7 @@ class Translation(Experiment):
         a = mlp(o["size"], seed=self.seed)
         b = pure_cnn(o["size"], o["cnn_padding"], seed=self.seed)
         return [Arm("mlp", "MLP", a, self.trainer(a, data)),
-                Arm("cnn", f"pure CNN ({o['cnn_padding']} padding)", b, self.trainer(b, data))]
+                Arm("cnn", "CNN", b, self.trainer(b, data))]
 
     def samples(self) -> tuple[np.ndarray, np.ndarray]:
         """The sample images shown with predictions, and their labels."""

@@ -96,7 +96,7 @@ class VanishingGradients(Experiment):
         o = self.options
         plain, res = twin_nets(o["depth"], o["width"], o["activation"], data.num_classes, self.seed)
         return [Arm("plain", "plain", plain, self.trainer(plain, data)),
-                Arm("residual", "with skip connections", res, self.trainer(res, data))]
+                Arm("residual", "residual", res, self.trainer(res, data))]
 
     def probe(self, arm: Arm) -> dict[str, np.ndarray]:
         g = layer_grad_norms(arm.model)
