@@ -58,14 +58,17 @@ def test_training_runs_in_the_worker_and_the_views_follow(ws, qtbot):
     assert ws.step_label.text() == f"Step {n}"
     # the curves hold every step of both arms; the gradient view the engine's norms, per layer
     for label in ("plain", "residual"):
-        x, _ = ws.curves.curve_data("loss", f"{label} train")
-        assert x[-1] == n
+        x, _ = ws.curves.curve_data("loss", label)
+        assert x[-1] == n and len(x) == n
     for i, key in enumerate(("plain", "residual")):
         layers, norms = ws.grads.layer_data(i)
         want = run.probes[key]["layer_grad_norms"]
         assert list(layers) == list(range(1, 21 + 1))
         np.testing.assert_allclose(norms, np.maximum(want, 1e-30), rtol=1e-6)
     assert snap.grad_norms[0][0] < snap.grad_norms[1][0]          # the first layer: plain gets less
+    ws.curves.x_combo.setCurrentText("epochs")                      # per epoch: one point each
+    x, _ = ws.curves.curve_data("accuracy", "plain")
+    assert list(x) == list(range(1, run.epoch + 1))
 
 
 def test_translation_shows_samples_with_both_nets_answers(ws, qtbot):

@@ -82,11 +82,10 @@ def pure_cnn(size: int, padding: str = "full", channels: int = 8, seed: int = 0)
 class Translation(Experiment):
     name = "translation"
     title = "Translation: is the lit pixel the midpoint?"
-    caption = ("Each image is dark but for one pixel; the label says whether it is the centre pixel "
-               "(half of the images). Left: an MLP, a weight for every pixel. Right: a pure CNN, "
-               "convolutions and global average pooling, no dense layer. Will each learn it? The CNN "
-               "treats every position alike, so wherever the pixel is it gives the same answer: chance. "
-               "Its padding is 'full' and it has no biases, so not even the border tells it where it is.")
+    caption = ("One lit pixel per image: is it the centre? (half are.) An MLP (orange), a weight per pixel, "
+               "and a pure CNN (blue): convolutions and global average pooling, no dense layer; dashed: test. "
+               "The CNN treats every position alike, so it gives every image the same answer; with 'full' "
+               "padding and no biases not even the border tells it where the pixel is.")
     diagnostic = "samples"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "size": ("choice", (5, 7, 9, 11, 13, 15), None), "cnn_padding": ("choice", PADDINGS, None),

@@ -73,11 +73,10 @@ def layer_grad_norms(model: Sequential) -> np.ndarray:
 class VanishingGradients(Experiment):
     name = "vanishing"
     title = "Vanishing gradients and skip connections"
-    caption = ("Left: a deep plain network. Right: the same layers, each wrapped in a skip connection "
-               "(x + f(x)). Below: the gradient norm of every layer's weights, first layer on the left, "
-               "on a log scale. In the plain net the gradient shrinks layer by layer on its way back, "
-               "the first layers hardly move and the loss stalls; the skip connections give the "
-               "gradient a fast lane to the first layer.")
+    caption = ("A deep plain net (orange) and the same layers, each wrapped in a skip connection x + f(x) "
+               "(blue); dashed: test. Below, each layer's weight-gradient norm on a log scale. In the plain "
+               "net the gradient shrinks layer by layer on its way back, so the first layers hardly learn "
+               "and the loss stalls; the skip connections are a fast lane for the gradient.")
     diagnostic = "grad_norms"
     OPTIONS: ClassVar[dict[str, Option]] = {
         "depth": ("int", 1, 60), "width": ("int", 2, 64), "activation": ("choice", tuple(ACTIVATIONS), None),

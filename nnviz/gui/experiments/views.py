@@ -11,13 +11,19 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from ..snapshots import HistoryCopy, Snapshot
-from ..style import add_legend, np_to_qimage, px, series_color, style_plot
+from ..style import np_to_qimage, px, series_color, style_plot
 
 FLOOR = 1e-30          # a gradient of exactly 0 still has a place on the log axis
 
 
 def arm_color(i: int):
     return series_color(1 - i if i < 2 else i)     # first arm vermillion, second blue
+
+
+def coloured(labels: list[str]) -> str:
+    """The arms' names in their colours: a legend that covers no data."""
+    return ", ".join("<span style='color:#{:02x}{:02x}{:02x}'>{}</span>".format(*arm_color(i), label)
+                     for i, label in enumerate(labels))
 
 
 @dataclass(kw_only=True)
@@ -52,22 +58,24 @@ class GradNormView(QWidget):
             p.setLogMode(x=False, y=True)
             p.showGrid(x=True, y=True, alpha=0.25)
             p.getViewBox().setMouseEnabled(x=True, y=False)
-        add_legend(self.layers_plot, offset=(-10, -10))   # the colours are the same on the right
         self._items: dict[tuple[str, int], pg.PlotDataItem] = {}
 
     def clear(self) -> None:
         for p in (self.layers_plot, self.time_plot):
             p.clear()
-            if p.legend is not None:
-                p.legend.clear()
         self._items.clear()
+
+    def set_labels(self, labels: list[str]) -> None:
+        names = coloured(labels)
+        style_plot(self.layers_plot, f"Gradient norm per layer now: {names}")
+        style_plot(self.time_plot, f"First layer's gradient norm: {names}")
 
     def _item(self, plot, kind, i, label, symbol):
         item = self._items.get((kind, i))
         if item is None:
             pen = pg.mkPen(arm_color(i), width=px(2.5))
             kw = dict(symbol="o", symbolSize=px(7), symbolBrush=arm_color(i), symbolPen=None) if symbol else {}
-            item = plot.plot([], [], pen=pen, name=label if plot is self.layers_plot else None, **kw)
+            item = plot.plot([], [], pen=pen, **kw)
             self._items[(kind, i)] = item
         return item
 
@@ -117,7 +125,7 @@ class SamplesView(QWidget):
             img[:, ::8] = np.minimum(img[:, ::8], 200)
             pic = QLabel()
             pic.setPixmap(QPixmap.fromImage(np_to_qimage(img)).scaled(
-                self.CELL, self.CELL, Qt.KeepAspectRatio, Qt.FastTransformation))
+                int(px(self.CELL)), int(px(self.CELL)), Qt.KeepAspectRatio, Qt.FastTransformation))
             pic.setAlignment(Qt.AlignCenter)
             text = QLabel()
             text.setAlignment(Qt.AlignHCenter | Qt.AlignTop)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from nnviz.experiments import EXPERIMENTS, ExperimentError, make_experiment
 
-from ..curves import CurvesWidget
+from ..curves import CurvesWidget, smooth
 from ..dialogs import ErrorBanner
 from ..snapshots import HistoryCopier
 from ..worker import TrainingController
@@ -145,6 +145,7 @@ class ExperimentsWorkspace(Workspace):
 
         split = QSplitter(Qt.Vertical)
         self.curves = CurvesWidget()
+        self.curves.x_axis_changed.connect(self._x_axis_changed)
         split.addWidget(self.curves)
         self.diag = QStackedWidget()
         self.grads = GradNormView()
@@ -180,7 +181,10 @@ class ExperimentsWorkspace(Workspace):
         self._sync_controls()
         self.caption.setText(exp.caption)
         self.curves.clear()
+        # the residual net's first losses are large: on a log axis the plain net's stall still shows
+        self.curves.set_log(exp.name == "vanishing")
         self.grads.clear()
+        self.grads.set_labels([a.label for a in self.run.arms])
         self.diag.setCurrentIndex(PAGES[exp.diagnostic])
         if exp.diagnostic == "samples":
             self.samples.set_samples(*exp.samples())
@@ -252,7 +256,7 @@ class ExperimentsWorkspace(Workspace):
         if now - self._slow_t >= self.CURVES_EVERY_S or not st.running:
             self._slow_t = now
             for i, (label, hist) in enumerate(zip(snap.labels, snap.histories)):
-                self.curves.update_history(hist, prefix=label, color_train=arm_color(i), color_test=arm_color(i))
+                self._draw_history(label, hist, arm_color(i))
             self.grads.update_snapshot(snap)
         if snap.sample_probs:
             self.samples.set_probs(snap.labels, snap.sample_probs)
@@ -261,6 +265,26 @@ class ExperimentsWorkspace(Workspace):
             self.result_label.setText("Test accuracy: " + ", ".join(
                 f"{label} {a:.0%}" for label, a in zip(snap.labels, accs)))
         self._show_steps(st.steps, st.steps_per_s, st.running, st.epoch, st.elapsed)
+
+    def _draw_history(self, label, hist, color):
+        """Train per step (smoothed, in the legend) and test per epoch (dashed, the caption says)."""
+        st, ep = hist.steps, hist.epochs
+        by_epoch = self.curves.x_mode == "epochs"
+        ex = ep.get("epoch" if by_epoch else "step", [])
+        for key in ("loss", "accuracy"):
+            if by_epoch:
+                self.curves.set_curve(key, label, ex, ep.get(f"train_{key}", []), color)
+            else:
+                self.curves.set_curve(key, label, st.get("step", []), smooth(st.get(key, [])), color)
+            self.curves.set_curve(key, f"{label} test", ex, ep.get(f"test_{key}", []), color,
+                                  style="dash", legend=False)
+
+    def _x_axis_changed(self, _):
+        self.curves.clear()
+        snap = self.last_snapshot
+        if snap is not None:
+            for i, (label, hist) in enumerate(zip(snap.labels, snap.histories)):
+                self._draw_history(label, hist, arm_color(i))
 
     def _show_steps(self, steps, sps, running, epoch=0, elapsed=0.0):
         self.step_label.setText(f"Step {steps:,}")
