@@ -115,3 +115,22 @@ def test_series_stays_bounded():
     assert len(steps) <= 10 and steps[-1] >= 90 and np.array_equal(steps, values)
     s.truncate(50)
     assert s.arrays()[0].max() <= 50
+
+
+def test_after_a_divergence_both_arms_go_back_to_the_same_step(monkeypatch):
+    from nnviz.train import TrainingDiverged
+    run = make_experiment("vanishing", depth=3).build()
+    run.run(30)
+    before = [a.model.state() for a in run.arms]
+    second = run.trainers[1]
+
+    def boom():
+        raise TrainingDiverged(second.steps + 1, "loss is nan", second.lr)
+    monkeypatch.setattr(second, "step", boom)
+    with pytest.raises(TrainingDiverged):
+        run.step()                      # the first arm stepped, the second did not
+    assert [t.steps for t in run.trainers] == [31, 30]
+    assert run.restore_last_good() == 25
+    assert [t.steps for t in run.trainers] == [25, 25]
+    assert all(s.arrays()[0].max() <= 25 for s in run.series["plain"].values())
+    assert not np.array_equal(before[0]["0.weight"], run.arms[0].model.state()["0.weight"])

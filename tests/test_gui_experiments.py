@@ -86,6 +86,14 @@ def test_translation_shows_samples_with_both_nets_answers(ws, qtbot):
     mlp, cnn = snap.sample_probs
     assert np.array_equal(mlp > 0.5, [True] + [False] * 7)            # the MLP: right on every one
     assert np.ptp(cnn) < 1e-5                                          # the CNN: the same answer for all
+    # presentation mode: larger pictures, the same answers
+    from nnviz.gui import style
+    small, text = ws.samples.images[0].pixmap().width(), ws.samples.text_of(3)
+    try:
+        style.set_scale(1.5)
+        assert ws.samples.images[0].pixmap().width() > small and ws.samples.text_of(3) == text
+    finally:
+        style.set_scale(1.0)
 
 
 def test_options_rebuild_the_nets_and_bad_lesson_states_name_the_field(ws):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from nnviz.experiments import ExperimentError, split_state
+from nnviz.experiments.catalog import MAX_STEPS
 from nnviz.lessons import LessonError
 
 
@@ -10,7 +11,8 @@ class ExperimentsAdapter:
 
     def capture(self, ws) -> dict:
         exp = ws.experiment
-        return {"experiment": exp.name, **exp.options, "train_steps": int(ws.run.steps)}
+        # a lesson replays its steps when opened: a very long run is saved as the longest it replays
+        return {"experiment": exp.name, **exp.options, "train_steps": min(int(ws.run.steps), MAX_STEPS)}
 
     def apply(self, ws, state: dict) -> None:
         try:

@@ -70,23 +70,34 @@ class GradNormView(QWidget):
         style_plot(self.layers_plot, f"Gradient norm per layer now: {names}")
         style_plot(self.time_plot, f"First layer's gradient norm: {names}")
 
-    def _item(self, plot, kind, i, label, symbol):
+    def _item(self, plot, kind, i, symbol):
         item = self._items.get((kind, i))
         if item is None:
-            pen = pg.mkPen(arm_color(i), width=px(2.5))
-            kw = dict(symbol="o", symbolSize=px(7), symbolBrush=arm_color(i), symbolPen=None) if symbol else {}
-            item = plot.plot([], [], pen=pen, **kw)
+            kw = dict(symbol="o", symbolBrush=arm_color(i), symbolPen=None) if symbol else {}
+            item = plot.plot([], [], **kw)
             self._items[(kind, i)] = item
+            self._restyle(item, i)
         return item
 
+    @staticmethod
+    def _restyle(item, i):
+        item.setPen(pg.mkPen(arm_color(i), width=px(2.5)))
+        if item.opts.get("symbol"):
+            item.setSymbolSize(px(7))
+
+    def apply_scale(self) -> None:
+        """Presentation mode changed the scale: thicker lines and dots."""
+        for (_, i), item in self._items.items():
+            self._restyle(item, i)
+
     def update_snapshot(self, snap: ExperimentSnapshot) -> None:
-        for i, (label, g) in enumerate(zip(snap.labels, snap.grad_norms)):
+        for i, g in enumerate(snap.grad_norms):
             if len(g) and np.any(g > 0):
                 x = np.arange(1, len(g) + 1, dtype=float)
-                self._item(self.layers_plot, "layers", i, label, True).setData(x, np.maximum(g, FLOOR))
-        for i, (label, (s, v)) in enumerate(zip(snap.labels, snap.first_grad)):
+                self._item(self.layers_plot, "layers", i, True).setData(x, np.maximum(g, FLOOR))
+        for i, (s, v) in enumerate(snap.first_grad):
             if len(s):
-                self._item(self.time_plot, "time", i, label, False).setData(s, np.maximum(v, FLOOR))
+                self._item(self.time_plot, "time", i, False).setData(s, np.maximum(v, FLOOR))
 
     def layer_data(self, i: int):
         """(layers, norms) drawn for arm i (tests)."""
@@ -109,7 +120,9 @@ class SamplesView(QWidget):
         self.grid.addWidget(self.title, 0, 0, 1, self.COLUMNS)
         self.images: list[QLabel] = []
         self.texts: list[QLabel] = []
+        self._x = np.zeros((0, 1, 1, 1), np.float32)
         self._labels = np.zeros(0, np.int64)
+        self._shown: tuple[list[str], list[np.ndarray]] = ([], [])
 
     def set_samples(self, x: np.ndarray, y: np.ndarray) -> None:
         """x (n, 1, H, W) in 0..1, y the labels (1 = centre)."""
@@ -117,7 +130,7 @@ class SamplesView(QWidget):
             self.grid.removeWidget(w)
             w.deleteLater()
         self.images, self.texts = [], []
-        self._labels = np.asarray(y)
+        self._x, self._labels = np.asarray(x), np.asarray(y)
         cols = self.COLUMNS
         for k in range(len(x)):
             img = np.kron(255 - (x[k, 0] * 255).astype(np.uint8), np.ones((8, 8), np.uint8))
@@ -138,6 +151,7 @@ class SamplesView(QWidget):
         self.set_probs([], [])
 
     def set_probs(self, names: list[str], probs: list[np.ndarray]) -> None:
+        self._shown = (names, probs)
         for k, text in enumerate(self.texts):
             truth = "centre" if self._labels[k] == 1 else "elsewhere"
             lines = [f"<b>{truth}</b>"]
@@ -146,6 +160,12 @@ class SamplesView(QWidget):
                 col = "#{:02x}{:02x}{:02x}".format(*arm_color(i))
                 lines.append(f"<span style='color:{col}'>{name} {p[k]:.2f}</span> {'✓' if ok else '✗'}")
             text.setText("<br>".join(lines))
+
+    def apply_scale(self) -> None:
+        """Presentation mode: the pictures again, at the new size."""
+        names, probs = self._shown
+        self.set_samples(self._x, self._labels)
+        self.set_probs(names, probs)
 
     def text_of(self, k: int) -> str:
         return self.texts[k].text()

@@ -80,9 +80,6 @@ class ExperimentsWorkspace(Workspace):
         self.load("vanishing")
         self.train_sync(200)
 
-    def apply_scale(self):
-        self.curves.apply_scale()
-
     # ---- UI ------------------------------------------------------------------------------
     def _build_ui(self):
         root = QVBoxLayout(self)
