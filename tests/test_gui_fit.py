@@ -241,3 +241,16 @@ def test_activation_page_fits_1024x768(small_window, qtbot):
         assert [p for p in problems(w) if "px" in p and "cut" not in p] == []
     finally:
         w.set_scale(1.0)
+
+
+def test_experiments_tab_fits_1024x768_with_its_plots_and_samples(small_window, qtbot):
+    w = small_window
+    ws = w.workspace("Experiments")
+    w.tabs.setCurrentWidget(ws)
+    for name in ("vanishing", "translation"):
+        ws.load(name)
+        ws.train_sync(30)
+        qtbot.waitUntil(lambda: ws.last_snapshot is not None and ws.last_snapshot.status.steps == 30,
+                        timeout=60000)
+        qtbot.wait(150)
+        assert problems(w) == [], name
