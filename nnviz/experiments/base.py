@@ -53,6 +53,11 @@ class Series:
 
 Option = tuple[str, Any, Any]   # (kind, allowed or low, high): ("int", 1, 60), ("choice", (...), None)
 
+# what every experiment trains with (Experiment.trainer reads them)
+TRAINING_OPTIONS: dict[str, Option] = {
+    "lr": ("float", 1e-6, 10.0), "optimizer": ("choice", ("sgd", "adam"), None),
+    "batch_size": ("int", 1, 1024), "seed": ("int", 0, 2**31 - 1)}
+
 
 class Experiment:
     """An experiment: data, two arms on it, what is probed after each step, its numbers.

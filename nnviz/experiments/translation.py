@@ -20,7 +20,7 @@ import numpy as np
 from nnviz.data import Dataset
 from nnviz.engine import Conv2D, Dense, Flatten, GlobalAvgPool2D, ReLU, Sequential
 
-from .base import Arm, Experiment, ExperimentError, Option
+from .base import TRAINING_OPTIONS, Arm, Experiment, ExperimentError, Option
 
 CLASS_NAMES = ["elsewhere", "centre"]
 PADDINGS = ("full", "same")
@@ -88,10 +88,8 @@ class Translation(Experiment):
                "padding and no biases not even the border tells it where the pixel is.")
     diagnostic = "samples"
     OPTIONS: ClassVar[dict[str, Option]] = {
-        "size": ("choice", (5, 7, 9, 11, 13, 15), None), "cnn_padding": ("choice", PADDINGS, None),
-        "n_train": ("int", 40, 20000), "n_test": ("int", 20, 20000), "lr": ("float", 1e-6, 10.0),
-        "optimizer": ("choice", ("sgd", "adam"), None), "batch_size": ("int", 1, 1024),
-        "seed": ("int", 0, 2**31 - 1)}
+        **TRAINING_OPTIONS, "size": ("choice", (5, 7, 9, 11, 13, 15), None),
+        "cnn_padding": ("choice", PADDINGS, None), "n_train": ("int", 40, 20000), "n_test": ("int", 20, 20000)}
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "size": 9, "cnn_padding": "full", "n_train": 800, "n_test": 400, "lr": 0.01, "optimizer": "adam",
         "batch_size": 32, "seed": 0}

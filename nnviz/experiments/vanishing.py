@@ -17,7 +17,7 @@ from nnviz.data import Dataset, make_toy
 from nnviz.data.toy import TOY_NAMES
 from nnviz.engine import Dense, Layer, Residual, Sequential, Sigmoid, Tanh
 
-from .base import Arm, Experiment, Option
+from .base import TRAINING_OPTIONS, Arm, Experiment, Option
 
 ACTIVATIONS = {"tanh": Tanh, "sigmoid": Sigmoid}
 
@@ -79,10 +79,9 @@ class VanishingGradients(Experiment):
                "and the loss stalls; the skip connections are a fast lane for the gradient.")
     diagnostic = "grad_norms"
     OPTIONS: ClassVar[dict[str, Option]] = {
-        "depth": ("int", 1, 60), "width": ("int", 2, 64), "activation": ("choice", tuple(ACTIVATIONS), None),
-        "dataset": ("choice", TOY_NAMES, None), "n_points": ("int", 40, 5000), "noise": ("float", 0.0, 0.5),
-        "lr": ("float", 1e-6, 10.0), "optimizer": ("choice", ("sgd", "adam"), None),
-        "batch_size": ("int", 1, 1024), "seed": ("int", 0, 2**31 - 1)}
+        **TRAINING_OPTIONS, "depth": ("int", 1, 60), "width": ("int", 2, 64),
+        "activation": ("choice", tuple(ACTIVATIONS), None), "dataset": ("choice", TOY_NAMES, None),
+        "n_points": ("int", 40, 5000), "noise": ("float", 0.0, 0.5)}
     DEFAULTS: ClassVar[dict[str, Any]] = {
         "depth": 20, "width": 16, "activation": "tanh", "dataset": "circle", "n_points": 400, "noise": 0.1,
         "lr": 0.1, "optimizer": "sgd", "batch_size": 32, "seed": 0}
