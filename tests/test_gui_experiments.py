@@ -97,6 +97,12 @@ def test_translation_shows_samples_with_both_nets_answers(ws, qtbot):
 
 
 def test_options_rebuild_the_nets_and_bad_lesson_states_name_the_field(ws):
+    ws.exp_combo.setCurrentIndex(ws.exp_combo.findData("translation"))
+    assert "not even the border" in ws.caption.text()
+    ws.pad_combo.setCurrentIndex(ws.pad_combo.findData("same"))
+    assert ws.experiment.options["cnn_padding"] == "same" and "padding leaks position" in ws.caption.text()
+    assert [l.use_bias for l in ws.run.arms[1].model.layers if l.type == "Conv2D"] == [True] * 3
+    ws.exp_combo.setCurrentIndex(ws.exp_combo.findData("vanishing"))
     ws.depth_spin.setValue(5)
     assert ws.experiment.options["depth"] == 5 and ws.run.steps == 0
     assert len(ws.run.probes["plain"]["layer_grad_norms"]) == 6

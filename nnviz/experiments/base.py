@@ -93,6 +93,10 @@ class Experiment:
                 raise ExperimentError(f"{key}: expected a number from {a:g} to {b:g}, got {value!r}")
         return dict(options)
 
+    def describe(self) -> str:
+        """The caption for these options (the class's, unless a variant needs its own)."""
+        return self.caption
+
     @property
     def seed(self) -> int:
         return int(self.options.get("seed", 0))

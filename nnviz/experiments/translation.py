@@ -94,6 +94,13 @@ class Translation(Experiment):
         "size": 9, "cnn_padding": "full", "n_train": 800, "n_test": 400, "lr": 0.01, "optimizer": "adam",
         "batch_size": 32, "seed": 0}
 
+    def describe(self) -> str:
+        if self.options["cnn_padding"] == "full":
+            return self.caption
+        return self.caption.split(" The CNN treats")[0] + (
+            " With 'same' padding and biases the background is not zero but the padding is, so the border "
+            "shows, and the CNN learns how far the pixel is from it: padding leaks position into a CNN.")
+
     def dataset(self) -> Dataset:
         o = self.options
         return midpoint_dataset(o["size"], o["n_train"], o["n_test"], self.seed)

@@ -176,7 +176,7 @@ class ExperimentsWorkspace(Workspace):
         self.last_snapshot = None
         self.banner.dismiss()
         self._sync_controls()
-        self.caption.setText(exp.caption)
+        self.caption.setText(exp.describe())
         self.curves.clear()
         # the residual net's first losses are large: on a log axis the plain net's stall still shows
         self.curves.set_log(exp.name == "vanishing")
