@@ -105,6 +105,11 @@ def test_experiment_options_are_checked_by_name():
         make_experiment("dropout")
     with pytest.raises(ExperimentError, match="train_steps"):
         evaluate_state({"experiment": "vanishing", "train_steps": -1})
+    # in a lesson file: the lesson's error, naming the field of the step's state
+    from nnviz.lessons import LessonError, LessonStep
+    from nnviz.lessons.examples import evaluate
+    with pytest.raises(LessonError, match=r"state\.activation: expected one of tanh, sigmoid"):
+        evaluate(LessonStep("experiments", state={"experiment": "vanishing", "activation": "relu"}))
 
 
 def test_series_stays_bounded():
