@@ -2,6 +2,7 @@
 trains them in turn on the same data (Qt-free; the app's worker thread drives a runner)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -59,7 +60,7 @@ TRAINING_OPTIONS: dict[str, Option] = {
     "batch_size": ("int", 1, 1024), "seed": ("int", 0, 2**31 - 1)}
 
 
-class Experiment:
+class Experiment(ABC):
     """An experiment: data, two arms on it, what is probed after each step, its numbers.
 
     Subclasses set the class attributes and implement dataset() and arms(); options are
@@ -101,11 +102,13 @@ class Experiment:
     def seed(self) -> int:
         return int(self.options.get("seed", 0))
 
+    @abstractmethod
     def dataset(self) -> Dataset:
-        raise NotImplementedError
+        """The data both arms train on."""
 
+    @abstractmethod
     def arms(self, data: Dataset) -> list[Arm]:
-        raise NotImplementedError
+        """The networks, each with its trainer, built from the same seed."""
 
     def probe(self, arm: Arm) -> dict[str, np.ndarray]:
         """What is read off an arm after each step (copies); nothing by default."""
