@@ -16,6 +16,8 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-transposed.png", "Transposed convolution", 1),
     ("lesson-connectivity.png", "Connectivity", 0),
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
+    ("lesson-vanishing.png", "Vanishing gradients and skip connections", 0),
+    ("lesson-translation.png", "Translation", 0),
 ]
 
 

@@ -257,3 +257,16 @@ def test_a_lesson_keeps_the_window_on_a_1024x768_screen(small_window, qtbot):
     assert (w.width(), w.height()) == SIZE
     assert w.statusBar().geometry().bottom() < SIZE[1]
     w.lessons.close()
+
+
+def test_experiments_tab_fits_1024x768_with_its_plots_and_samples(small_window, qtbot):
+    w = small_window
+    ws = w.workspace("Experiments")
+    w.tabs.setCurrentWidget(ws)
+    for name in ("vanishing", "translation"):
+        ws.load(name)
+        ws.train_sync(30)
+        qtbot.waitUntil(lambda: ws.last_snapshot is not None and ws.last_snapshot.status.steps == 30,
+                        timeout=60000)
+        qtbot.wait(150)
+        assert problems(w) == [], name

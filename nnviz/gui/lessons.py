@@ -31,6 +31,7 @@ from nnviz.lessons.examples import grid_of, kernel_of
 
 from . import style
 from .backprop.lesson import BackpropAdapter
+from .experiments.lesson import ExperimentsAdapter
 
 log = logging.getLogger("nnviz")
 MAX_PRETRAIN_STEPS = 20000      # a lesson's train_steps: enough for any picture, bounded
@@ -270,11 +271,12 @@ class PlaygroundAdapter:
 
 
 ADAPTERS = {a.workspace: a for a in (ConvlabAdapter(), InspectorAdapter(), PlaygroundAdapter(),
-                                     BackpropAdapter())}
+                                     BackpropAdapter(), ExperimentsAdapter())}
 
 
 _KEYS = {"PlaygroundWorkspace": "playground", "InspectorWorkspace": "inspector",
-         "ConvLabWorkspace": "convlab", "BackpropWorkspace": "backprop"}
+         "ConvLabWorkspace": "convlab", "BackpropWorkspace": "backprop",
+         "ExperimentsWorkspace": "experiments"}
 
 
 def workspace_key(ws) -> str | None:

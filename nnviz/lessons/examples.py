@@ -133,6 +133,12 @@ def evaluate(step: LessonStep) -> dict[str, Any]:
             got = evaluate_scene(state)
         except LabError as e:
             raise LessonError(str(e)) from None
+    elif step.workspace == "experiments":
+        from nnviz.experiments import ExperimentError, evaluate_state
+        try:
+            got = evaluate_state(state)
+        except ExperimentError as e:
+            raise LessonError(f"state.{e}") from None
     else:
         got = {}
     for key, args in (state.get("formulas") or {}).items():
