@@ -3,7 +3,13 @@ over the plane, weights as lines (width = |w|, colour = sign)."""
 import numpy as np
 from PySide6.QtCore import QLineF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+)
 
 from ..style import CLASS_COLORS, FONT_PT, px, ui_font
 from .features import LABELS
@@ -180,6 +186,31 @@ class NetworkView(QGraphicsView):
                     col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
                     col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
                     grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
+
+    DROPPED = QColor(120, 120, 120, 205)
+
+    def set_dropped(self, dropped):
+        """Grey the hidden units the last training step dropped: one bool array per hidden
+        layer (RunSnapshot.dropped; None before a step). The grey is a child of the node, so
+        it moves and scales with it."""
+        for c in range(1, len(self.nodes) - 1):
+            mask = dropped[c - 1] if c - 1 < len(dropped) else None
+            for i, node in enumerate(self.nodes[c]):
+                on = mask is not None and i < len(mask) and bool(mask[i])
+                mark = getattr(node, "drop_mark", None)
+                if mark is None:
+                    if not on:
+                        continue
+                    mark = node.drop_mark = QGraphicsRectItem(node)
+                    mark.setPen(QPen(Qt.NoPen))
+                    mark.setBrush(self.DROPPED)
+                mark.setRect(node.boundingRect())
+                mark.setVisible(on)
+
+    def dropped_units(self):
+        """Which hidden units are greyed now: one bool list per hidden layer."""
+        return [[getattr(n, "drop_mark", None) is not None and n.drop_mark.isVisible() for n in col]
+                for col in self.nodes[1:-1]]
 
     def node_rgb(self, layer, index):
         return self.pixmaps.get((layer, index))

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnviz.data.dataset import Dataset
-from nnviz.engine import model_from_spec, softmax
+from nnviz.engine import softmax
 from nnviz.train import Trainer
 
 from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
 from ..style import CLASS_COLORS
+from .dropout import dropped_units, seeded_model, with_dropout
 from .features import feature_map, ordered
 
 ACTIVATIONS = {"ReLU": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "LeakyReLU": "LeakyReLU",
@@ -39,6 +40,7 @@ class Settings:
     optimizer: str = "adam"
     reg: str = "None"
     reg_rate: float = 0.001
+    dropout: float = 0.0      # rate of the Dropout after each hidden layer (0: none, fused training)
 
 
 def build_spec(n_in, hidden, activation, classes, name=None):
@@ -99,9 +101,11 @@ class Run:
         self.hidden = list(hidden)
         self.label = label or f"{len(hidden)} hidden"
         classes = raw.num_classes
-        self.spec = build_spec(len(self.features), self.hidden, settings.activation, classes)
+        self.dropout = float(getattr(settings, "dropout", 0.0))
+        self.spec = with_dropout(build_spec(len(self.features), self.hidden, settings.activation,
+                                            classes), self.dropout)
         self.neuron_layers = hidden_output_layers(self.spec)
-        self.model = model_from_spec(self.spec, seed=seed)
+        self.model = seeded_model(self.spec, seed)
         f = lambda x: feature_map(x, self.features)
         self.data = Dataset(name=raw.name, x_train=f(raw.x_train), y_train=raw.y_train,
                             x_test=f(raw.x_test), y_test=raw.y_test,
@@ -255,7 +259,7 @@ class RunSnapshotter:
             contour=(contour_segments(probs[..., 1], 0.5, run.extent)
                      if probs.shape[-1] == 2 else None),
             history=self.history.copy(tr.history), train_loss=tl, train_acc=ta,
-            test_loss=el, test_acc=ea)
+            test_loss=el, test_acc=ea, dropped=dropped_units(model))
         if neurons:
             acts = model.activations(run.grid_small)
             n = NEURON_RES
