@@ -801,8 +801,10 @@ class PlaygroundWorkspace(Workspace):
         self.compare.set_trainer(self.group, make_group_snapshot_fn(self.group, self.opts))
         for k, bp in enumerate(self.compare_plots):
             bp.setVisible(k < len(runs))
+            if k >= len(runs):
+                continue
             title = runs[k].label if dropout else f"{k} hidden layer{'s' if k != 1 else ''}"
-            if k < len(runs) and bp.title != title:
+            if bp.title != title:
                 bp.title = title
                 bp._style_title(force=True)
         for bp, r in zip(self.compare_plots, runs):
