@@ -117,6 +117,31 @@ def test_logits_lesson_reaches_100_percent_and_keeps_growing(window, errors):
     assert errors == []
 
 
+def test_dropout_lesson_greys_units_and_shows_overfitting_without_dropout(window, errors, qtbot):
+    lesson = _lesson("Dropout")
+    window.lessons.open(lesson)
+    ws = window.current
+    step = lesson.steps[0]
+    assert ws.trainer.steps == step.state["train_steps"] and ws.run.dropout == step.state["dropout"]
+    assert ws.trainer.optimizer.config()["type"].lower() == "adam" and ws.settings.noise == step.state["noise"]
+    drops = [l for l in ws.current_model().layers if l.type == "Dropout"]
+    want = [(np.asarray(l.last_mask)[0] == 0).tolist() for l in drops]
+    qtbot.waitUntil(lambda: ws.network.dropped_units() == want, timeout=10000)   # the view greys that mask
+    assert sum(map(sum, want)) == step.expect["greyed_units"]
+    window.page_down()
+    assert ws.in_compare and ws.compare_variant == "dropout"
+    plain, dropped = ws.group.runs
+    assert plain.trainer.steps == dropped.trainer.steps == lesson.steps[1].state["train_steps"]
+    got = {"test_loss_no_dropout": plain.trainer.evaluate("test")[0],
+           "test_loss_dropout": dropped.trainer.evaluate("test")[0],
+           "test_loss_no_dropout_min": float(np.min(plain.trainer.history.epochs["test_loss"]))}
+    for key, v in got.items():      # the caption's numbers (training runs 2000 steps: some slack)
+        assert abs(v - lesson.steps[1].expect[key]) <= 0.02, (key, v)
+    assert got["test_loss_no_dropout"] > 3 * got["test_loss_dropout"]
+    assert ADAPTERS["playground"].capture(ws)["compare"] == "dropout"
+    assert errors == []
+
+
 def test_save_lesson_and_open_it_again(window, errors, tmp_path):
     window.tabs.setCurrentWidget(next(w for w in window.workspaces if workspace_key(w) == "convlab"))
     ws = window.current
@@ -176,7 +201,9 @@ def test_cli_refuses_a_bad_lesson_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("state, field", [({"dataset": "mnist"}, "state.dataset"), ({"lr": -1}, "state.lr"),
                                           ({"hidden": [3, 99]}, "state.hidden"),
-                                          ({"activation": "Swish"}, "state.activation")])
+                                          ({"activation": "Swish"}, "state.activation"),
+                                          ({"dropout": 1.5}, "state.dropout"),
+                                          ({"compare": "width"}, "state.compare")])
 def test_bad_playground_state_names_the_field(window, errors, tmp_path, state, field):
     p = tmp_path / "bad.json"
     p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "playground", "state": state}]}))
