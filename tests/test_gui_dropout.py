@@ -159,7 +159,7 @@ def test_compare_dropout_trains_both_and_goes_back(qtbot, window):
     pg = _playground(window)
     pg.dropout_button.click()
     assert pg.in_compare and pg.compare_variant == "dropout"
-    assert pg.settings.dataset == "gauss" and pg.settings.hidden == [16, 16]    # the overfitting set-up
+    assert pg.settings.dataset == "gauss" and pg.settings.hidden == [8, 8]    # the overfitting set-up
     assert not pg.compare_plots[2].isVisibleTo(pg) and not pg.dropout_button.isVisibleTo(pg)
     assert [bp.title for bp in pg.compare_plots[:2]] == ["no dropout", "dropout 0.5"]
     assert "Compare dropout" in pg.compare_info.text()
