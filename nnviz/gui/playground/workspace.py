@@ -253,8 +253,9 @@ class PlaygroundWorkspace(Workspace):
         self.network = NetworkView()
         self.network.node_clicked.connect(self._node_clicked)
         nl.addWidget(self.network, 1)
-        self.dropout_hint = QLabel("Grey: units dropped in the last training step "
-                                   "(for the first example of its batch)")
+        self.dropout_hint = QLabel("Grey: units dropped in the last training step")
+        self.dropout_hint.setToolTip("for the first example of that step's batch (each example "
+                                     "draws its own units); evaluation uses every unit")
         self.dropout_hint.setWordWrap(True)
         self.dropout_hint.setStyleSheet("color:#555")
         self.dropout_hint.hide()
