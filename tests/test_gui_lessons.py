@@ -129,7 +129,7 @@ def test_dropout_lesson_greys_units_and_shows_overfitting_without_dropout(window
     qtbot.waitUntil(lambda: ws.network.dropped_units() == want, timeout=10000)   # the view greys that mask
     assert sum(map(sum, want)) == step.expect["greyed_units"]
     window.page_down()
-    assert ws.in_compare and ws.compare_variant == "dropout"
+    assert ws.in_compare and ws.compare_variant == "dropout" and not ws.compare.running   # paused: the scene stays
     plain, dropped = ws.group.runs
     assert plain.trainer.steps == dropped.trainer.steps == lesson.steps[1].state["train_steps"]
     got = {"test_loss_no_dropout": plain.trainer.evaluate("test")[0],

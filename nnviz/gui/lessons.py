@@ -223,8 +223,9 @@ class PlaygroundAdapter:
         ws.rebuild()
         n = _int(state, "train_steps", 0, MAX_PRETRAIN_STEPS, 0)
         if state.get("compare"):
-            # the lesson's own settings, not Compare's first-use defaults: the same scene every time
-            ws.start_compare(lecture_defaults=False,
+            # the lesson's own settings, not Compare's first-use defaults, and paused until
+            # train_steps are done: the same scene every time
+            ws.start_compare(lecture_defaults=False, autostart=False,
                              variant="dropout" if state["compare"] == "dropout" else "depths")
         if n:
             pretrain(ws.controller, n)

@@ -766,13 +766,13 @@ class PlaygroundWorkspace(Workspace):
         self.raw = self._make_raw()
         self.rebuild()
 
-    def start_compare(self, lecture_defaults=None, variant=None):
+    def start_compare(self, lecture_defaults=None, variant=None, autostart=True):
         """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings, or
         (variant "dropout") the same net without and with dropout; None: the variant shown.
 
         The first time (or with lecture_defaults=True) the settings switch to LECTURE:
         a straight line, a convex polygon, then a combination of such regions (dropout:
-        drop.LECTURE, where the net without dropout overfits)."""
+        drop.LECTURE, where the net without dropout overfits). autostart=False: built, paused."""
         variant = variant or self.compare_variant
         self.compare_variant = variant
         dropout = variant == "dropout"
@@ -818,8 +818,11 @@ class PlaygroundWorkspace(Workspace):
         self.back_button.show()
         self.dropout_button.hide()
         self.compare_button.setText("Restart")
-        self.compare.start()
-        self.play_button.setChecked(True)
+        if autostart:
+            self.compare.start()
+            self.play_button.setChecked(True)
+        else:
+            self.compare.refresh()
 
     def _compare_caption(self):
         """What is compared (with the settings in use now) and what to look for."""
