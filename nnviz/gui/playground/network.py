@@ -186,17 +186,27 @@ class NetworkView(QGraphicsView):
                     col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
                     col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
                     grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
+        self.set_dropped(run_snap.dropped)
 
     DROPPED = QColor(120, 120, 120, 205)
 
     def set_dropped(self, dropped):
-        """Grey the hidden units the last training step dropped: one bool array per hidden
-        layer (RunSnapshot.dropped; None before a step). The grey is a child of the node, so
-        it moves and scales with it."""
+        """Grey the hidden units the last training step dropped, and fade their weights (the
+        thinned net of the notes' figure): one bool array per hidden layer (RunSnapshot.dropped;
+        None before a step). The grey is a child of the node: it moves and scales with it."""
+        off = []
         for c in range(1, len(self.nodes) - 1):
             mask = dropped[c - 1] if c - 1 < len(dropped) else None
+            n = len(self.nodes[c])
+            off.append(np.zeros(n, bool) if mask is None or len(mask) != n else np.asarray(mask, bool))
+        dropping = any(m.any() for m in off)
+        if not off or not (dropping or getattr(self, "_faded", False)):
+            return                       # no dropout: nothing to do at each frame
+        self._faded = dropping
+        self._fade_lines(off)
+        for c, mask in enumerate(off, start=1):
             for i, node in enumerate(self.nodes[c]):
-                on = mask is not None and i < len(mask) and bool(mask[i])
+                on = bool(mask[i])
                 mark = getattr(node, "drop_mark", None)
                 if mark is None:
                     if not on:
@@ -206,6 +216,18 @@ class NetworkView(QGraphicsView):
                     mark.setBrush(self.DROPPED)
                 mark.setRect(node.boundingRect())
                 mark.setVisible(on)
+
+    def _fade_lines(self, off):
+        """Lines into and out of a dropped unit drawn faint (only those that change)."""
+        cols = [np.zeros(len(self.nodes[0]), bool)] + off + [np.zeros(len(self.nodes[-1]), bool)]
+        for gap, grid in enumerate(self.lines):
+            faint = cols[gap + 1][:, None] | cols[gap][None, :]      # (out, in), as the grid
+            if faint.shape != grid.shape:
+                continue
+            for (j, i), f in np.ndenumerate(faint):
+                o = 0.12 if f else 1.0
+                if grid[j, i].opacity() != o:
+                    grid[j, i].setOpacity(o)
 
     def dropped_units(self):
         """Which hidden units are greyed now: one bool list per hidden layer."""

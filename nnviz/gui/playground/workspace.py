@@ -703,7 +703,6 @@ class PlaygroundWorkspace(Workspace):
         if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
             self.network.update_snapshot(run_snap)
-            self.network.set_dropped(run_snap.dropped)
             self._redraw_curves()
             self._refresh_zoom()
         if not self.in_compare:
