@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nnviz.engine import Dropout, Sequential, model_from_spec
-from nnviz.gui.playground.dropout import compare_runs, playground_layout, with_dropout
-from nnviz.gui.playground.session import GroupTrainer, Run, RunSnapshotter, Settings, fast_proba
+from nnviz.gui.playground.dropout import playground_layout, with_dropout
+from nnviz.gui.playground.session import GroupTrainer, Run, RunSnapshotter, Settings, dropout_runs, fast_proba
 from nnviz.gui.playground.toydata import make_toy
 
 
@@ -127,9 +127,9 @@ def test_snapshot_dropped_units_are_the_last_steps_mask():
     assert abs(np.mean(fractions) - 0.5) < 4 * np.sqrt(0.25 / (40 * 32))
 
 
-def test_compare_runs_train_the_same_net_with_and_without_dropout():
+def test_dropout_runs_train_the_same_net_with_and_without_dropout():
     s = _settings(dropout=0.0, batch_size=16)
-    runs = compare_runs(_raw(s), s, 8)
+    runs = dropout_runs(_raw(s), s, 8)
     assert [r.label for r in runs] == ["no dropout", "dropout 0.5"]     # rate 0 in the settings: 0.5
     assert [r.dropout for r in runs] == [0.0, 0.5]
     for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):

@@ -1,7 +1,6 @@
 """Dropout in the Playground (no Qt): the network with Dropout layers, the units dropped in
 the last training step, and the settings of the "with vs without dropout" comparison."""
 import copy
-import dataclasses
 
 import numpy as np
 
@@ -66,15 +65,6 @@ def dropped_units(model) -> list[np.ndarray]:
 
 def compare_labels(p: float) -> tuple[str, str]:
     return "no dropout", f"dropout {p:g}"
-
-
-def compare_runs(raw, settings, res):
-    """The comparison's two Runs: the net of `settings` without dropout and with its rate
-    (DEFAULT_RATE when that is 0). Same seed: same data order and starting weights."""
-    from .session import Run
-    p = settings.dropout if settings.dropout > 0 else DEFAULT_RATE
-    return [Run(raw, dataclasses.replace(settings, dropout=rate), settings.hidden, seed=settings.seed,
-                label=label, res=res) for rate, label in zip((0.0, p), compare_labels(p))]
 
 
 def compare_caption(s, p: float) -> str:

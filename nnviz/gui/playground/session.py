@@ -3,7 +3,7 @@
 Snapshot functions run in the worker thread: they evaluate the model on a
 precomputed grid of feature-mapped points and return copies only.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -13,7 +13,7 @@ from nnviz.train import Trainer
 
 from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
 from ..style import CLASS_COLORS
-from .dropout import dropped_units, seeded_model, with_dropout
+from .dropout import DEFAULT_RATE, compare_labels, dropped_units, seeded_model, with_dropout
 from .features import feature_map, ordered
 
 ACTIVATIONS = {"ReLU": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "LeakyReLU": "LeakyReLU",
@@ -154,6 +154,14 @@ class GroupTrainer:
 
     def restore_last_good(self):
         return [t.restore_last_good() for t in self.trainers][0]
+
+
+def dropout_runs(raw, settings, res):
+    """Compare dropout: the net of `settings` without dropout and with its rate (DEFAULT_RATE
+    when that is 0). Same seed: same data order and starting weights."""
+    p = settings.dropout if settings.dropout > 0 else DEFAULT_RATE
+    return [Run(raw, replace(settings, dropout=rate), settings.hidden, seed=settings.seed,
+                label=label, res=res) for rate, label in zip((0.0, p), compare_labels(p))]
 
 
 def trainers_of(tr):

@@ -38,6 +38,7 @@ from .session import (
     GroupTrainer,
     Run,
     Settings,
+    dropout_runs,
     grid_points,
     make_group_snapshot_fn,
     make_snapshot_fn,
@@ -789,7 +790,7 @@ class PlaygroundWorkspace(Workspace):
             self.raw = self._make_raw()
         n = s.hidden[0] if s.hidden else self.neuron_spins[0].value()
         try:
-            runs = drop.compare_runs(self.raw, s, COMPARE_RES) if dropout else [
+            runs = dropout_runs(self.raw, s, COMPARE_RES) if dropout else [
                 Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden", res=COMPARE_RES)
                 for k in (0, 1, 2)]
         except Exception as exc:
