@@ -783,8 +783,10 @@ class PlaygroundWorkspace(Workspace):
         else:
             self._compared = True
         self.single.pause()
-        if lecture_defaults:
-            self._apply_dropout_defaults() if dropout else self._apply_lecture_defaults()
+        if lecture_defaults and dropout:
+            self._apply_dropout_defaults()
+        elif lecture_defaults:
+            self._apply_lecture_defaults()
         s = self._read_settings()
         if self.raw is None:
             self.raw = self._make_raw()
