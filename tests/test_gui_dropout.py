@@ -205,3 +205,21 @@ def test_a_saved_dropout_net_reopens_in_the_playground(window):
     assert pg.open_loaded(types.SimpleNamespace(model=model, meta={}))
     assert pg.settings.dropout == pytest.approx(0.3) and pg.dropout_combo.currentText() == "0.3"
     assert pg.run.model is model
+
+
+def test_compare_dropout_page_and_the_dropout_hint_fit_1024x768(window, qtbot):
+    from test_gui_fit import SIZE, problems  # the same checks as every workspace's
+
+    from nnviz.gui.style import apply_style
+    apply_style()
+    window.resize(*SIZE)
+    pg = _playground(window)
+    pg.dropout_combo.setCurrentText("0.5")
+    pg.step()
+    qtbot.waitUntil(lambda: pg.last_snapshot is not None and pg.last_snapshot.steps == 1, timeout=10000)
+    qtbot.wait(200)
+    assert (window.width(), window.height()) == SIZE and problems(window) == []
+    pg.start_compare(variant="dropout")
+    pg.pause()
+    qtbot.wait(300)
+    assert (window.width(), window.height()) == SIZE and problems(window) == []
