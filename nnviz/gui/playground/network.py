@@ -3,13 +3,7 @@ over the plane, weights as lines (width = |w|, colour = sign)."""
 import numpy as np
 from PySide6.QtCore import QLineF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (
-    QGraphicsPixmapItem,
-    QGraphicsRectItem,
-    QGraphicsScene,
-    QGraphicsSimpleTextItem,
-    QGraphicsView,
-)
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsSimpleTextItem, QGraphicsView
 
 from ..style import CLASS_COLORS, FONT_PT, px, ui_font
 from .features import LABELS
@@ -36,6 +30,14 @@ class _Node(QGraphicsPixmapItem):
     def mousePressEvent(self, ev):
         self.view.node_clicked.emit(self.layer, self.index)
         ev.accept()
+
+    dropped = False      # dropped by the last training step (dropout): drawn greyed
+    DROPPED = QColor(120, 120, 120, 205)
+
+    def paint(self, painter, option, widget=None):
+        super().paint(painter, option, widget)
+        if self.dropped:     # over whatever pixmap the node holds, at whatever size
+            painter.fillRect(self.boundingRect(), self.DROPPED)
 
 
 class NetworkView(QGraphicsView):
@@ -160,6 +162,7 @@ class NetworkView(QGraphicsView):
         self.pixmaps[(col - 1, i)] = rgb
 
     def update_snapshot(self, run_snap):
+        self.set_dropped(run_snap.dropped)
         neurons = run_snap.neuron_rgb     # coloured in the worker thread
         for l, rgbs in enumerate(neurons):
             if l + 1 >= len(self.nodes) - 1:
@@ -186,14 +189,11 @@ class NetworkView(QGraphicsView):
                     col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
                     col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
                     grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
-        self.set_dropped(run_snap.dropped)
-
-    DROPPED = QColor(120, 120, 120, 205)
 
     def set_dropped(self, dropped):
         """Grey the hidden units the last training step dropped, and fade their weights (the
         thinned net of the notes' figure): one bool array per hidden layer (RunSnapshot.dropped;
-        None before a step). The grey is a child of the node: it moves and scales with it."""
+        None before a step)."""
         off = []
         for c in range(1, len(self.nodes) - 1):
             mask = dropped[c - 1] if c - 1 < len(dropped) else None
@@ -205,17 +205,10 @@ class NetworkView(QGraphicsView):
         self._faded = dropping
         self._fade_lines(off)
         for c, mask in enumerate(off, start=1):
-            for i, node in enumerate(self.nodes[c]):
-                on = bool(mask[i])
-                mark = getattr(node, "drop_mark", None)
-                if mark is None:
-                    if not on:
-                        continue
-                    mark = node.drop_mark = QGraphicsRectItem(node)
-                    mark.setPen(QPen(Qt.NoPen))
-                    mark.setBrush(self.DROPPED)
-                mark.setRect(node.boundingRect())
-                mark.setVisible(on)
+            for node, on in zip(self.nodes[c], mask.tolist()):
+                if node.dropped != on:
+                    node.dropped = on
+                    node.update()
 
     def _fade_lines(self, off):
         """Lines into and out of a dropped unit drawn faint (only those that change)."""
@@ -231,8 +224,7 @@ class NetworkView(QGraphicsView):
 
     def dropped_units(self):
         """Which hidden units are greyed now: one bool list per hidden layer."""
-        return [[getattr(n, "drop_mark", None) is not None and n.drop_mark.isVisible() for n in col]
-                for col in self.nodes[1:-1]]
+        return [[n.dropped for n in col] for col in self.nodes[1:-1]]
 
     def node_rgb(self, layer, index):
         return self.pixmaps.get((layer, index))
