@@ -175,6 +175,22 @@ def test_dropout_lesson_greys_units_and_shows_overfitting_without_dropout(window
     assert errors == []
 
 
+def test_playground_lessons_set_every_control_and_compare_with_their_own_settings(window, errors):
+    """A lesson's settings reach the controls (which the Playground reads back), and a
+    comparison uses them, not Compare's first-use defaults, and opens paused."""
+    ws = next(w for w in window.workspaces if workspace_key(w) == "playground")
+    window.tabs.setCurrentWidget(ws)
+    state = dict(_lesson("Logits keep growing").steps[0].state, train_steps=0)
+    ADAPTERS["playground"].apply(ws, state)
+    assert type(ws.trainer.optimizer).__name__ == "SGD" and ws.trainer.lr == state["lr"]
+    got = ADAPTERS["playground"].capture(ws)
+    assert all(got[k] == v for k, v in state.items()), got
+    state = dict(_lesson("Depth and decision boundaries").steps[0].state, train_steps=0)
+    ADAPTERS["playground"].apply(ws, state)
+    assert [r.hidden for r in ws.group.runs] == [[], [8], [8, 8]] and not ws.compare.running
+    assert errors == []
+
+
 def test_save_lesson_and_open_it_again(window, errors, tmp_path):
     window.tabs.setCurrentWidget(next(w for w in window.workspaces if workspace_key(w) == "convlab"))
     ws = window.current
