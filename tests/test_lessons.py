@@ -9,7 +9,8 @@ from nnviz.lessons import Lesson, LessonError, LessonStep, builtin_lessons, load
 from nnviz.lessons.examples import evaluate, transposed_output
 
 # keys that only a trained Playground scene can show: tests/test_gui_lessons.py checks them
-PLAYGROUND_KEYS = {"boundary_is_linear", "train_accuracy", "weights_still_growing"}
+PLAYGROUND_KEYS = {"boundary_is_linear", "train_accuracy", "weights_still_growing", "greyed_units",
+                   "test_loss_no_dropout_min", "test_loss_no_dropout", "test_loss_dropout"}
 
 
 def test_builtin_lessons_load_and_cover_the_course_topics():

@@ -213,21 +213,24 @@ class InspectorAdapter:
 class PlaygroundAdapter:
     workspace = "playground"
     FIELDS = ("dataset", "noise", "n_points", "test_fraction", "classes", "seed", "hidden", "activation",
-              "features", "lr", "batch_size", "optimizer", "reg", "reg_rate")
+              "features", "lr", "batch_size", "optimizer", "reg", "reg_rate", "dropout")
+    COMPARE = ("depths", "dropout")     # state.compare: false, true (= "depths") or one of these
 
     def capture(self, ws) -> dict:
         s = ws.settings
         out = {k: getattr(s, k) for k in self.FIELDS}
         out["hidden"] = list(out["hidden"])
         out["features"] = list(out["features"])
-        out["compare"] = bool(ws.in_compare)
+        out["compare"] = (ws.compare_variant if ws.compare_variant == "dropout" else True) \
+            if ws.in_compare else False
         tr = ws.trainer
         out["train_steps"] = int(tr.steps) if tr is not None and not ws.in_compare else 0
         return out
 
     def _check(self, state):
         from nnviz.data.toy import TOY_NAMES
-        num = {"noise": (0.0, 2.0), "test_fraction": (0.0, 0.9), "lr": (1e-9, 100.0), "reg_rate": (0.0, 10.0)}
+        num = {"noise": (0.0, 2.0), "test_fraction": (0.0, 0.9), "lr": (1e-9, 100.0), "reg_rate": (0.0, 10.0),
+               "dropout": (0.0, 0.9)}
         for k, (lo, hi) in num.items():
             v = state.get(k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi):
@@ -239,6 +242,9 @@ class PlaygroundAdapter:
         for k, allowed in (("dataset", TOY_NAMES), ("optimizer", ("sgd", "adam"))):
             if k in state and state[k] not in allowed:
                 raise LessonError(f"state.{k}: expected one of {', '.join(allowed)}, got {state[k]!r}")
+        c = state.get("compare", False)
+        if not (isinstance(c, bool) or (isinstance(c, str) and c in self.COMPARE)):
+            raise LessonError(f"state.compare: expected true, false, 'depths' or 'dropout', got {state['compare']!r}")
 
     def apply(self, ws, state: dict) -> None:
         from nnviz.gui.playground.session import ACTIVATIONS, Settings
@@ -250,8 +256,8 @@ class PlaygroundAdapter:
         if s.activation not in ACTIVATIONS:
             raise LessonError(f"state.activation: expected one of {', '.join(ACTIVATIONS)}, got {s.activation!r}")
         if not isinstance(s.hidden, list) or len(s.hidden) > 6 or not all(
-                isinstance(h, int) and 1 <= h <= 8 for h in s.hidden):
-            raise LessonError(f"state.hidden: expected up to 6 layer widths from 1 to 8, got {s.hidden!r}")
+                isinstance(h, int) and 1 <= h <= 16 for h in s.hidden):
+            raise LessonError(f"state.hidden: expected up to 6 layer widths from 1 to 16, got {s.hidden!r}")
         if ws.in_compare:
             ws.leave_compare()
         ws.single.stop(1000)
@@ -264,7 +270,10 @@ class PlaygroundAdapter:
         ws.rebuild()
         n = _int(state, "train_steps", 0, MAX_PRETRAIN_STEPS, 0)
         if state.get("compare"):
-            ws.start_compare()
+            # the lesson's own settings, not Compare's first-use defaults, and paused until
+            # train_steps are done: the same scene every time
+            ws.start_compare(lecture_defaults=False, autostart=False,
+                             variant="dropout" if state["compare"] == "dropout" else "depths")
         if n:
             pretrain(ws.controller, n)
             ws.controller.refresh()

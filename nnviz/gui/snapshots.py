@@ -90,6 +90,8 @@ class RunSnapshot:
     neuron_rgb: list[np.ndarray] = field(default_factory=list)   # per hidden layer (n, r, r, 3)
     output_rgb: np.ndarray | None = None
     weights: list[np.ndarray] = field(default_factory=list)
+    # per Dropout layer: units dropped in the last training step (first example), None before one
+    dropped: list[np.ndarray | None] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
