@@ -151,6 +151,8 @@ class SnapshotMaker:
         self.grad_hist = {}
         self._last_grad_step = None
         self.history = HistoryCopier()
+        self.bn_layer = None        # set by the UI thread while the Batch norm view shows
+        self._bn_cache = (None, None)
 
     def confusion(self, model, epoch=0):
         k = self.num_classes
@@ -176,6 +178,21 @@ class SnapshotMaker:
             self.grad_steps = self.grad_steps[1::2]
             self.grad_hist = {k: v[1::2] for k, v in self.grad_hist.items()}
 
+    def batchnorm(self, trainer, index):
+        """(stats, error text) of BatchNorm layer `index` on the next training batch; kept
+        while the step and layer stay the same (a paused model is not recomputed)."""
+        from nnviz.engine import LayerError
+        from nnviz.explain.batchnorm import batchnorm_stats
+        key = (id(trainer), trainer.steps, trainer.batch_size, index)
+        if self._bn_cache[0] == key:
+            return self._bn_cache[1]
+        try:
+            res = (batchnorm_stats(trainer.model, trainer.next_batch()[0], index), "")
+        except LayerError as e:
+            res = (None, str(e))
+        self._bn_cache = (key, res)
+        return res
+
     def __call__(self, trainer, with_confusion=None):
         with self.lock:
             model = trainer.model
@@ -187,6 +204,8 @@ class SnapshotMaker:
                 grad_steps=np.asarray(self.grad_steps, np.int64),
                 grad_norms={k: np.asarray(v, np.float64) for k, v in self.grad_hist.items()},
                 history=self.history.copy(trainer.history))
+            if self.bn_layer is not None:
+                snap.batchnorm, snap.batchnorm_error = self.batchnorm(trainer, self.bn_layer)
             if x is not None and tuple(np.shape(x)) == tuple(model.input_shape):
                 snap.inspect = inspect_input(model, x, token)
             need = with_confusion if with_confusion is not None else (

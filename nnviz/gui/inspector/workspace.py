@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
+from nnviz.explain.batchnorm import batchnorm_layers
 from nnviz.train import Trainer
 
 from .. import kernels
@@ -32,6 +33,7 @@ from ..style import FONT_PT, ui_font
 from ..worker import TrainingController
 from ..workspace import Workspace
 from .arch import DEFAULT_SPEC
+from .batchnorm_view import BatchNormView
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
 from .explain_panel import ExplainPanel
@@ -262,6 +264,9 @@ class InspectorWorkspace(Workspace):
         self.live_tabs.addTab(self.gradflow, "Gradient flow")
         self.explain = ExplainPanel(self)
         self.live_tabs.addTab(self.explain.distributions, "Weights && gradients")
+        self.bn_view = BatchNormView()
+        self.bn_view.wanted.connect(self._on_bn_wanted)
+        self.live_tabs.addTab(self.bn_view, "Batch norm")
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.filters)
         bottom.addWidget(self.live_tabs)
@@ -443,6 +448,8 @@ class InspectorWorkspace(Workspace):
         self._clean_steps = trainer.steps
         self._confusion = None
         self.gradflow.clear_series()
+        self.bn_view.set_layers(batchnorm_layers(trainer.model))
+        self._on_bn_wanted(refresh=False)     # refresh_all below computes them
         self.explain.model_changed()
         self.curves.clear()
         self._update_buttons()
@@ -451,6 +458,16 @@ class InspectorWorkspace(Workspace):
             kernels.when_ready("cnn", self.refresh_all)
         else:
             self.refresh_all()
+
+    def _on_bn_wanted(self, refresh=True):
+        """The Batch norm view shows (or not) or its layer changed: tell the worker's
+        snapshots, and compute the statistics once now (between two steps)."""
+        if self.maker is None:
+            return
+        idx = self.maker.bn_layer = self.bn_view.requested()
+        if refresh and idx is not None and self.trainer is not None:
+            maker = self.maker
+            self.bn_view.set_stats(*self.controller.run_locked(lambda tr: maker.batchnorm(tr, idx)))
 
     def refresh_all(self):
         """A full snapshot now (between steps when training runs), applied at once."""
@@ -510,6 +527,8 @@ class InspectorWorkspace(Workspace):
         self.filters.set_filters(snap.filters)
         self.gradflow.set_series(snap.grad_steps, snap.grad_norms)
         self.curves.update_history(snap.history)
+        if snap.batchnorm is not None or snap.batchnorm_error:
+            self.bn_view.set_stats(snap.batchnorm, snap.batchnorm_error)
         if snap.confusion is not None:
             self._apply_confusion(snap.confusion)
         st = snap.status

@@ -1,0 +1,107 @@
+"""The CNN inspector's Batch norm view (pytest-qt, offscreen): statistics computed in the
+worker's snapshots only while the view shows, updated as training runs, and training
+unchanged by looking."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from nnviz.engine import model_from_spec, read_spec
+from nnviz.explain.batchnorm import batchnorm_stats
+from nnviz.gui.inspector import InspectorWorkspace
+from nnviz.gui.inspector.batchnorm_view import NO_LAYER
+from nnviz.gui.inspector.compute import synthetic_dataset
+from nnviz.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def grey_ds():
+    return synthetic_dataset("shapes", (1, 28, 28), 10, n_train=128, n_test=40, seed=1)
+
+
+@pytest.fixture
+def ws(qtbot, grey_ds):
+    w = InspectorWorkspace(dataset=grey_ds)
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    w.batch_spin.setValue(16)
+    w.select_model("lenet5-bn")
+    yield w
+    assert w.shutdown()
+
+
+def same_stats(a, b):
+    keys = ("mean", "var", "running_mean", "running_var", "running_mean_next", "gamma", "beta")
+    return a.layer == b.layer and all(np.array_equal(getattr(a, k), getattr(b, k)) for k in keys) \
+        and np.array_equal(a.hist_in.counts, b.hist_in.counts)
+
+
+def test_view_computes_only_while_shown_and_matches_the_engine(ws, qtbot):
+    view = ws.bn_view
+    assert view.layer_indices() == [1, 5, 9]
+    assert ws.maker.bn_layer is None and view.stats is None        # another tab is shown
+    ws.refresh_all()
+    assert ws._last_snapshot.batchnorm is None
+    ws.live_tabs.setCurrentWidget(view)
+    assert ws.maker.bn_layer == 1
+    tr = ws.trainer
+    want = batchnorm_stats(tr.model, tr.next_batch()[0], 1)
+    assert view.stats is not None and same_stats(view.stats, want)
+    assert view.stats.batch == 16 and view.stats.per_channel == 16 * 28 * 28
+    ws.train_sync(4)                                                  # the snapshot after it
+    assert ws._last_snapshot.batchnorm is view.stats
+    got = view.stats
+    assert same_stats(got, batchnorm_stats(tr.model, tr.next_batch()[0], 1))
+    assert np.array_equal(got.running_mean, tr.model.layers[1].buffers["running_mean"])
+    assert not np.array_equal(got.running_mean, want.running_mean)
+    # the channel's numbers in words, and another layer
+    view.channel.setValue(2)
+    assert "channel 2 of 6" in view.info.text() and "16×28×28 = 12,544 values" in view.info.text()
+    assert view.select_layer(5) and view.stats.layer == 5 and view.stats.channels == 16
+    assert ws.maker.bn_layer == 5
+    ws.live_tabs.setCurrentIndex(0)
+    assert ws.maker.bn_layer is None
+    ws.train_sync(1)
+    assert ws._last_snapshot.batchnorm is None
+
+
+def test_looking_does_not_change_training(ws, grey_ds):
+    ws.live_tabs.setCurrentWidget(ws.bn_view)
+    for i in (5, 9, 1):
+        ws.bn_view.select_layer(i)
+    ws.train_sync(6)
+    spec = read_spec("lenet5-bn")
+    spec.pop("description")
+    ref = Trainer(model_from_spec(spec, seed=0), grey_ds, loss="softmax_xent", optimizer="sgd",
+                  lr=ws.lr_spin.value(), momentum=0.9, batch_size=16, seed=0)
+    for _ in range(6):
+        ref.step()
+    got, want = ws.trainer.model.state(), ref.model.state()
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_view_follows_live_training(ws, qtbot):
+    view = ws.bn_view
+    ws.live_tabs.setCurrentWidget(view)
+    first = view.stats.running_mean.copy()
+    ws.start_pause()
+    try:
+        qtbot.waitUntil(lambda: ws.trainer.steps >= 3 and view.stats is not None
+                        and not np.array_equal(view.stats.running_mean, first), timeout=60000)
+    finally:
+        ws.controller.pause()
+    assert ws.maker.bn_layer == 1
+
+
+def test_a_model_without_batchnorm_says_so(ws):
+    ws.live_tabs.setCurrentWidget(ws.bn_view)
+    ws.select_model("lenet5")
+    assert ws.bn_view.layer_indices() == [] and not ws.bn_view.layer.isEnabled()
+    assert ws.maker.bn_layer is None and ws.bn_view.info.text() == NO_LAYER
+    ws.refresh_all()
+    assert ws._last_snapshot.batchnorm is None
