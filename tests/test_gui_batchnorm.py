@@ -61,7 +61,8 @@ def test_view_computes_only_while_shown_and_matches_the_engine(ws, qtbot):
     assert not np.array_equal(got.running_mean, want.running_mean)
     # the channel's numbers in words, and another layer
     view.channel.setValue(2)
-    assert "channel 2 of 6" in view.info.text() and "16×28×28 = 12,544 values" in view.info.text()
+    assert "Channel 2 of 6" in view.info.text() and "16×28×28 = 12,544 values" in view.info.text()
+    assert "channel 2" in view.info.toolTip() and "as in PyTorch" in view.info.toolTip()
     assert view.select_layer(5) and view.stats.layer == 5 and view.stats.channels == 16
     assert ws.maker.bn_layer == 5
     ws.live_tabs.setCurrentIndex(0)

@@ -181,8 +181,7 @@ class InspectorAdapter:
             views = self.views(ws)
             if state["view"] not in views:
                 raise LessonError(f"state.view: expected one of {', '.join(views)}, got {state['view']!r}")
-            ws.tabs.setCurrentIndex(1)          # the Train and inspect tab, where the views are
-            ws.live_tabs.setCurrentIndex(views.index(state["view"]))
+            ws.show_live_view(views.index(state["view"]), enlarge=True)
 
 
 class PlaygroundAdapter:

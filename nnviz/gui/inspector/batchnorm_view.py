@@ -10,13 +10,17 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from ..numeric import NumberSpin
-from ..style import add_legend, px, style_plot
+from ..style import px, style_plot
 
 NO_LAYER = ("This model has no BatchNorm layer: choose lenet5-bn under Model, or add a "
             "BatchNorm layer after a convolution in the Build tab.")
 BATCH, RUNNING = (31, 119, 180), (255, 127, 14)
 # entering, normalised, leaving
 HIST_PENS = ((110, 110, 110), (31, 119, 180), (214, 39, 40))
+
+
+def _hex(rgb):
+    return "#" + "".join(f"{v:02x}" for v in rgb)
 
 
 class BatchNormView(QWidget):
@@ -41,57 +45,55 @@ class BatchNormView(QWidget):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # never widens the tab
+        self.key = QLabel(" ".join(
+            f'<span style="color:{_hex(c)}">&#9632;&nbsp;{t}</span>' for c, t in
+            ((BATCH, "this batch"), (RUNNING, "running"))) + "&nbsp;&nbsp; " + " ".join(
+            f'<span style="color:{_hex(c)}"><b>&#8212;</b>&nbsp;{t}</span>' for c, t in
+            zip(HIST_PENS, ("entering x", "normalised x̂", "leaving γ·x̂ + β"))))
+        self.key.setWordWrap(True)
+        self.key.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top = QHBoxLayout()
         for w in (QLabel("BatchNorm layer:"), self.layer, QLabel("Channel:"), self.channel):
             top.addWidget(w)
         top.addStretch(1)
 
-        self.channels = pg.GraphicsLayoutWidget()
-        self.channels.setBackground("w")
-        self.mean_plot = self.channels.addPlot(row=0, col=0)
-        self.var_plot = self.channels.addPlot(row=1, col=0)
+        self.mean_plot, self.var_plot, self.hist = pg.PlotWidget(), pg.PlotWidget(), pg.PlotWidget()
         self.bars = {}
-        for pi, what in ((self.mean_plot, "mean"), (self.var_plot, "variance")):
-            style_plot(pi, f"Per channel: {what}")
-            pi.setMouseEnabled(False, False)
+        for pw, what in ((self.mean_plot, "mean"), (self.var_plot, "variance")):
+            pi = style_plot(pw, f"{what.capitalize()} per channel")
+            pw.setMouseEnabled(False, False)
             pi.hideButtons()
             pi.showGrid(y=True, alpha=0.25)
-            legend = add_legend(pi) if what == "mean" else None
+            pi.getAxis("bottom").setLabel("channel")
             for name, colour, dx in (("batch", BATCH, -0.2), ("running", RUNNING, 0.2)):
                 bar = pg.BarGraphItem(x=[], height=[], width=0.4, brush=pg.mkBrush(*colour),
                                       pen=pg.mkPen(None))
                 bar._dx = dx
                 pi.addItem(bar)
-                if legend is not None:
-                    legend.addItem(bar, f"{name} {'(this batch)' if name == 'batch' else ''}")
                 self.bars[(what, name)] = bar
-            sel = pg.LinearRegionItem((0, 0), movable=False, brush=pg.mkBrush(255, 200, 0, 60),
+            sel = pg.LinearRegionItem((0, 0), movable=False, brush=pg.mkBrush(255, 200, 0, 70),
                                       pen=pg.mkPen(None))
             sel.setZValue(-10)
             pi.addItem(sel)
             self.bars[(what, "selected")] = sel
-            pi.scene().sigMouseClicked.connect(lambda ev, pi=pi: self._clicked(pi, ev))
-        self.var_plot.getAxis("bottom").setLabel("channel")
-
-        self.hist = pg.PlotWidget()
-        self.hist_pi = style_plot(self.hist, "One channel: distribution of its values")
+            pw.scene().sigMouseClicked.connect(lambda ev, pi=pi: self._clicked(pi, ev))
+        self.hist_pi = style_plot(self.hist, "Channel 0: values")
         self.hist.setMouseEnabled(False, False)
         self.hist_pi.hideButtons()
         self.hist_pi.getAxis("left").setLabel("density")
-        add_legend(self.hist)
-        self.curves = []
-        for name, colour in zip(("entering x", "normalised x̂", "leaving γ·x̂ + β"), HIST_PENS):
-            c = self.hist.plot([], [], stepMode="center", pen=pg.mkPen(colour, width=px(2)), name=name)
-            self.curves.append(c)
+        self.curves = [self.hist.plot([], [], stepMode="center", pen=pg.mkPen(c, width=px(2)))
+                       for c in HIST_PENS]
 
         split = QSplitter(Qt.Horizontal)
-        split.addWidget(self.channels)
-        split.addWidget(self.hist)
-        split.setSizes([400, 400])
+        for pw in (self.mean_plot, self.var_plot, self.hist):
+            pw.setMinimumWidth(110)
+            split.addWidget(pw)
+        split.setSizes([300, 300, 400])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
         lay.addWidget(self.info)
+        lay.addWidget(self.key)
         lay.addWidget(split, 1)
 
     # ---- what the workspace asks ------------------------------------------------------
@@ -179,7 +181,21 @@ class BatchNormView(QWidget):
             edges, counts = h.edges[k], h.counts[k].astype(float)
             width = np.diff(edges)
             c.setData(edges, counts / max(counts.sum(), 1.0) / np.where(width > 0, width, 1.0))
-        self.info.setText(self.describe(k))
+        self.hist_pi.setTitle(f"Channel {k}: values")
+        self.info.setText(self.summary(k))
+        self.info.setToolTip(self.describe(k))
+
+    def summary(self, k):
+        """Two short lines of the chosen channel's numbers (describe() says them in words)."""
+        s = self.stats
+        shape = s.input_shape
+        over = f"{s.batch}×{shape[1]}×{shape[2]}" if len(shape) == 3 else f"{s.batch}"
+        return (f"Channel {k} of {s.channels}, this batch ({over} = {s.per_channel:,} values): "
+                f"mean {s.mean[k]:.4g}, variance {s.var[k]:.4g} → x̂: mean {s.norm_mean[k]:.2g}, "
+                f"variance {s.norm_var[k]:.3g}\nrunning mean {s.running_mean[k]:.4g} → "
+                f"{s.running_mean_next[k]:.4g}, running variance {s.running_var[k]:.4g} → "
+                f"{s.running_var_next[k]:.4g} (momentum {s.momentum:g}) · γ {s.gamma[k]:.4g}, "
+                f"β {s.beta[k]:.4g}")
 
     def describe(self, k):
         """The chosen channel's numbers in words (what the plots show)."""

@@ -275,6 +275,7 @@ class InspectorWorkspace(Workspace):
         center.addWidget(self.features)
         center.addWidget(bottom)
         center.setSizes([400, 400])
+        self._center_split, self._bottom_split = center, bottom
         inspect = QSplitter(Qt.Horizontal)
         inspect.addWidget(left)
         inspect.addWidget(center)
@@ -292,6 +293,19 @@ class InspectorWorkspace(Workspace):
         lay.addLayout(bar)
         lay.addWidget(self.banner)
         lay.addWidget(self.tabs, 1)
+
+    def show_live_view(self, index, enlarge=False):
+        """Bring live view `index` (Curves, ..., Batch norm) to the front; `enlarge` gives
+        it most of the Train and inspect tab (a lesson showing it on a small screen)."""
+        self.tabs.setCurrentIndex(1)
+        self.live_tabs.setCurrentIndex(index)
+        if enlarge:
+            for split, share in ((self._center_split, 0.65), (self._bottom_split, 0.75)):
+                total = sum(split.sizes())
+                first = total - int(total * share)
+                if first < split.widget(0).minimumSizeHint().height() and split is self._center_split:
+                    first = 0        # the feature maps do not fit a small screen: collapsed
+                split.setSizes([first, total - first])
 
     def _banner(self, text):
         self.banner.setText(text)
