@@ -8,6 +8,7 @@ os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
 
 SHOTS = [  # (file name, lesson title, step index)
     ("lesson-depth.png", "Depth and decision boundaries", 0),
+    ("lesson-activations.png", "Activation functions", 1),
     ("lesson-linear.png", "Depth and decision boundaries", 1),
     ("lesson-edges.png", "Edge detection", 0),
     ("lesson-arithmetic.png", "Convolution arithmetic", 4),

@@ -78,6 +78,26 @@ def test_lenet_lesson_builds_the_architecture_of_the_notes(window, errors):
     assert errors == []
 
 
+def test_activation_functions_lesson_shows_its_numbers(window, errors):
+    from nnviz.backprop.names import fmt
+    lesson = _lesson("Activation functions")
+    window.lessons.open(lesson)
+    ws = window.current
+    page = ws.activations
+    labels = {"f": page.readout, "df": page.readout, "chain_df": page.chain_label, "max_df": page.notes}
+    for i, step in enumerate(lesson.steps):
+        if i:
+            assert window.lessons.next()
+        assert ws.pages.currentWidget() is page and page.function_name() == step.state["function"]
+        for key, want in step.expect.items():
+            assert page.shown[key] == want, (i, key)
+            if key in labels:                   # and the number is on screen
+                assert fmt(want, 4 if key == "chain_df" else 6) in labels[key].text(), (i, key)
+        if "saturated_from" in step.expect:     # the shading starts there
+            assert round(page.regions[-1].lo, 2) == step.expect["saturated_from"]
+    assert errors == []
+
+
 def _affine_residual(model, rng):
     x = rng.uniform(-6, 6, size=(400, model.input_shape[0])).astype(np.float32)
     y = model.forward(x).astype(np.float64)
