@@ -241,3 +241,18 @@ def test_activation_page_fits_1024x768(small_window, qtbot):
         assert [p for p in problems(w) if "px" in p and "cut" not in p] == []
     finally:
         w.set_scale(1.0)
+
+
+def test_batchnorm_view_fits_1024x768(small_window, qtbot):
+    w = small_window
+    ins = w.workspace("CNN inspector")
+    w.tabs.setCurrentWidget(ins)
+    ins.select_model("lenet5-bn")
+    ins.train_sync(2)
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view))
+    qtbot.wait(150)
+    assert ins.bn_view.stats is not None
+    assert problems(w) == []
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view), enlarge=True)     # as a lesson shows it
+    qtbot.wait(150)
+    assert problems(w) == [] and (w.width(), w.height()) == SIZE

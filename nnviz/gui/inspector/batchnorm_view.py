@@ -34,7 +34,7 @@ class BatchNormView(QWidget):
         self.stats = None
         self._shown = False
         self.layer = QComboBox()
-        self.layer.setMinimumContentsLength(10)
+        self.layer.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.layer.currentIndexChanged.connect(lambda *_: self.wanted.emit())
         self.channel = NumberSpin()
         self.channel.setRange(0, 0)
@@ -60,11 +60,12 @@ class BatchNormView(QWidget):
         self.mean_plot, self.var_plot, self.hist = pg.PlotWidget(), pg.PlotWidget(), pg.PlotWidget()
         self.bars = {}
         for pw, what in ((self.mean_plot, "mean"), (self.var_plot, "variance")):
-            pi = style_plot(pw, f"{what.capitalize()} per channel")
+            pi = style_plot(pw, what.capitalize())
+            pw.setToolTip(f"The {what} of each channel: over this batch (N, H, W) and the "
+                          "running average used at test time. Click a channel to see its values.")
             pw.setMouseEnabled(False, False)
             pi.hideButtons()
             pi.showGrid(y=True, alpha=0.25)
-            pi.getAxis("bottom").setLabel("channel")
             for name, colour, dx in (("batch", BATCH, -0.2), ("running", RUNNING, 0.2)):
                 bar = pg.BarGraphItem(x=[], height=[], width=0.4, brush=pg.mkBrush(*colour),
                                       pen=pg.mkPen(None))
@@ -77,7 +78,9 @@ class BatchNormView(QWidget):
             pi.addItem(sel)
             self.bars[(what, "selected")] = sel
             pw.scene().sigMouseClicked.connect(lambda ev, pi=pi: self._clicked(pi, ev))
-        self.hist_pi = style_plot(self.hist, "Channel 0: values")
+        self.hist_pi = style_plot(self.hist, "Channel 0")
+        self.hist.setToolTip("The chosen channel's values over the batch: entering the layer, "
+                             "normalised (x̂, mean 0, variance 1) and leaving it (γ·x̂ + β)")
         self.hist.setMouseEnabled(False, False)
         self.hist_pi.hideButtons()
         self.hist_pi.getAxis("left").setLabel("density")
@@ -102,8 +105,8 @@ class BatchNormView(QWidget):
         old = self.layer.currentData()
         self.layer.blockSignals(True)
         self.layer.clear()
-        for i, label in layers:
-            self.layer.addItem(f"layer {label}", i)
+        for i, _label in layers:
+            self.layer.addItem(f"layer {i}", i)
         k = self.layer.findData(old)
         self.layer.setCurrentIndex(k if k >= 0 else 0)
         self.layer.blockSignals(False)
@@ -181,7 +184,7 @@ class BatchNormView(QWidget):
             edges, counts = h.edges[k], h.counts[k].astype(float)
             width = np.diff(edges)
             c.setData(edges, counts / max(counts.sum(), 1.0) / np.where(width > 0, width, 1.0))
-        self.hist_pi.setTitle(f"Channel {k}: values")
+        self.hist_pi.setTitle(f"Channel {k}")
         self.info.setText(self.summary(k))
         self.info.setToolTip(self.describe(k))
 
