@@ -1,6 +1,6 @@
 """The "Batch norm" view of the CNN inspector: for one BatchNorm layer, per channel, the
 current training batch's mean and variance over (N, H, W) beside the running statistics,
-and one channel's values entering the layer, normalised (x̂) and leaving it (γ·x̂ + β).
+and one channel's values entering the layer, normalised ((x − μ_B) / √(σ²_B + ε)) and leaving it (γ·x̂ + β).
 The numbers come from nnviz.explain.batchnorm, computed in the worker's snapshot."""
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ NO_LAYER = ("This model has no BatchNorm layer: choose lenet5-bn under Model, or
 BATCH, RUNNING = (31, 119, 180), (255, 127, 14)
 # entering, normalised, leaving
 HIST_PENS = ((110, 110, 110), (31, 119, 180), (214, 39, 40))
+
+
+def _r2(v):
+    return f"{float(np.round(v, 2)) + 0.0:.2f}"      # never "-0.00"
+
+
+def _values(s):
+    """'64×28×28 = 50,176 values' (N×H×W), or '64 values' after a Dense layer."""
+    shape = s.input_shape
+    return (f"{s.batch}×{shape[1]}×{shape[2]} = {s.per_channel:,} values" if len(shape) == 3
+            else f"{s.per_channel:,} values")
 
 
 def _hex(rgb):
@@ -49,7 +60,7 @@ class BatchNormView(QWidget):
             f'<span style="color:{_hex(c)}">&#9632;&nbsp;{t}</span>' for c, t in
             ((BATCH, "this batch"), (RUNNING, "running"))) + "&nbsp;&nbsp; " + " ".join(
             f'<span style="color:{_hex(c)}"><b>&#8212;</b>&nbsp;{t}</span>' for c, t in
-            zip(HIST_PENS, ("entering x", "normalised x̂", "leaving γ·x̂ + β"))))
+            zip(HIST_PENS, ("entering", "normalised", "leaving (× γ, + β)"))))
         self.key.setWordWrap(True)
         self.key.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top = QHBoxLayout()
@@ -80,10 +91,10 @@ class BatchNormView(QWidget):
             pw.scene().sigMouseClicked.connect(lambda ev, pi=pi: self._clicked(pi, ev))
         self.hist_pi = style_plot(self.hist, "Channel 0")
         self.hist.setToolTip("The chosen channel's values over the batch: entering the layer, "
-                             "normalised (x̂, mean 0, variance 1) and leaving it (γ·x̂ + β)")
+                             "normalised ((x − μ_B) / √(σ²_B + ε): mean 0, variance 1) and leaving it "
+                             "(scaled by γ and shifted by β)")
         self.hist.setMouseEnabled(False, False)
         self.hist_pi.hideButtons()
-        self.hist_pi.getAxis("left").setLabel("density")
         self.curves = [self.hist.plot([], [], stepMode="center", pen=pg.mkPen(c, width=px(2)))
                        for c in HIST_PENS]
 
@@ -191,24 +202,21 @@ class BatchNormView(QWidget):
     def summary(self, k):
         """Two short lines of the chosen channel's numbers (describe() says them in words)."""
         s = self.stats
-        shape = s.input_shape
-        over = f"{s.batch}×{shape[1]}×{shape[2]}" if len(shape) == 3 else f"{s.batch}"
-        return (f"Channel {k} of {s.channels}, this batch ({over} = {s.per_channel:,} values): "
-                f"mean {s.mean[k]:.4g}, variance {s.var[k]:.4g} → x̂: mean {s.norm_mean[k]:.2g}, "
-                f"variance {s.norm_var[k]:.3g}\nrunning mean {s.running_mean[k]:.4g} → "
-                f"{s.running_mean_next[k]:.4g}, running variance {s.running_var[k]:.4g} → "
+        return (f"Channel {k} of {s.channels} · batch {_values(s)}: mean "
+                f"{s.mean[k]:.4g}, variance {s.var[k]:.4g} · normalised: mean {_r2(s.norm_mean[k])}, "
+                f"variance {_r2(s.norm_var[k])}\nrunning mean {s.running_mean[k]:.4g} → "
+                f"{s.running_mean_next[k]:.4g}, variance {s.running_var[k]:.4g} → "
                 f"{s.running_var_next[k]:.4g} (momentum {s.momentum:g}) · γ {s.gamma[k]:.4g}, "
                 f"β {s.beta[k]:.4g}")
 
     def describe(self, k):
         """The chosen channel's numbers in words (what the plots show)."""
         s = self.stats
-        shape = s.input_shape
-        over = (f"N×H×W = {s.batch}×{shape[1]}×{shape[2]}" if len(shape) == 3 else f"N = {s.batch}")
         m = s.momentum
-        return (f"Layer {s.label}, channel {k} of {s.channels}: this batch ({over} = "
-                f"{s.per_channel:,} values) has mean μ_B = {s.mean[k]:.4g} and variance "
-                f"σ²_B = {s.var[k]:.4g}; x̂ has mean {s.norm_mean[k]:.2g}, variance "
+        over = "N×H×W" if len(s.input_shape) == 3 else "N"
+        return (f"Layer {s.label}, channel {k} of {s.channels}: this batch ({over} = {_values(s)}) "
+                f"has mean μ_B = {s.mean[k]:.4g} and variance "
+                f"σ²_B = {s.var[k]:.4g}; normalised they have mean {_r2(s.norm_mean[k])}, variance "
                 f"{s.norm_var[k]:.3g}.  Running mean {s.running_mean[k]:.4g} → "
                 f"{s.running_mean_next[k]:.4g}, running variance {s.running_var[k]:.4g} → "
                 f"{s.running_var_next[k]:.4g} after this batch (running ← {1 - m:g}·running + "

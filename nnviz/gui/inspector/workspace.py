@@ -303,8 +303,11 @@ class InspectorWorkspace(Workspace):
             for split, share in ((self._center_split, 0.65), (self._bottom_split, 0.75)):
                 total = sum(split.sizes())
                 first = total - int(total * share)
-                if first < split.widget(0).minimumSizeHint().height() and split is self._center_split:
-                    first = 0        # the feature maps do not fit a small screen: collapsed
+                if split is self._center_split:
+                    need = split.widget(0).minimumSizeHint().height()
+                    # the feature maps at their smallest, or collapsed when the view would
+                    # be left under 320 px (a small screen)
+                    first = max(first, need) if total - need >= 320 else 0
                 split.setSizes([first, total - first])
 
     def _banner(self, text):
