@@ -14,6 +14,7 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-arithmetic.png", "Convolution arithmetic", 4),
     ("lesson-pooling.png", "Pooling", 0),
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
+    ("lesson-batchnorm.png", "Batch normalisation", 1),
 ]
 
 
