@@ -97,6 +97,24 @@ def test_view_follows_live_training(ws, qtbot):
     finally:
         ws.controller.pause()
     assert ws.maker.bn_layer == 1
+    tr = ws.trainer                  # paused: the view shows the step it stopped at
+    qtbot.waitUntil(lambda: same_stats(view.stats, batchnorm_stats(tr.model, tr.next_batch()[0], 1)),
+                    timeout=10000)
+
+
+def test_live_snapshots_are_throttled_but_a_single_step_is_not(ws):
+    maker, tr = ws.maker, ws.trainer
+    first = maker.batchnorm(tr, 1, min_interval=100)
+    assert maker.batchnorm(tr, 1, min_interval=100) is first
+    tr.step()
+    after_one = maker.batchnorm(tr, 1, min_interval=100)          # a Step: computed
+    assert after_one is not first and same_stats(after_one[0],
+                                                 batchnorm_stats(tr.model, tr.next_batch()[0], 1))
+    tr.step()
+    tr.step()
+    assert maker.batchnorm(tr, 1, min_interval=100) is after_one  # training runs: kept a while
+    assert maker.batchnorm(tr, 1, min_interval=0) is not after_one
+    assert maker.batchnorm(tr, 5, min_interval=100)[0].layer == 5  # another layer: at once
 
 
 def test_a_model_without_batchnorm_says_so(ws):
@@ -106,3 +124,17 @@ def test_a_model_without_batchnorm_says_so(ws):
     assert ws.maker.bn_layer is None and ws.bn_view.info.text() == NO_LAYER
     ws.refresh_all()
     assert ws._last_snapshot.batchnorm is None
+
+
+def test_batchnorm_after_a_dense_layer_and_a_batch_of_one(ws, qtbot):
+    ws.set_spec({"input_shape": [1, 28, 28], "layers": [
+        {"type": "Flatten"}, {"type": "Dense", "out_features": 8}, {"type": "BatchNorm"},
+        {"type": "ReLU"}, {"type": "Dense", "out_features": 10}]})
+    ws.live_tabs.setCurrentWidget(ws.bn_view)
+    view = ws.bn_view
+    assert view.layer_indices() == [2] and view.stats.channels == 8 and view.stats.per_channel == 16
+    assert view.info.text().startswith("Channel 0 of 8 · batch 16 values: mean")
+    ws.batch_spin.setValue(1)             # one value per feature: nothing to normalise with
+    qtbot.waitUntil(lambda: ws.trainer.batch_size == 1, timeout=5000)
+    ws._on_bn_wanted()
+    assert view.stats is None and "needs more than one value per channel" in view.info.text()

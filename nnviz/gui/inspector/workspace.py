@@ -615,6 +615,8 @@ class InspectorWorkspace(Workspace):
         running = state == "running"
         self.play_btn.setChecked(running)
         self.play_btn.setText("❚❚ Pause" if running else "▶ Train")
+        if not running:
+            self._on_bn_wanted()     # live snapshots skip some steps: show where it stopped
 
     def start_pause(self):
         if self.trainer is None and (not self._trainable or not self.rebuild_now()):
