@@ -86,12 +86,12 @@ def channel_histograms(rows: np.ndarray, bins: int = 40) -> ChannelHistograms:
 def batchnorm_stats(model: Sequential, x: Any, index: int, bins: int = 40) -> BatchNormStats:
     """See the module docstring.  x: a batch (N, *model.input_shape)."""
     layers = model.layers
-    if not (0 <= int(index) < len(layers)) or not isinstance(layers[int(index)], BatchNorm):
+    index = int(index)
+    bn = layers[index] if 0 <= index < len(layers) else None
+    if not isinstance(bn, BatchNorm):
         found = ", ".join(str(i) for i, _ in batchnorm_layers(model)) or "none"
         raise LayerError(f"{model.name}: layer {index} is not a BatchNorm layer "
                          f"(BatchNorm layers: {found})")
-    index = int(index)
-    bn = layers[index]
     B = model.B
     x = B.asarray(x, model.dtype)
     if tuple(x.shape[1:]) != tuple(model.input_shape):
