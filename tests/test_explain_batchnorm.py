@@ -112,6 +112,13 @@ def test_channel_histograms_match_numpy_and_a_constant_channel():
         assert h.counts[k].tolist() == want.tolist()
         assert h.edges[k][0] == rows[k].min() and h.edges[k][-1] == pytest.approx(rows[k].max())
     assert h.counts[2].sum() == 500 and h.edges[2][0] < 2 < h.edges[2][-1]
+    # a diverged run: NaN and inf are left out, an all-NaN channel has empty bins
+    rows[0, :10] = np.nan
+    rows[1, 0] = np.inf
+    rows[2] = np.nan
+    h = channel_histograms(rows, bins=17)
+    assert h.counts.sum(axis=1).tolist() == [490, 499, 0] and np.isfinite(h.edges).all()
+    assert h.counts[0].tolist() == np.histogram(rows[0, 10:], bins=17)[0].tolist()
 
 
 @pytest.mark.parametrize("dense", [False, True])
