@@ -49,6 +49,7 @@ class BatchNormStats:
     hist_out: ChannelHistograms
     norm_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))   # of x̂: ~0
     norm_var: np.ndarray = field(default_factory=lambda: np.zeros(0))    # of x̂: ~1 (less eps)
+    step: int = -1              # the training step it was taken at, where the caller knows it
 
     @property
     def channels(self) -> int:

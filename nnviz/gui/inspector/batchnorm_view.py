@@ -123,7 +123,7 @@ class BatchNormView(QWidget):
         self.layer.blockSignals(False)
         self.layer.setEnabled(bool(layers))
         self.channel.setEnabled(bool(layers))
-        self.set_stats(None, "" if layers else NO_LAYER)
+        self.set_stats(None, "" if layers else NO_LAYER, force=True)
 
     def layer_indices(self):
         return [self.layer.itemData(i) for i in range(self.layer.count())]
@@ -154,9 +154,14 @@ class BatchNormView(QWidget):
         self.wanted.emit()
 
     # ---- drawing ----------------------------------------------------------------------
-    def set_stats(self, stats, error=""):
+    def set_stats(self, stats, error="", force=False):
+        """New statistics; a snapshot's older than those shown (still in flight when they
+        were asked for) are ignored unless `force` (an answer to the view's own request)."""
         if stats is not None and stats.layer != self.current_layer():
             return                        # an older request's answer
+        if (not force and stats is not None and self.stats is not None
+                and stats.layer == self.stats.layer and stats.step < self.stats.step):
+            return
         self.stats = stats
         if stats is not None:
             self.channel.setRange(0, stats.channels - 1)

@@ -196,7 +196,9 @@ class SnapshotMaker:
         if live and time.perf_counter() - t0 < min_interval:     # not after one Step
             return res
         try:
-            res = (batchnorm_stats(trainer.model, trainer.next_batch()[0], index), "")
+            stats = batchnorm_stats(trainer.model, trainer.next_batch()[0], index)
+            stats.step = trainer.steps
+            res = (stats, "")
         except LayerError as e:
             res = (None, str(e))
         self._bn_cache = ((key, time.perf_counter()), res)

@@ -484,7 +484,8 @@ class InspectorWorkspace(Workspace):
         idx = self.maker.bn_layer = self.bn_view.requested()
         if refresh and idx is not None and self.trainer is not None:
             maker = self.maker
-            self.bn_view.set_stats(*self.controller.run_locked(lambda tr: maker.batchnorm(tr, idx)))
+            self.bn_view.set_stats(*self.controller.run_locked(lambda tr: maker.batchnorm(tr, idx)),
+                                   force=True)
 
     def refresh_all(self):
         """A full snapshot now (between steps when training runs), applied at once."""
