@@ -4,6 +4,8 @@ and one channel's values entering the layer, normalised ((x − μ_B) / √(σ²
 The numbers come from nnviz.explain.batchnorm, computed in the worker's snapshot."""
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -53,16 +55,10 @@ class BatchNormView(QWidget):
                                 "(or click its bars)")
         self.channel.valueChanged.connect(lambda *_: self._redraw())
         self.info = QLabel(NO_LAYER)
+        self.info.setTextFormat(Qt.RichText)
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # never widens the tab
-        self.key = QLabel(" ".join(
-            f'<span style="color:{_hex(c)}">&#9632;&nbsp;{t}</span>' for c, t in
-            ((BATCH, "this batch"), (RUNNING, "running"))) + "&nbsp;&nbsp; " + " ".join(
-            f'<span style="color:{_hex(c)}"><b>&#8212;</b>&nbsp;{t}</span>' for c, t in
-            zip(HIST_PENS, ("entering", "normalised", "leaving (× γ, + β)"))))
-        self.key.setWordWrap(True)
-        self.key.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top = QHBoxLayout()
         for w in (QLabel("BatchNorm layer:"), self.layer, QLabel("Channel:"), self.channel):
             top.addWidget(w)
@@ -107,7 +103,6 @@ class BatchNormView(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(top)
         lay.addWidget(self.info)
-        lay.addWidget(self.key)
         lay.addWidget(split, 1)
 
     # ---- what the workspace asks ------------------------------------------------------
@@ -185,7 +180,7 @@ class BatchNormView(QWidget):
             for c in self.curves:
                 c.setData([], [])
             if error or not self.layer.count():
-                self.info.setText(error or NO_LAYER)
+                self.info.setText(html.escape(error or NO_LAYER))
             return
         k = min(self.channel.value(), s.channels - 1)
         ch = np.arange(s.channels, dtype=float)
@@ -205,14 +200,20 @@ class BatchNormView(QWidget):
         self.info.setToolTip(self.describe(k))
 
     def summary(self, k):
-        """Two short lines of the chosen channel's numbers (describe() says them in words)."""
+        """Three short coloured lines of the chosen channel's numbers; the colours are the
+        plots' (describe() says it all in words, in the tooltip)."""
         s = self.stats
-        return (f"Channel {k} of {s.channels} · batch {_values(s)}: mean "
-                f"{s.mean[k]:.4g}, variance {s.var[k]:.4g} · normalised: mean {_r2(s.norm_mean[k])}, "
-                f"variance {_r2(s.norm_var[k])}\nrunning mean {s.running_mean[k]:.4g} → "
-                f"{s.running_mean_next[k]:.4g}, variance {s.running_var[k]:.4g} → "
-                f"{s.running_var_next[k]:.4g} (momentum {s.momentum:g}) · γ {s.gamma[k]:.4g}, "
-                f"β {s.beta[k]:.4g}")
+        (grey, blue, red), orange = (_hex(c) for c in HIST_PENS), _hex(RUNNING)
+        return "<br>".join((
+            f'<span style="color:{_hex(BATCH)}">&#9632; this batch ({_values(s)}): mean '
+            f"{s.mean[k]:.3g}, variance {s.var[k]:.3g}</span>",
+            f'<span style="color:{orange}">&#9632; running: mean {s.running_mean[k]:.3g} → '
+            f"{s.running_mean_next[k]:.3g}, variance {s.running_var[k]:.3g} → "
+            f"{s.running_var_next[k]:.3g}</span>",
+            f'<span style="color:{grey}">&#8212; entering</span> &nbsp;<span style="color:{blue}">'
+            f"&#8212; normalised: mean {_r2(s.norm_mean[k])}, variance {_r2(s.norm_var[k])}</span>"
+            f' &nbsp;<span style="color:{red}">&#8212; leaving: γ {s.gamma[k]:.3g}, '
+            f"β {s.beta[k]:.3g}</span>"))
 
     def describe(self, k):
         """The chosen channel's numbers in words (what the plots show)."""
