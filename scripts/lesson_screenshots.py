@@ -13,6 +13,8 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-edges.png", "Edge detection", 0),
     ("lesson-arithmetic.png", "Convolution arithmetic", 4),
     ("lesson-pooling.png", "Pooling", 0),
+    ("lesson-transposed.png", "Transposed convolution", 1),
+    ("lesson-connectivity.png", "Connectivity", 0),
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
     ("lesson-batchnorm.png", "Batch normalisation", 1),
 ]
