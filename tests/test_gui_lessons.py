@@ -240,6 +240,8 @@ def test_batchnorm_lesson_shows_the_view_and_reproduces_its_numbers(window, erro
     assert s is not None and s.per_channel == 64 * 28 * 28 and "50,176 values" in ws.bn_view.info.text()
     assert s.running_mean.tolist() == [0.0] * 6 and s.running_var.tolist() == [1.0] * 6
     assert ws.current_model().param_count() == lesson.steps[0].expect["param_count"]
+    saved = ADAPTERS["inspector"].capture(ws)             # File > Save lesson keeps the view
+    assert (saved["model"], saved["view"], saved["bn_layer"]) == ("lenet5-bn", "batch norm", 1)
     for i in (1, 2):
         assert window.lessons.next()
         step = lesson.steps[i]
