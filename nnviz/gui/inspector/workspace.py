@@ -616,7 +616,7 @@ class InspectorWorkspace(Workspace):
         running = state == "running"
         self.play_btn.setChecked(running)
         self.play_btn.setText("❚❚ Pause" if running else "▶ Train")
-        if not running:
+        if state == "paused":        # (a stopped worker takes no more requests)
             self._on_bn_wanted()     # live snapshots skip some steps: show where it stopped
 
     def start_pause(self):
