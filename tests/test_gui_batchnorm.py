@@ -139,3 +139,18 @@ def test_batchnorm_after_a_dense_layer_and_a_batch_of_one(ws, qtbot):
     qtbot.waitUntil(lambda: ws.trainer.batch_size == 1, timeout=5000)
     ws._on_bn_wanted()
     assert view.stats is None and "needs more than one value per channel" in view.info.text()
+
+
+def test_clicking_a_channel_bar_shows_that_channel(ws, qtbot):
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtTest import QTest
+    ws.live_tabs.setCurrentWidget(ws.bn_view)
+    view = ws.bn_view
+    view.select_layer(5)                               # 16 channels
+    qtbot.wait(50)
+    pw = view.var_plot
+    at = pw.mapFromScene(pw.getPlotItem().vb.mapViewToScene(QPointF(11.1, 0.01)))
+    QTest.mouseClick(pw.viewport(), Qt.LeftButton, pos=at)
+    qtbot.waitUntil(lambda: view.channel.value() == 11, timeout=3000)
+    assert view.hist_pi.titleLabel.text == "Channel 11"
+    assert view.bars[("variance", "selected")].getRegion() == (10.5, 11.5)
