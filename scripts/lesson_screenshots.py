@@ -18,6 +18,7 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
     ("lesson-vanishing.png", "Vanishing gradients and skip connections", 0),
     ("lesson-translation.png", "Translation", 0),
+    ("lesson-batchnorm.png", "Batch normalisation", 1),
 ]
 
 

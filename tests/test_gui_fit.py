@@ -270,3 +270,18 @@ def test_experiments_tab_fits_1024x768_with_its_plots_and_samples(small_window, 
                         timeout=60000)
         qtbot.wait(150)
         assert problems(w) == [], name
+
+
+def test_batchnorm_view_fits_1024x768(small_window, qtbot):
+    w = small_window
+    ins = w.workspace("CNN inspector")
+    w.tabs.setCurrentWidget(ins)
+    ins.select_model("lenet5-bn")
+    ins.train_sync(2)
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view))
+    qtbot.wait(150)
+    assert ins.bn_view.stats is not None
+    assert problems(w) == []
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view), enlarge=True)     # as a lesson shows it
+    qtbot.wait(150)
+    assert problems(w) == [] and (w.width(), w.height()) == SIZE

@@ -271,3 +271,37 @@ def test_bad_playground_state_names_the_field(window, errors, tmp_path, state, f
     p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "playground", "state": state}]}))
     assert not window.open_lesson(str(p))
     assert len(errors) == 1 and field in errors[0]
+
+
+def test_batchnorm_lesson_shows_the_view_and_reproduces_its_numbers(window, errors):
+    lesson = _lesson("Batch normalisation")
+    window.lessons.open(lesson)
+    ws = window.current
+    assert workspace_key(ws) == "inspector" and ws.bn_view.isVisible()
+    assert ws.live_tabs.currentWidget() is ws.bn_view and ws.bn_view.current_layer() == 1
+    s = ws.bn_view.stats
+    assert s is not None and s.per_channel == 64 * 28 * 28 and "50,176 values" in ws.bn_view.info.text()
+    assert s.running_mean.tolist() == [0.0] * 6 and s.running_var.tolist() == [1.0] * 6
+    assert ws.current_model().param_count() == lesson.steps[0].expect["param_count"]
+    saved = ADAPTERS["inspector"].capture(ws)             # File > Save lesson keeps the view
+    assert (saved["model"], saved["view"], saved["bn_layer"]) == ("lenet5-bn", "batch norm", 1)
+    for i in (1, 2):
+        assert window.lessons.next()
+        step = lesson.steps[i]
+        assert ws.trainer.steps == step.state["train_steps"] == 100
+        loss, acc = ws.trainer.evaluate("test")
+        assert (round(acc, 4), round(loss, 3)) == (step.expect["test_accuracy"], step.expect["test_loss"])
+        pct = f"{acc * 100:.2f}".rstrip("0").rstrip(".")
+        assert f"test accuracy {pct} %, test loss {loss:.3f}" in step.caption     # 95.6 %, 80.55 %
+    assert ws.bn_view.layer_indices() == [] and ws.live_tabs.currentWidget() is ws.curves
+    assert errors == []
+
+
+@pytest.mark.parametrize("state, field", [({"view": "histograms"}, "state.view"),
+                                          ({"model": "lenet5-bn", "bn_layer": 0}, "state.bn_layer"),
+                                          ({"model": "lenet5", "bn_layer": 1}, "state.bn_layer")])
+def test_bad_inspector_view_state_names_the_field(window, errors, tmp_path, state, field):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "inspector", "state": state}]}))
+    assert not window.open_lesson(str(p))
+    assert len(errors) == 1 and field in errors[0]

@@ -173,10 +173,20 @@ class InspectorAdapter:
         from nnviz.engine import preset_names
         name = ws.model_combo.currentText()
         model = {"model": name} if name in preset_names() else {"spec": ws.editor.spec()}
-        return {**model, "dataset": ws.dataset.name,
-                "lr": ws.lr_spin.value(), "batch_size": ws.batch_spin.value(),
-                "optimizer": ws.opt_combo.currentText(),
-                "train_steps": int(ws.trainer.steps) if ws.trainer is not None else 0}
+        out = {**model, "dataset": ws.dataset.name,
+               "lr": ws.lr_spin.value(), "batch_size": ws.batch_spin.value(),
+               "optimizer": ws.opt_combo.currentText(),
+               "train_steps": int(ws.trainer.steps) if ws.trainer is not None else 0,
+               "view": self.views(ws)[ws.live_tabs.currentIndex()]}
+        if ws.bn_view.current_layer() is not None:
+            out["bn_layer"] = ws.bn_view.current_layer()
+        return out
+
+    @staticmethod
+    def views(ws) -> list[str]:
+        """The live views' names as a lesson writes them: "curves", "batch norm", ..."""
+        tabs = ws.live_tabs
+        return [tabs.tabText(i).replace("&&", "&").lower() for i in range(tabs.count())]
 
     def apply(self, ws, state: dict) -> None:
         from nnviz.engine import preset_names
@@ -208,6 +218,17 @@ class InspectorAdapter:
         n = _int(state, "train_steps", 0, MAX_PRETRAIN_STEPS, 0)
         if n:
             ws.train_sync(n)
+        if "bn_layer" in state:
+            have = ws.bn_view.layer_indices()
+            v = state["bn_layer"]
+            if isinstance(v, bool) or not isinstance(v, int) or not ws.bn_view.select_layer(v):
+                raise LessonError(f"state.bn_layer: expected the index of a BatchNorm layer of this "
+                                  f"model ({', '.join(map(str, have)) or 'it has none'}), got {v!r}")
+        if "view" in state:
+            views = self.views(ws)
+            if state["view"] not in views:
+                raise LessonError(f"state.view: expected one of {', '.join(views)}, got {state['view']!r}")
+            ws.show_live_view(views.index(state["view"]), enlarge=True)
 
 
 class PlaygroundAdapter:

@@ -7,8 +7,12 @@ functions of the workspaces fill in the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nnviz.explain.batchnorm import BatchNormStats
 
 
 @dataclass
@@ -141,3 +145,5 @@ class InspectorSnapshot(Snapshot):
     history: HistoryCopy
     inspect: Inspection | None = None
     confusion: Confusion | None = None
+    batchnorm: BatchNormStats | None = None   # only while the Batch norm view is shown
+    batchnorm_error: str = ""
