@@ -19,6 +19,8 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-vanishing.png", "Vanishing gradients and skip connections", 0),
     ("lesson-translation.png", "Translation", 0),
     ("lesson-batchnorm.png", "Batch normalisation", 1),
+    ("lesson-dropout-units.png", "Dropout", 0),
+    ("lesson-dropout.png", "Dropout", 1),
 ]
 
 
