@@ -83,7 +83,26 @@ def _convlab(state: dict[str, Any]) -> dict[str, Any]:
         summary = cm.conv_layer_summary(in_ch, out_ch, k, stride, padding, hw, hw)
         out["params"] = summary["params"]
         out["output_shape"] = list(summary["output_shape"])
+    if "tconv_input" in state:
+        out.update(_transposed(state))
+    if "conn_n" in state:
+        inputs, field = int(state["conn_n"]), int(state.get("conn_k", 3))
+        for kind in cm.CONNECTIVITY_KINDS:
+            out[f"conn_{kind}"] = cm.connectivity_count(inputs, field, kind)
     return out
+
+
+def _transposed(state: dict[str, Any]) -> dict[str, Any]:
+    """Lesson 6: the transposed convolution's output (engine), its size, the running sum
+    after step ``tconv_step`` (1-based, written out) and the size of the mirrored convolution."""
+    x = grid_of(state["tconv_input"], "state.tconv_input")
+    k = grid_of(state.get("tconv_kernel", cm.TRANSPOSED_KERNEL.tolist()), "state.tconv_kernel")
+    s, p = int(state.get("tconv_stride", 1)), int(state.get("tconv_padding", 0))
+    y = cm.conv_transpose2d(x, k, stride=s, padding=p)
+    steps = cm.transposed_steps(x, k, stride=s, padding=p)
+    return {"tconv_output": y.tolist(), "tconv_size": cm.transposed_size(len(x), len(k), p, s),
+            "tconv_running": steps[int(state.get("tconv_step", len(steps))) - 1].running.tolist(),
+            "mirror_size": int(cm.output_size(len(y), len(k), p, s)[1])}
 
 
 def _inspector(state: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +112,27 @@ def _inspector(state: dict[str, Any]) -> dict[str, Any]:
     model = model_from_spec(spec, seed=int(state.get("seed", 0)))
     shapes = [list(model.input_shape)] + [list(l.output_shape) for l in model.layers
                                           if l.type not in ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Abs")]
-    return {"shapes": shapes, "param_count": int(model.param_count())}
+    out = {"shapes": shapes, "param_count": int(model.param_count())}
+    n = int(state.get("train_steps", 0))
+    if n:
+        out.update(trained_numbers(model, state, n))
+    return out
+
+
+def trained_numbers(model: Sequential, state: dict[str, Any], n: int) -> dict[str, Any]:
+    """Test accuracy and loss after n steps, trained as the CNN inspector trains (SGD with
+    momentum 0.9 or Adam, the inspector's seed 0): the numbers a lesson's caption states."""
+    from nnviz.data import load_dataset
+    from nnviz.train import Trainer
+    ds = load_dataset(str(state.get("dataset", "shapes")))
+    opt = str(state.get("optimizer", "sgd"))
+    tr = Trainer(model, ds, loss="softmax_xent", optimizer=opt, lr=float(state.get("lr", 0.05)),
+                 momentum=0.9, batch_size=min(int(state.get("batch_size", 64)), len(ds.y_train)),
+                 seed=0)
+    for _ in range(n):
+        tr.step()
+    loss, acc = tr.evaluate("test")
+    return {"test_accuracy": round(float(acc), 4), "test_loss": round(float(loss), 3)}
 
 
 _FORMULAS = {"dense_params": dense_params, "conv_params": cm.param_count, "conv_size": conv_size,
@@ -114,6 +153,12 @@ def evaluate(step: LessonStep) -> dict[str, Any]:
             got = evaluate_scene(state)
         except LabError as e:
             raise LessonError(str(e)) from None
+    elif step.workspace == "experiments":
+        from nnviz.experiments import ExperimentError, evaluate_state
+        try:
+            got = evaluate_state(state)
+        except ExperimentError as e:
+            raise LessonError(f"state.{e}") from None
     else:
         got = {}
     for key, args in (state.get("formulas") or {}).items():
