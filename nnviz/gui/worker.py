@@ -23,6 +23,9 @@ from .snapshots import Snapshot, Status
 
 log = logging.getLogger("nnviz")
 
+# a timer, not a posted call (0 ms), between the parts of one refresh: Qt runs posted calls
+# back to back, before the other timers and input that the parts are spread out for
+PART_GAP_MS = 1
 _PAINT_EVENTS = (QEvent.Type.MetaCall, QEvent.Type.LayoutRequest, QEvent.Type.UpdateRequest)
 
 
@@ -307,6 +310,17 @@ def collect_garbage_in_ui_thread():
     return _gc_guard
 
 
+def _paint_now():
+    """Paint what the views changed now, while the worker waits: painting later, during a
+    burst, would wait for the GIL at every Python paint method (pyqtgraph has dozens). Two
+    rounds: a graphics scene posts its update (a queued call), which posts the repaint.
+    Only these types: never deferred deletes, which event type 0 would run here when no
+    event loop is running (tests)."""
+    for _ in range(2):
+        for kind in _PAINT_EVENTS:
+            QCoreApplication.sendPostedEvents(None, kind)
+
+
 class _WorkerThread(QThread):
     """A QThread whose run() is the worker's loop (no event loop needed)."""
 
@@ -341,6 +355,7 @@ class TrainingController(QObject):
         super().__init__(parent)
         self._relay.connect(self._deliver, Qt.QueuedConnection)
         self._delivering = False
+        self._parts = []           # deferred parts of the refresh being delivered
         collect_garbage_in_ui_thread()
         self.max_fps = max_fps
         self.train_share = train_share
@@ -407,19 +422,41 @@ class TrainingController(QObject):
             return
         self._delivering = True
         self.last_snapshot = snap
+        parts = self._parts = []
         try:
             self.snapshot.emit(snap)
-            # Paint now, while the worker waits: painting later, during a burst, would
-            # wait for the GIL at every Python paint method (pyqtgraph has dozens).
-            # Two rounds: a graphics scene posts its update (a queued call), which posts
-            # the repaint. Only these types: never deferred deletes, which event type 0
-            # would run here when no event loop is running (tests).
-            for _ in range(2):
-                for kind in _PAINT_EVENTS:
-                    QCoreApplication.sendPostedEvents(None, kind)
+            _paint_now()
         finally:
             self._delivering = False
-            w.consumed()
+            if parts:
+                QTimer.singleShot(PART_GAP_MS, lambda: self._next_part(w, parts))
+            else:
+                w.consumed()
+
+    def defer(self, fn):
+        """For a snapshot slot: run fn (a view's update) in a later turn of the event loop
+        and paint it there, so that one refresh is spread over several short turns (the
+        UI answers between them); the worker waits for the last part. Outside a delivery
+        fn runs at once."""
+        if self._delivering:
+            self._parts.append(fn)
+        else:
+            fn()
+
+    def _next_part(self, w, parts):
+        try:
+            if w is self._worker and parts:
+                parts.pop(0)()
+                _paint_now()
+        except Exception:
+            log.exception("a view's update failed")
+            parts.clear()
+        finally:
+            if w is self._worker and parts:
+                QTimer.singleShot(PART_GAP_MS, lambda: self._next_part(w, parts))
+            else:
+                parts.clear()
+                w.consumed()
 
     def _on_diverged(self, w, msg):
         if w is not self._worker:
