@@ -56,6 +56,7 @@ class NetworkView(QGraphicsView):
         self.features, self.hidden = list(features), list(hidden)
         self.sizes = sizes = [len(features)] + list(hidden) + [1]
         self.nodes, self.lines, self.pixmaps = [], [], {}
+        self._pen_keys = None
         self.labels, self.heads = [], []
         for c, n in enumerate(sizes):
             col = []
@@ -163,7 +164,18 @@ class NetworkView(QGraphicsView):
         out = run_snap.output_rgb
         if out is not None and self.nodes:
             self._set_node(len(self.nodes) - 1, 0, out)
-        ws = run_snap.weights
+        self.set_weights(run_snap.weights)
+
+    PEN_LEVELS = 16     # |w| / max |w| in 16 steps: a line looks the same within one
+
+    def set_weights(self, ws):
+        """Line width and opacity from |w|, colour from the sign. The pens are quantised
+        and shared: a line whose pen did not change is not repainted (antialiased thick
+        lines were most of this view's paint)."""
+        self._weights = ws
+        keys = getattr(self, "_pen_keys", None)
+        if keys is None or len(keys) != len(self.lines):
+            keys = self._pen_keys = [None] * len(self.lines)
         for gap, W in enumerate(ws):
             if gap >= len(self.lines):
                 break
@@ -174,17 +186,30 @@ class NetworkView(QGraphicsView):
             if W.shape != grid.shape:
                 continue
             m = float(np.abs(W).max()) or 1.0
-            for j in range(W.shape[0]):
-                for i in range(W.shape[1]):
-                    w = W[j, i]
-                    col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
-                    col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
-                    grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
+            level = np.rint(np.minimum(np.abs(W) / m, 1.0) * self.PEN_LEVELS).astype(np.int64)
+            key = np.where(W >= 0, level + 1, -level - 1)      # sign and level in one
+            old = keys[gap]
+            todo = np.argwhere(key != old) if old is not None else np.argwhere(key == key)
+            for j, i in todo:
+                grid[j, i].setPen(self._pen(int(key[j, i])))
+            keys[gap] = key
+
+    def _pen(self, key):
+        cache = self.__dict__.setdefault("_pens", {})
+        pen = cache.get(key)
+        if pen is None:
+            r = (abs(key) - 1) / self.PEN_LEVELS
+            col = QColor(*CLASS_COLORS[1 if key > 0 else 0])
+            col.setAlpha(int(60 + 195 * r))
+            pen = cache[key] = QPen(col, px(0.5 + 6.0 * r))
+        return pen
 
     def node_rgb(self, layer, index):
         return self.pixmaps.get((layer, index))
 
     def apply_scale(self):
+        self._pens, self._pen_keys = {}, None      # widths in the new scale's pixels
+        self.set_weights(getattr(self, "_weights", []))
         self._layout()
 
     def resizeEvent(self, ev):
