@@ -154,3 +154,55 @@ def test_boundary_image_is_the_models_prediction_on_the_grid(qtbot):
         gxij, gyij = gx[j, i], gy[j, i]
         cell = (x1 - x0) / 40
         assert abs(c.x() - gxij) <= cell and abs(c.y() - gyij) <= cell
+
+
+def test_network_lines_follow_the_weights_in_shared_quantised_pens(qtbot):
+    from nnviz.gui.playground.network import NetworkView
+    from nnviz.gui.style import CLASS_COLORS, px
+    nv = NetworkView()
+    qtbot.addWidget(nv)
+    nv.setup(["x1", "x2"], [3], np.zeros((2, 8, 8), np.float32))
+    w1 = np.array([[2.0, -1.0], [0.0, 0.5], [-2.0, 1.0]])        # (3 hidden, 2 inputs)
+    w2 = np.array([[1.0, 0.0, -1.0], [0.0, 0.0, 1.0]])            # (2 classes, 3 hidden)
+    nv.set_weights([w1, w2])
+    lines = nv.lines[0]
+
+    def look(line):
+        p = line.pen()
+        return p.widthF(), p.color().alpha(), p.color().getRgb()[:3]
+    assert look(lines[0, 0]) == (px(6.5), 255, CLASS_COLORS[1])   # the largest |w|: blue
+    assert look(lines[2, 0]) == (px(6.5), 255, CLASS_COLORS[0])   # negative: orange
+    assert look(lines[1, 0])[:2] == (px(0.5), 60)                 # zero: thinnest, faint
+    assert look(lines[0, 1]) == (px(0.5 + 3.0), int(60 + 97.5), CLASS_COLORS[0])   # -1
+    # the output column shows class 1 minus class 0: [-1, 0, 2]
+    assert [look(l)[2] for l in nv.lines[1][0]] == [CLASS_COLORS[0], CLASS_COLORS[1],
+                                                  CLASS_COLORS[1]]
+    before = lines[0, 1].pen()
+    nv.set_weights([w1 * [[1, 1.001], [1, 1], [1, 1]], w2])       # within one level: kept
+    assert lines[0, 1].pen() == before
+    nv.set_weights([w1 * [[1, -1], [1, 1], [1, 1]], w2])          # the sign flips: blue
+    assert look(lines[0, 1])[2] == CLASS_COLORS[1]
+
+
+def test_network_thumbnails_are_drawn_one_to_one(qtbot):
+    from nnviz.gui.playground.network import NetworkView
+    nv = NetworkView()
+    qtbot.addWidget(nv)
+    nv.resize(500, 300)
+    nv.show()
+    qtbot.waitExposed(nv)
+    img = np.zeros((2, 8, 8), np.float32)
+    img[0, :, 4:] = 1.0                                          # right half positive
+    nv.setup(["x1", "x2"], [2], img)
+    node = nv.nodes[0][0]
+    pm = node.pixmap().toImage()
+    assert node.scale() == 1.0 and pm.width() == pm.height() == nv.thumb
+    assert node.pos().x() == int(node.pos().x())                 # on whole pixels
+    # left half: the colour of zero (white), right half: of the largest value (blue)
+    n, rgb = pm.width(), nv.node_rgb(-1, 0)
+    assert rgb[0, 0].min() >= 250 and tuple(rgb[0, -1]) == (8, 119, 189)
+    assert pm.pixelColor(1, n // 2).getRgb()[:3] == tuple(int(v) for v in rgb[0, 0])
+    assert pm.pixelColor(n - 2, n // 2).getRgb()[:3] == tuple(int(v) for v in rgb[0, -1])
+    nv.resize(700, 500)                                          # a new size: new pixmaps
+    qtbot.wait(50)
+    assert node.pixmap().width() == nv.thumb and node.scale() == 1.0
