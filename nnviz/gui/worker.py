@@ -23,9 +23,6 @@ from .snapshots import Snapshot, Status
 
 log = logging.getLogger("nnviz")
 
-# a timer, not a posted call (0 ms), between the parts of one refresh: Qt runs posted calls
-# back to back, before the other timers and input that the parts are spread out for
-PART_GAP_MS = 1
 _PAINT_EVENTS = (QEvent.Type.MetaCall, QEvent.Type.LayoutRequest, QEvent.Type.UpdateRequest)
 
 
@@ -362,6 +359,13 @@ class TrainingController(QObject):
         self._relay.connect(self._deliver, Qt.QueuedConnection)
         self._delivering = False
         self._parts = []           # deferred parts of the refresh being delivered
+        self._batches = collections.deque()     # (worker, parts) whose parts are to run
+        # A zero-interval timer, not a posted call, runs the next part: Qt runs posted calls
+        # back to back, before the timers and input that the parts are spread out for.
+        self._part_timer = QTimer(self)
+        self._part_timer.setSingleShot(True)
+        self._part_timer.setInterval(0)
+        self._part_timer.timeout.connect(self._next_part)
         collect_garbage_in_ui_thread()
         self.max_fps = max_fps
         self.train_share = train_share
@@ -435,7 +439,9 @@ class TrainingController(QObject):
         finally:
             self._delivering = False
             if parts:
-                QTimer.singleShot(PART_GAP_MS, lambda: self._next_part(w, parts))
+                self._batches.append((w, parts))
+                if not self._part_timer.isActive():
+                    self._part_timer.start()
             else:
                 w.consumed()
 
@@ -449,7 +455,10 @@ class TrainingController(QObject):
         else:
             fn()
 
-    def _next_part(self, w, parts):
+    def _next_part(self):
+        if not self._batches:
+            return
+        w, parts = self._batches[0]
         try:
             if w is self._worker and parts:
                 parts.pop(0)()
@@ -458,11 +467,12 @@ class TrainingController(QObject):
             log.exception("a view's update failed")
             parts.clear()
         finally:
-            if w is self._worker and parts:
-                QTimer.singleShot(PART_GAP_MS, lambda: self._next_part(w, parts))
-            else:
+            if not (w is self._worker and parts):
                 parts.clear()
+                self._batches.popleft()
                 w.consumed()
+            if self._batches:
+                self._part_timer.start()
 
     def _on_diverged(self, w, msg):
         if w is not self._worker:
