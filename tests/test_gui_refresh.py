@@ -206,3 +206,23 @@ def test_network_thumbnails_are_drawn_one_to_one(qtbot):
     nv.resize(700, 500)                                          # a new size: new pixmaps
     qtbot.wait(50)
     assert node.pixmap().width() == nv.thumb and node.scale() == 1.0
+
+
+def test_boundary_title_numbers_follow_at_a_readable_pace_and_exactly_at_the_end(qtbot):
+    from test_gui_snapshots import _run_snapshot
+
+    from nnviz.gui.playground.boundary import BoundaryPlot
+    bp = BoundaryPlot()
+    qtbot.addWidget(bp)
+    a, b = _run_snapshot(seed=1), _run_snapshot(seed=2)
+    b.test_loss, b.test_acc = 0.25, 0.5
+    bp.set_snapshot(a, final=False)
+    assert "0.456" in bp.metrics[0]
+    bp.set_snapshot(b, final=False)               # the image follows at once, the title not
+    np.testing.assert_array_equal(bp.image_array(), b.rgb)
+    assert "0.456" in bp.metrics[0]
+    bp.set_snapshot(b, final=True)                # paused: the exact numbers
+    assert "0.250" in bp.metrics[0] and "50.0%" in bp.metrics[0]
+    bp._title_t -= BoundaryPlot.TITLE_EVERY_S      # a quarter of a second later
+    bp.set_snapshot(a, final=False)
+    assert "0.456" in bp.metrics[0]

@@ -654,7 +654,7 @@ class PlaygroundWorkspace(Workspace):
             return
         run_snap = snap.run
         self.last_snapshot = run_snap
-        self.boundary.set_snapshot(run_snap)
+        self.boundary.set_snapshot(run_snap, final=not snap.status.running)
         now = time.perf_counter()
         if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
@@ -782,7 +782,7 @@ class PlaygroundWorkspace(Workspace):
             return
         self.last_compare = snap
         for bp, rs in zip(self.compare_plots, snap.runs):
-            bp.set_snapshot(rs)
+            bp.set_snapshot(rs, final=not snap.status.running)
         now = time.perf_counter()
         if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
