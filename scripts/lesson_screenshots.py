@@ -8,10 +8,13 @@ os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
 
 SHOTS = [  # (file name, lesson title, step index)
     ("lesson-depth.png", "Depth and decision boundaries", 0),
+    ("lesson-activations.png", "Activation functions", 1),
     ("lesson-linear.png", "Depth and decision boundaries", 1),
     ("lesson-edges.png", "Edge detection", 0),
     ("lesson-arithmetic.png", "Convolution arithmetic", 4),
     ("lesson-pooling.png", "Pooling", 0),
+    ("lesson-transposed.png", "Transposed convolution", 1),
+    ("lesson-connectivity.png", "Connectivity", 0),
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
 ]
 

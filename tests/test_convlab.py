@@ -17,18 +17,23 @@ def test_worked_example_cross_correlation():
     np.testing.assert_array_equal(cm.apply_to_image(np.array(X, float), VERTICAL), EXPECTED)
 
 
-def test_conv2d_uses_engine_conv_layer(monkeypatch):
+@pytest.mark.parametrize("layer, run, shape", [
+    ("Conv2D", lambda: cm.conv2d(X, VERTICAL, stride=2, padding=1), (1, 1, 6, 6)),
+    ("ConvTranspose2D", lambda: cm.conv_transpose2d(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, 2, 1),
+     (1, 1, 3, 3))])
+def test_arithmetic_runs_the_engine_layer(monkeypatch, layer, run, shape):
     from nnviz.engine.layers import conv
     calls = []
-    orig = conv.Conv2D.forward
+    cls = getattr(conv, layer)
+    orig = cls.forward
 
     def spy(self, x, train=False):
         calls.append(x.shape)
         return orig(self, x, train)
 
-    monkeypatch.setattr(conv.Conv2D, "forward", spy)
-    cm.conv2d(X, VERTICAL, stride=2, padding=1)
-    assert calls == [(1, 1, 6, 6)]
+    monkeypatch.setattr(cls, "forward", spy)
+    run()
+    assert calls == [shape]
 
 
 def test_pooling_example():
@@ -118,3 +123,83 @@ def test_conv2d_multi_matches_single_channel():
     maps = cm.conv2d_multi(np.array(X, float), w)
     np.testing.assert_array_equal(maps[0], EXPECTED)
     np.testing.assert_array_equal(maps[1], cm.conv2d(X, np.array(VERTICAL, float).T))
+
+
+# ---- transposed convolution (lesson 6) ----------------------------------------------------
+def test_transposed_size_of_the_notes_figure():
+    assert cm.transposed_size(3, 3, 1, 2) == 5          # (3 - 1)*2 - 2*1 + 3
+    assert cm.transposed_size(2, 2, 0, 2) == 4
+    assert cm.transposed_formula(3, 3, 1, 2).endswith("(3 \u2212 1)\u00b72 \u2212 2\u00b71 + 3 = 5")
+    # the convolution it mirrors: 5x5 -> 3x3 with the same F, S, P
+    assert cm.output_size(5, 3, 1, 2)[1:3] == (3, True)
+
+
+def test_transposed_steps_by_hand():
+    # stride 2, 2x2 ones: every input value becomes a 2x2 block (nearest-neighbour upsampling)
+    steps = cm.transposed_steps([[1, 2], [3, 4]], np.ones((2, 2)), stride=2)
+    assert len(steps) == 4 and (steps[1].row, steps[1].col, steps[1].top, steps[1].left) == (0, 1, 0, 2)
+    np.testing.assert_array_equal(steps[-1].running, [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]])
+    np.testing.assert_array_equal(steps[0].running, [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
+    # stride 1: overlapping contributions add up
+    steps = cm.transposed_steps([[1, 2], [3, 4]], np.ones((2, 2)))
+    np.testing.assert_array_equal(steps[-1].running, [[1, 3, 2], [4, 10, 6], [3, 7, 4]])
+    np.testing.assert_array_equal(steps[2].contribution, [[3, 3], [3, 3]])
+    # the notes' figure: 3x3 -> 5x5, the 7x7 sum cropped by one on each side
+    steps = cm.transposed_steps(cm.TRANSPOSED_INPUT, cm.TRANSPOSED_KERNEL, stride=2, padding=1)
+    assert len(steps) == 9 and steps[-1].full.shape == (7, 7) and steps[-1].running.shape == (5, 5)
+    out = steps[-1].running
+    assert (out[0, 0], out[0, 1], out[1, 1], out[2, 2]) == (4, 6, 7, 4)   # 1*4; 1*2 + 2*2; 1+2+3+1; 1*4
+    with pytest.raises(ValueError, match="crops the whole"):
+        cm.transposed_steps([[1]], [[1]], stride=1, padding=1)
+
+
+def test_transposed_steps_equal_engine_and_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    for n, f, s, p in ((3, 3, 2, 1), (4, 3, 1, 0), (3, 4, 3, 1), (2, 5, 2, 2)):
+        x, k = rng.normal(size=(n, n)), rng.normal(size=(f, f))
+        engine = cm.conv_transpose2d(x, k, stride=s, padding=p)
+        steps = cm.transposed_steps(x, k, stride=s, padding=p)
+        ref = torch.nn.functional.conv_transpose2d(torch.tensor(x)[None, None], torch.tensor(k)[None, None],
+                                                   stride=s, padding=p)[0, 0].numpy()
+        assert engine.shape == (cm.transposed_size(n, f, p, s),) * 2
+        np.testing.assert_allclose(engine, ref, atol=1e-12)
+        np.testing.assert_allclose(steps[-1].running, ref, atol=1e-12)
+
+
+# ---- connectivity (lesson 8) --------------------------------------------------------------
+@pytest.mark.parametrize("n, k, counts", [(5, 3, (25, 13, 3)), (6, 3, (36, 16, 3)), (5, 5, (25, 19, 5)),
+                                          (5, 9, (25, 25, 9)), (4, 1, (16, 4, 1))])
+def test_connectivity_counts_by_hand(n, k, counts):
+    for kind, want in zip(cm.CONNECTIVITY_KINDS, counts):
+        ids = cm.connection_ids(n, k, kind)
+        assert cm.connectivity_count(n, k, kind) == want
+        assert len(np.unique(ids[ids >= 0])) == want      # the drawing has as many colours
+    assert cm.connectivity_formula(5, 3, "sparse") == "n\u00b7k \u2212 r(r + 1) = 5\u00b73 \u2212 1\u00b72 = 13"
+    # sparse and tied draw the same edges: 3n - 2 of them for k = 3
+    assert np.array_equal(cm.connection_ids(n, k, "sparse") >= 0, cm.connection_ids(n, k, "tied") >= 0)
+
+
+def test_connectivity_refuses_bad_fields():
+    for n, k in ((5, 4), (5, 11), (5, 0)):
+        with pytest.raises(ValueError, match="receptive field"):
+            cm.connection_ids(n, k, "dense")
+    with pytest.raises(ValueError, match="kind"):
+        cm.connectivity_count(5, 3, "banded")
+
+
+def test_tied_layer_is_a_1d_convolution():
+    w = cm.tied_matrix([1, 2, 3], 4)
+    np.testing.assert_array_equal(w, [[2, 3, 0, 0], [1, 2, 3, 0], [0, 1, 2, 3], [0, 0, 1, 2]])
+    x = np.array([1.0, 2, 3, 4])
+    np.testing.assert_array_equal(w @ x, [8, 14, 20, 11])
+    np.testing.assert_array_equal(cm.conv1d(x, [1, 2, 3]), [8, 14, 20, 11])
+
+
+def test_conv1d_equals_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x, w = rng.normal(size=7), rng.normal(size=5)
+    ref = torch.nn.functional.conv1d(torch.tensor(x)[None, None], torch.tensor(w)[None, None], padding=2)
+    np.testing.assert_allclose(cm.conv1d(x, w), ref[0, 0].numpy(), atol=1e-12)
+    np.testing.assert_allclose(cm.tied_matrix(w, 7) @ x, ref[0, 0].numpy(), atol=1e-12)

@@ -316,9 +316,41 @@ def test_backprop_lesson_pages_through_the_worked_example(window, qtbot):
 @pytest.mark.parametrize("state, field", [({"network": "2-9-1"}, "state.network"),
                                           ({"preset": "worked example", "step": "dL/dw99"}, "state.step"),
                                           ({"network": [2, 2, 1], "inputs": [[1, "a"]]}, "state.inputs"),
-                                          ({"preset": "worked example", "page": "nope"}, "state.page")])
+                                          ({"preset": "worked example", "page": "nope"}, "state.page"),
+                                          ({"function": "swish"}, "state.function"),
+                                          ({"function": "leaky_relu", "slope": -0.1}, "state.slope"),
+                                          ({"x": 0.125}, "state.x"), ({"chain": 99}, "state.chain")])
 def test_bad_backprop_lesson_state_names_the_field(lab, state, field):
     from nnviz.gui.backprop.lesson import BackpropAdapter
     from nnviz.lessons import LessonError
     with pytest.raises(LessonError, match=field):
         BackpropAdapter().apply(lab, state)
+
+
+def test_activation_page_follows_the_function_and_x(lab, qtbot):
+    from nnviz.backprop import activations as act
+    page = lab.activations
+    lab.pages.setCurrentWidget(page)
+    assert page.function_name() == "sigmoid" and not page.slope.isEnabled()
+    assert "f\u2032(x) = 0.25" in page.readout.text() and "0.25\u00b9\u2070" in page.chain_label.text()
+    page.function.setCurrentIndex(page.function.findData("tanh"))
+    xs, ys = page.df_curve.getData()
+    np.testing.assert_array_equal(ys, act.evaluate("tanh", xs)[1])
+    assert "f\u2032(x) = 1<" in page.readout.text() and [r.kind for r in page.regions] == ["saturated"] * 2
+    page.x_slider.setValue(-150)                     # x = -1.5: the spin box and the read-out follow
+    f, df = act.evaluate("tanh", [-1.5])
+    assert page.x_spin.value() == -1.5 and page.shown["df"] == pytest.approx(df[0], rel=1e-5)
+    assert f"f(x) = {fmt(f[0])}" in page.readout.text()
+    page.x_line.setValue(2.0)                        # dragging the line moves x too
+    assert page.x_spin.value() == 2.0 and page.x_slider.value() == 200
+    page.function.setCurrentIndex(page.function.findData("relu"))
+    page.x_spin.setValue(-2.0)
+    assert [(r.lo, r.hi, r.kind) for r in page.regions] == [(-6.0, 0.0, "dead")]
+    assert "f\u2032(x) = 0<" in page.readout.text() and "Dead" in page.notes.text()
+    page.function.setCurrentIndex(page.function.findData("leaky_relu"))
+    assert page.slope.isEnabled()
+    page.slope.setValue(0.3)
+    assert page.shown["f"] == pytest.approx(-0.6) and page.shown["df"] == pytest.approx(0.3)
+    assert page.regions == []                        # a slope of 0.3 is no small gradient
+    page.chain.setValue(3)
+    assert page.shown["chain_df"] == pytest.approx(0.3 ** 3) and "= <b>0.027</b>" in page.chain_label.text()

@@ -144,3 +144,85 @@ def test_image_and_trained_filters(lab):
     assert lab.trained.trained_view.isVisibleTo(lab) and "4 filters" in lab.trained.trained_info.text()
     lab.set_trained_filters(None)
     assert not lab.trained.trained_view.isVisibleTo(lab)
+
+
+def test_transposed_panel_steps_the_notes_figure(lab):
+    t = lab.tconv
+    from nnviz.engine import convmath as cm
+    assert t.values().shape == (5, 5) and t.mirror_values().shape == (3, 3)
+    assert "(3 \u2212 1)\u00b72 \u2212 2\u00b71 + 3 = 5" in t.formula_label.text()
+    assert "= 3" in t.mirror_label.text()
+    # step 1: input[0, 0] = 1 times the kernel, in the top-left corner of the 7x7 sum
+    assert t.steps.count == 9 and t.steps.pos == 0
+    assert _num(t.part_grid.texts()) == cm.TRANSPOSED_KERNEL.tolist()
+    assert t.output_grid.frame[:4] == (0, 0, 3, 3) and t.output_grid.crop == 1
+    assert t.running()[0, 0] == 4 and t.running()[0, 2] == 0
+    t.step()                                              # input[0, 1] = 2, two columns right
+    assert t.input_grid.frame[:2] == (0, 1) and t.output_grid.frame[:2] == (0, 2)
+    assert t.mirror_input.frame[:2] == (0, 2) and t.mirror_output.frame[:2] == (0, 1)
+    assert _num(t.part_grid.texts()) == (2 * cm.TRANSPOSED_KERNEL).tolist()
+    assert t.running()[0, 1] == 6                         # 1*2 + 2*2
+    assert "input[0, 1] = 2" in t.step_label.text() and "columns 2\u20134" in t.step_label.text()
+    t.steps.go(8)
+    assert np.array_equal(t.running(), t.values()) and "equals the engine" in t.step_label.text()
+    assert _num(t.output_grid.texts()) == t._steps[-1].full.tolist()
+    # the workspace's Step moves whichever stepper was used last
+    t.steps.step_button.click()
+    assert lab.stepping is t and t.steps.pos == 0
+    lab.step()
+    assert t.steps.pos == 1 and lab.conv.current_cell() == (0, 0)
+    lab.conv.step_button.click()
+    assert lab.stepping is lab.conv
+
+
+def test_transposed_panel_geometry_and_bad_padding(lab):
+    t = lab.tconv
+    t.set_problem([[1, 2], [3, 4]], np.ones((2, 2)), 2, 0)
+    assert t.values().tolist() == [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
+    assert t.output_grid.crop == 0
+    t.set_problem([[5]], [[1]], 1, 1)                     # 1x1 output, P = 1 crops it all
+    assert t.values() is None and t.warning_label.isVisibleTo(lab) and "crops the whole" in t.warning_label.text()
+    assert not t.steps.step_button.isEnabled()
+    t.figure_button.click()
+    assert t.values().shape == (5, 5) and not t.warning_label.isVisibleTo(lab)
+    t.steps.go(4)                                         # the centre: input[1, 1] = 1
+    t.kernel_grid.item(1, 1).setText("10")                # an edit recomputes, the step stays
+    assert t.steps.pos == 4 and t.values()[2, 2] == 10 and t.running()[2, 2] == 10
+    t.steps.play_button.click()                           # Play: this panel now takes Space / Pause
+    assert t.is_playing() and lab.stepping is t and t.steps.play_button.text() == "Pause"
+    lab.pause()
+    assert not t.is_playing()
+
+
+def test_connectivity_panel_counts_and_colours(lab):
+    c = lab.conn
+    assert c.counts() == {"dense": 25, "sparse": 13, "tied": 3}
+    assert [c.count_labels[k].text() for k in ("dense", "sparse", "tied")] == ["25 weights", "13 weights", "3 weights"]
+    assert "5\u00b73 \u2212 1\u00b72 = 13" in c.formula_labels["sparse"].text()
+    assert "W x = (8, 14, 20, 26, 14)" in c.conv_label.text() and "gives (8, 14, 20, 26, 14)" in c.conv_label.text()
+    c.n_spin.setValue(6)
+    assert [c.count_labels[k].text() for k in ("dense", "sparse", "tied")] == ["36 weights", "16 weights", "3 weights"]
+    c.k_spin.setValue(4)                                  # even: moved to the next odd field
+    assert c.field() == (6, 5) and c.counts()["sparse"] == 6 * 5 - 6
+    c.n_spin.setValue(2)                                  # k is clamped to 2n - 1 = 3
+    assert c.field() == (2, 3) and c.counts() == {"dense": 4, "sparse": 4, "tied": 3}
+    img = c.views["tied"].grab().toImage()
+    assert img.width() > 100 and img.height() > 150
+
+
+def test_lesson_adapter_round_trips_the_new_panels(lab):
+    from nnviz.gui.lessons import ADAPTERS
+    a = ADAPTERS["convlab"]
+    lab.tconv.set_problem([[1, 2], [3, 4]], [[1, -1], [2, 0]], 1, 0, step=2)
+    lab.conn.set_field(7, 5)
+    state = a.capture(lab)
+    assert (state["tconv_input"], state["tconv_kernel"]) == ([[1, 2], [3, 4]], [[1, -1], [2, 0]])
+    assert (state["tconv_stride"], state["tconv_padding"], state["tconv_step"]) == (1, 0, 3)
+    assert (state["conn_n"], state["conn_k"]) == (7, 5)
+    shown = lab.tconv.running()
+    lab.tconv.load_figure()
+    lab.conn.set_field(5, 3)
+    a.apply(lab, state)
+    assert a.capture(lab) == state
+    assert np.array_equal(lab.tconv.running(), shown) and lab.stepping is lab.tconv
+    assert lab.conn.counts() == {"dense": 49, "sparse": 29, "tied": 5}

@@ -224,3 +224,20 @@ def test_small_fonts_are_detected(qtbot):
     qtbot.wait(50)
     found = problems(root)
     assert any("7 px" in p for p in found) and any("cut" in p for p in found), found
+
+
+def test_activation_page_fits_1024x768(small_window, qtbot):
+    w = small_window
+    lab = w.workspace("Backprop lab")
+    w.tabs.setCurrentWidget(lab)
+    lab.pages.setCurrentWidget(lab.activations)
+    for function, x in (("sigmoid", 5.0), ("relu", -2.0), ("leaky_relu", -2.0), ("abs", 1.5)):
+        lab.activations.set_state(function, 0.01, x, 10)
+        qtbot.wait(100)
+        assert problems(w) == [], function
+    w.set_scale(1.5)
+    try:
+        qtbot.wait(200)
+        assert [p for p in problems(w) if "px" in p and "cut" not in p] == []
+    finally:
+        w.set_scale(1.0)

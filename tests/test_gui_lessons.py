@@ -41,7 +41,8 @@ def test_help_lessons_opens_edge_detection_and_pagedown_steps_through(window, er
     assert errors == []
 
 
-@pytest.mark.parametrize("title", ["Pooling", "Convolution arithmetic", "Parameter counts"])
+@pytest.mark.parametrize("title", ["Pooling", "Convolution arithmetic", "Parameter counts",
+                                   "Transposed convolution", "Connectivity"])
 def test_convlab_lessons_show_their_numbers(window, errors, title):
     lesson = _lesson(title)
     window.lessons.open(lesson)
@@ -57,6 +58,18 @@ def test_convlab_lessons_show_their_numbers(window, errors, title):
         if step.expect.get("output_size") and step.state["size"][0] <= 12:
             n = step.expect["output_size"]
             assert ws.conv.output_shape() == (n, n)
+        if "tconv_running" in step.expect:
+            assert ws.tconv.running().tolist() == step.expect["tconv_running"]
+            assert ws.stepping is ws.tconv
+        if "tconv_output" in step.expect:
+            assert ws.tconv.values().tolist() == step.expect["tconv_output"]
+        if "tconv_size" in step.expect:
+            assert ws.tconv.values().shape == (step.expect["tconv_size"],) * 2
+        if "mirror_size" in step.expect:
+            assert ws.tconv.mirror_values().shape == (step.expect["mirror_size"],) * 2
+        if "conn_dense" in step.expect:
+            shown = {k: int(ws.conn.count_labels[k].text().split()[0]) for k in ("dense", "sparse", "tied")}
+            assert shown == {k: step.expect[f"conn_{k}"] for k in ("dense", "sparse", "tied")}
         assert all(got[k] == v for k, v in step.expect.items())
     assert not window.lessons.next()          # the last step: PageDown falls back to Step
     assert errors == []
@@ -75,6 +88,26 @@ def test_lenet_lesson_builds_the_architecture_of_the_notes(window, errors):
     ws.refresh_all()
     # the filter list names this model's first layer, not the previous model's (both "0.weight")
     assert ws.filters.layer.itemText(0) == "layer 0: 6\u00d7 5\u00d75\u00d73"
+    assert errors == []
+
+
+def test_activation_functions_lesson_shows_its_numbers(window, errors):
+    from nnviz.backprop.names import fmt
+    lesson = _lesson("Activation functions")
+    window.lessons.open(lesson)
+    ws = window.current
+    page = ws.activations
+    labels = {"f": page.readout, "df": page.readout, "chain_df": page.chain_label, "max_df": page.notes}
+    for i, step in enumerate(lesson.steps):
+        if i:
+            assert window.lessons.next()
+        assert ws.pages.currentWidget() is page and page.function_name() == step.state["function"]
+        for key, want in step.expect.items():
+            assert page.shown[key] == want, (i, key)
+            if key in labels:                   # and the number is on screen
+                assert fmt(want, 4 if key == "chain_df" else 6) in labels[key].text(), (i, key)
+        if "saturated_from" in step.expect:     # the shading starts there
+            assert round(page.regions[-1].lo, 2) == step.expect["saturated_from"]
     assert errors == []
 
 
@@ -172,6 +205,19 @@ def test_cli_refuses_a_bad_lesson_with_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nnviz", str(p)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "a lesson must be a JSON object" in r.stderr
+
+
+@pytest.mark.parametrize("state, field", [({"tconv_stride": 9}, "state.tconv_stride"),
+                                          ({"tconv_input": [[1, 2]]}, "state.tconv_input"),
+                                          ({"tconv_input": [[1]], "tconv_kernel": [[1]], "tconv_padding": 1},
+                                           "state.tconv_padding"),
+                                          ({"tconv_step": 10}, "state.tconv_step"),
+                                          ({"conn_n": 99}, "state.conn_n"), ({"conn_k": 4}, "state.conn_k")])
+def test_bad_convlab_state_names_the_field(window, errors, tmp_path, state, field):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "convlab", "state": state}]}))
+    assert not window.open_lesson(str(p))
+    assert len(errors) == 1 and field in errors[0]
 
 
 @pytest.mark.parametrize("state, field", [({"dataset": "mnist"}, "state.dataset"), ({"lr": -1}, "state.lr"),

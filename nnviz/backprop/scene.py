@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import tutorial_net
+from .activations import state_numbers
 from .batch import MAX_EXAMPLES, batch_table, sgd_update
 from .names import sub
 from .net import LabError, LabNet
@@ -96,7 +97,8 @@ def scene_state(net: LabNet, x, t, lr: float) -> dict[str, Any]:
 
 def evaluate_scene(state: dict[str, Any]) -> dict[str, Any]:
     """loss, grad_w5 / grad_b1 (of the first example), avg_grad_*, new_* after one SGD step,
-    loss_after: each rounded to 9 decimals."""
+    loss_after: each rounded to 9 decimals; with state.function also the activation page's
+    numbers (activations.state_numbers)."""
     s = scene_from_state(state)
     targets = s.t.astype(np.int64) if s.net.loss_name == "xent" else s.t
     rec = record(s.net, s.x[0], targets[0])
@@ -110,6 +112,8 @@ def evaluate_scene(state: dict[str, Any]) -> dict[str, Any]:
         out[f"grad_{name}"] = r(rec.nodes[key].grad)
         out[f"avg_grad_{name}"] = r(table.average[i])
         out[f"new_{name}"] = r(up.after[i])
+    if "function" in state:
+        out.update(state_numbers(state))
     return out
 
 

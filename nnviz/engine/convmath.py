@@ -1,11 +1,12 @@
 """Convolution-lab arithmetic, computed by the engine's own layers (Qt-free).
 
 Every number the convolution lab shows comes from here, and every feature map
-here comes from an engine ``Conv2D`` / ``MaxPool2D`` / ``AvgPool2D`` run through
-``Sequential.forward`` -- the same im2col and pooling kernels that train the
+here comes from an engine ``Conv2D`` / ``ConvTranspose2D`` / ``MaxPool2D`` /
+``AvgPool2D`` run through ``Sequential.forward`` -- the same kernels that train the
 networks. The only arithmetic done outside the engine is the textbook output
-size formula, the parameter count and the written-out dot product, and the
-tests check the dot product against the engine output cell by cell.
+size formulas, the parameter and connection counts, the written-out dot product
+and the transposed convolution's running sum, and the tests check those written-out
+sums against the engine (and PyTorch) cell by cell.
 
 Conventions (as in the engine and PyTorch): ``Conv2D`` computes a
 *cross-correlation*; the kernel is not flipped. ``flip=True`` flips the kernel
@@ -14,11 +15,12 @@ in both axes first, which turns the same layer into a true convolution.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .layers import AvgPool2D, Conv2D, LayerError, MaxPool2D
+from .layers import AvgPool2D, Conv2D, ConvTranspose2D, LayerError, MaxPool2D
 from .model import Sequential
 
 __all__ = [
@@ -26,6 +28,10 @@ __all__ = [
     "conv2d", "conv2d_multi", "pool2d", "output_size", "param_count", "padded",
     "dot_product_terms", "format_dot", "format_number", "apply_to_image", "flipped",
     "size_explanation", "pool_window", "conv_layer_summary", "LayerError",
+    "TRANSPOSED_INPUT", "TRANSPOSED_KERNEL", "conv_transpose2d", "transposed_size",
+    "transposed_formula", "TransposedStep", "transposed_steps",
+    "CONNECTIVITY_KINDS", "connection_ids", "connectivity_count", "connectivity_formula",
+    "tied_matrix", "conv1d",
 ]
 
 
@@ -41,6 +47,14 @@ POOL_INPUT = np.array([[1, 3, 2, 1],
                        [2, 9, 1, 1],
                        [1, 3, 2, 3],
                        [5, 6, 1, 2]], dtype=np.float64)
+# The transposed-convolution figure of the notes: a 3x3 input, F = 3, stride 2, padding 1 -> 5x5.
+# The kernel is the bilinear one times 4, so each input value spreads into its neighbourhood.
+TRANSPOSED_INPUT = np.array([[1, 2, 0],
+                             [3, 1, 2],
+                             [0, 2, 1]], dtype=np.float64)
+TRANSPOSED_KERNEL = np.array([[1, 2, 1],
+                              [2, 4, 2],
+                              [1, 2, 1]], dtype=np.float64)
 KERNEL_PRESETS = {
     "vertical edge": [[1, 0, -1], [1, 0, -1], [1, 0, -1]],
     "horizontal edge": [[1, 1, 1], [0, 0, 0], [-1, -1, -1]],
@@ -251,3 +265,145 @@ def conv_layer_summary(in_ch: int, out_ch: int, k: int, stride: int = 1, padding
             "weights": int(layer.params["weight"].size),
             "biases": int(layer.params["bias"].size),
             "formula": param_count(in_ch, out_ch, k), "notes": list(layer.notes)}
+
+
+# ---- transposed convolution ---------------------------------------------------------------
+def transposed_size(n: int, f: int, p: int, s: int) -> int:
+    """Output size of a transposed convolution: (N - 1)*S - 2P + F (<= 0: nothing is left)."""
+    return (int(n) - 1) * int(s) - 2 * int(p) + int(f)
+
+
+def transposed_formula(n: int, f: int, p: int, s: int) -> str:
+    return (f"(N \u2212 1)\u00b7S \u2212 2P + F = ({n} \u2212 1)\u00b7{s} \u2212 2\u00b7{p} + {f} = "
+            f"{transposed_size(n, f, p, s)}")
+
+
+def conv_transpose2d(grid: Any, kernel: Any, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """One-channel transposed convolution by an engine ConvTranspose2D layer (as PyTorch's
+    conv_transpose2d: the kernel is not flipped). Raises ``LayerError`` when the padding
+    crops the whole output."""
+    x = _grid(grid, "input grid")
+    k = _grid(kernel, "kernel")
+    layer = ConvTranspose2D(1, tuple(k.shape), stride=int(stride), padding=int(padding), bias=False)
+    model = Sequential([layer], input_shape=(1,) + x.shape, dtype=np.float64, name="convlab")
+    w = layer.params["weight"]
+    w[...] = model.B.asarray(k.reshape(w.shape), w.dtype)
+    return _forward(model, x[None])[0]
+
+
+@dataclass(frozen=True)
+class TransposedStep:
+    """One input cell's contribution. ``top``/``left`` place the scaled kernel in the
+    uncropped output ((N - 1)*S + F square); ``full`` is that running sum after this step,
+    ``running`` the same with the padding's P rows/columns cropped from each side."""
+
+    row: int
+    col: int
+    value: float
+    top: int
+    left: int
+    contribution: np.ndarray
+    full: np.ndarray
+    running: np.ndarray
+
+
+def transposed_steps(grid: Any, kernel: Any, stride: int = 1, padding: int = 0) -> list[TransposedStep]:
+    """The transposed convolution written out, one input cell at a time (row-major).
+
+    Each input value scales the kernel, which is added into the output at (row*S, col*S);
+    the padding crops P rows and columns from each side at the end. The last step's
+    ``running`` equals :func:`conv_transpose2d` (the tests hold it to the engine and torch).
+    """
+    x = _grid(grid, "input grid")
+    k = _grid(kernel, "kernel")
+    s, p = int(stride), int(padding)
+    if s < 1 or p < 0:
+        raise ValueError(f"stride must be >= 1 and padding >= 0, got stride {s}, padding {p}")
+    kh, kw = k.shape
+    full = np.zeros(((x.shape[0] - 1) * s + kh, (x.shape[1] - 1) * s + kw))
+    if full.shape[0] - 2 * p <= 0 or full.shape[1] - 2 * p <= 0:
+        raise ValueError(f"padding {p} crops the whole {full.shape[0]}x{full.shape[1]} output")
+    steps = []
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            part = x[r, c] * k
+            full[r * s:r * s + kh, c * s:c * s + kw] += part
+            steps.append(TransposedStep(r, c, float(x[r, c]), r * s, c * s, part, full.copy(),
+                                        full[p:full.shape[0] - p, p:full.shape[1] - p].copy()))
+    return steps
+
+
+# ---- connectivity: dense, sparse, tied (1-D) ----------------------------------------------
+CONNECTIVITY_KINDS = ("dense", "sparse", "tied")
+
+
+def _check_field(n: int, k: int) -> tuple[int, int]:
+    n, k = int(n), int(k)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if k < 1 or k % 2 == 0 or k > 2 * n - 1:
+        raise ValueError(f"receptive field must be odd, from 1 to 2n - 1 = {2 * n - 1}, got {k}")
+    return n, k
+
+
+def connection_ids(n: int, k: int, kind: str) -> np.ndarray:
+    """Which weight connects input j to output i: an (n, n) array of weight ids, -1 for none.
+
+    dense: every pair its own weight; sparse: only |i - j| <= (k - 1)/2, each edge its own
+    weight; tied: the same edges, the weight depending only on the offset j - i (a 1-D
+    convolution with zero padding (k - 1)/2, so n outputs).
+    """
+    n, k = _check_field(n, k)
+    i, j = np.indices((n, n))
+    r = (k - 1) // 2
+    near = np.abs(j - i) <= r
+    if kind == "dense":
+        return i * n + j
+    if kind == "sparse":
+        ids = np.full((n, n), -1)
+        ids[near] = np.arange(int(near.sum()))
+        return ids
+    if kind == "tied":
+        return np.where(near, j - i + r, -1)
+    raise ValueError(f"kind must be one of {', '.join(CONNECTIVITY_KINDS)}, got {kind!r}")
+
+
+def connectivity_count(n: int, k: int, kind: str) -> int:
+    """Distinct weights (no biases): dense n*n, sparse n*k - r(r + 1) with r = (k - 1)/2
+    (the edges that fall off the ends are missing: 3n - 2 for k = 3), tied k."""
+    n, k = _check_field(n, k)
+    if kind not in CONNECTIVITY_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(CONNECTIVITY_KINDS)}, got {kind!r}")
+    r = (k - 1) // 2
+    return {"dense": n * n, "sparse": n * k - r * (r + 1), "tied": k}[kind]
+
+
+def connectivity_formula(n: int, k: int, kind: str) -> str:
+    """The count written out: 'n·n = 5·5 = 25', 'n·k − r(r + 1) = 5·3 − 1·2 = 13', 'k = 3'."""
+    c = connectivity_count(n, k, kind)
+    r = (int(k) - 1) // 2
+    if kind == "dense":
+        return f"n\u00b7n = {n}\u00b7{n} = {c}"
+    if kind == "sparse":
+        return f"n\u00b7k \u2212 r(r + 1) = {n}\u00b7{k} \u2212 {r}\u00b7{r + 1} = {c}"
+    return f"k = {c}"
+
+
+def tied_matrix(weights: Any, n: int) -> np.ndarray:
+    """The (n, n) dense weight matrix of a tied layer: W[i, j] = weights[j - i + r]."""
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    ids = connection_ids(n, w.size, "tied")
+    return np.where(ids >= 0, w[np.clip(ids, 0, None)], 0.0)
+
+
+def conv1d(x: Any, weights: Any) -> np.ndarray:
+    """1-D convolution of x with zero padding (k - 1)/2 (n outputs), by an engine Conv2D
+    with a 1 x k kernel."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    _check_field(x.size, w.size)
+    layer = Conv2D(1, (1, w.size), padding=(0, (w.size - 1) // 2), bias=False)
+    model = Sequential([layer], input_shape=(1, 1, x.size), dtype=np.float64, name="convlab")
+    p = layer.params["weight"]
+    p[...] = model.B.asarray(w.reshape(p.shape), p.dtype)
+    return _forward(model, x.reshape(1, 1, -1))[0, 0]

@@ -50,6 +50,16 @@ def _ints(state, key, n):
     return v
 
 
+def _small_square(state, key, default):
+    """A grid of the transposed-convolution panel: square, 1x1 to 4x4."""
+    if key not in state:
+        return default
+    a = grid_of(state[key], f"state.{key}")
+    if a.shape[0] != a.shape[1] or a.shape[0] > 4:
+        raise LessonError(f"state.{key}: expected a square grid of 1x1 to 4x4 numbers, got shape {a.shape}")
+    return a
+
+
 # ---- adapters: workspace <-> lesson state ------------------------------------------------------
 class ConvlabAdapter:
     workspace = "convlab"
@@ -64,11 +74,46 @@ class ConvlabAdapter:
                 "pool_mode": p._mode(), "pool_k": p.pool_size.value(), "pool_stride": p.pool_stride.value(),
                 "pool_input": p.pool_grid.values.tolist(),
                 "param": [q.param_in.value(), q.param_out.value(), q.param_k.value(),
-                          q.param_stride.value(), q.param_pad.value(), q.param_h.value()]}
+                          q.param_stride.value(), q.param_pad.value(), q.param_h.value()],
+                **self._capture_more(ws)}
+
+    @staticmethod
+    def _capture_more(ws) -> dict:
+        """The transposed-convolution and connectivity panels (lessons 6 and 8)."""
+        t = ws.tconv
+        return {"tconv_input": t.input_values().tolist(), "tconv_kernel": t.kernel().tolist(),
+                "tconv_stride": t.stride_spin.value(), "tconv_padding": t.pad_spin.value(),
+                "tconv_step": t.steps.pos + 1, "conn_n": ws.conn.field()[0], "conn_k": ws.conn.field()[1]}
+
+    @staticmethod
+    def _apply_more(ws, state: dict):
+        """Lessons 6 and 8; returns the panel to show (None: neither was set)."""
+        focus = None
+        if any(k.startswith("tconv_") for k in state):
+            t = ws.tconv
+            x = _small_square(state, "tconv_input", t.input_values())
+            k = _small_square(state, "tconv_kernel", t.kernel())
+            stride = _int(state, "tconv_stride", 1, 3, t.stride_spin.value())
+            pad = _int(state, "tconv_padding", 0, 2, t.pad_spin.value())
+            if cm.transposed_size(len(x), len(k), pad, stride) <= 0:
+                raise LessonError(f"state.tconv_padding: padding {pad} crops the whole output")
+            step = _int(state, "tconv_step", 1, x.size, 1)
+            t.set_problem(x, k, stride, pad, step - 1)
+            ws.set_stepping(t)
+            focus = t
+        if "conn_n" in state or "conn_k" in state:
+            n = _int(state, "conn_n", 2, 10, ws.conn.field()[0])
+            k = _int(state, "conn_k", 1, 2 * n - 1, min(ws.conn.field()[1], 2 * n - 1))
+            if k % 2 == 0:
+                raise LessonError(f"state.conn_k: expected an odd receptive field, got {k}")
+            ws.conn.set_field(n, k)
+            focus = ws.conn
+        return focus
 
     def apply(self, ws, state: dict) -> None:
         c, p, q = ws.conv, ws.pool, ws.params
         c.stop()
+        ws.set_stepping(c)
         focus = c
         if "input" in state:
             c.set_input(grid_of(state["input"], "state.input"))
@@ -116,7 +161,8 @@ class ConvlabAdapter:
             focus = q
         if state.get("panel") == "image":
             focus = ws.image
-        ws.scroll.ensureWidgetVisible(focus)
+        focus = self._apply_more(ws, state) or focus
+        ws.show_panel(focus)
 
 
 class InspectorAdapter:

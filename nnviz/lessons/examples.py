@@ -83,7 +83,26 @@ def _convlab(state: dict[str, Any]) -> dict[str, Any]:
         summary = cm.conv_layer_summary(in_ch, out_ch, k, stride, padding, hw, hw)
         out["params"] = summary["params"]
         out["output_shape"] = list(summary["output_shape"])
+    if "tconv_input" in state:
+        out.update(_transposed(state))
+    if "conn_n" in state:
+        inputs, field = int(state["conn_n"]), int(state.get("conn_k", 3))
+        for kind in cm.CONNECTIVITY_KINDS:
+            out[f"conn_{kind}"] = cm.connectivity_count(inputs, field, kind)
     return out
+
+
+def _transposed(state: dict[str, Any]) -> dict[str, Any]:
+    """Lesson 6: the transposed convolution's output (engine), its size, the running sum
+    after step ``tconv_step`` (1-based, written out) and the size of the mirrored convolution."""
+    x = grid_of(state["tconv_input"], "state.tconv_input")
+    k = grid_of(state.get("tconv_kernel", cm.TRANSPOSED_KERNEL.tolist()), "state.tconv_kernel")
+    s, p = int(state.get("tconv_stride", 1)), int(state.get("tconv_padding", 0))
+    y = cm.conv_transpose2d(x, k, stride=s, padding=p)
+    steps = cm.transposed_steps(x, k, stride=s, padding=p)
+    return {"tconv_output": y.tolist(), "tconv_size": cm.transposed_size(len(x), len(k), p, s),
+            "tconv_running": steps[int(state.get("tconv_step", len(steps))) - 1].running.tolist(),
+            "mirror_size": int(cm.output_size(len(y), len(k), p, s)[1])}
 
 
 def _inspector(state: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from nnviz.backprop import LabError, LabNet
 from nnviz.backprop.names import fmt
 
 from .. import style
+from .activations import ActivationPage
 from .fields import NumberTable
 from .flow import FlowLayout, group
 from .graph import GraphView
@@ -167,6 +168,8 @@ class LabControls:
         self.pages.addTab(self.batch_page, "Mini-batch and update")
         self.vanishing = VanishingPage()
         self.pages.addTab(self.vanishing, "Vanishing gradients")
+        self.activations = ActivationPage()
+        self.pages.addTab(self.activations, "Activation functions")
         self.pages.currentChanged.connect(self._page_changed)
 
         def keys(seqs, slot):

@@ -1,12 +1,14 @@
 """Lesson files for the Backprop lab: the scene (nnviz.backprop.scene) plus what is on screen --
-the step ("∂L/∂w₅", "dL/dw5", "update" or a number), the page, the drawing, the vanishing-gradient depth."""
+the step ("∂L/∂w₅", "dL/dw5", "update" or a number), the page, the drawing, the vanishing-gradient depth,
+and the activation page's function, leaky slope, x and chain length."""
 from __future__ import annotations
 
+from nnviz.backprop import activations as act
 from nnviz.backprop.net import LabError
 from nnviz.backprop.scene import scene_from_state, scene_state
 from nnviz.lessons import LessonError
 
-PAGES = ("graph", "batch", "vanishing")
+PAGES = ("graph", "batch", "vanishing", "activations")
 _PLAIN = str.maketrans({**{chr(0x2080 + i): str(i) for i in range(10)}, "\u2202": "d", " ": ""})
 
 
@@ -22,14 +24,20 @@ class BackpropAdapter:
         cur = ws.current_step()
         state.update(step=cur.title if cur is not None else 0, page=PAGES[ws.pages.currentIndex()],
                      detailed=ws.detailed_box.isChecked(), example=ws.example + 1,
-                     depth=ws.vanishing.depth.value())
+                     depth=ws.vanishing.depth.value(), **ws.activations.state())
         return state
 
     def apply(self, ws, state: dict) -> None:
         try:
             scene = scene_from_state(state)
+            shown = ws.activations.state()
+            shown.update((k, state[k]) for k in shown if k in state)
+            act.state_numbers(shown)          # checks function, slope, x and chain
         except LabError as e:
             raise LessonError(str(e)) from None
+        for key in ("x", "slope"):            # the spin boxes hold 2 decimals
+            if round(shown[key], 2) != shown[key]:
+                raise LessonError(f"state.{key}: at most 2 decimals, got {shown[key]!r}")
         n = len(scene.x)
         example = state.get("example", 1)
         if isinstance(example, bool) or not isinstance(example, int) or not 1 <= example <= n:
@@ -46,6 +54,7 @@ class BackpropAdapter:
                       detailed=None if detailed is None else bool(detailed))
         ws.go_to(self._position(ws, state.get("step", 0)))
         ws.vanishing.depth.setValue(depth)
+        ws.activations.set_state(**shown)
         ws.pages.setCurrentIndex(PAGES.index(page))
 
     @staticmethod

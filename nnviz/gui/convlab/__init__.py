@@ -6,9 +6,11 @@ output-size formula, the parameter count of a Conv2D layer and a pooling example
 beside it, the same kernel is applied to a real image, and the first layer of the CNN
 trained in the inspector shows what a network learns on its own.
 
-Every number shown comes from the engine's own Conv2D / MaxPool2D / AvgPool2D layers
+Every number shown comes from the engine's own Conv2D / ConvTranspose2D / pooling layers
 through :mod:`nnviz.engine.convmath`; this package only displays them.  One module per
-panel: stepper (convolution), pooling, params, image, trained; workspace lays them out.
+panel: stepper (convolution), pooling, params, image, trained, transposed (transposed
+convolution, stepped by ``steps.StepBar``), connectivity (dense / sparse / tied 1-D);
+workspace lays them out.
 """
 from .common import KERNEL_PRESETS, POOL_INPUT, WORKED_INPUT
 from .grid import GridView

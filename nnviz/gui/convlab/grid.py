@@ -33,7 +33,9 @@ class GridView(QTableWidget):
 
     `values` are the grid without padding; `pad` rows/columns of zeros are drawn
     around them in grey and cannot be edited. ``edited`` gives the unpadded
-    (row, col) of a user edit and its value.
+    (row, col) of a user edit and its value. `crop` greys the outer `crop` rows and
+    columns of `values` themselves (a transposed convolution's output that its padding
+    cuts off): they keep their numbers.
     """
 
     edited = Signal(int, int, float)
@@ -45,6 +47,7 @@ class GridView(QTableWidget):
         self.values = np.zeros((0, 0))
         self.pad = 0
         self.unused = 0
+        self.crop = 0
         self.frame = None   # (r0, c0, h, w, colour) in padded coordinates
         self.max_px, self.min_cell, self.max_cell = max_px, min_cell, max_cell
         self.horizontalHeader().hide()
@@ -61,11 +64,12 @@ class GridView(QTableWidget):
         self.itemChanged.connect(self._item_changed)
 
     # --- content ---------------------------------------------------------------
-    def set_grid(self, values, pad=0, unused=0):
+    def set_grid(self, values, pad=0, unused=0, crop=0):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2:
             values = np.zeros((0, 0))
-        self.values, self.pad, self.unused = values.copy(), int(pad), int(unused)
+        self.values, self.pad, self.unused, self.crop = values.copy(), int(pad), int(unused), int(crop)
+        kept = self.pad + self.crop
         rows, cols = values.shape[0] + 2 * self.pad, values.shape[1] + 2 * self.pad
         n = max(rows, cols, 1)
         cs = int(px(max(self.min_cell, min(self.max_cell, self.max_px // n))))
@@ -82,8 +86,9 @@ class GridView(QTableWidget):
         for r in range(rows):
             self.setRowHeight(r, cs)
             for c in range(cols):
-                inner = (self.pad <= r < rows - self.pad) and (self.pad <= c < cols - self.pad)
-                v = values[r - self.pad, c - self.pad] if inner else 0.0
+                inner = (kept <= r < rows - kept) and (kept <= c < cols - kept)
+                inside = (self.pad <= r < rows - self.pad) and (self.pad <= c < cols - self.pad)
+                v = values[r - self.pad, c - self.pad] if inside else 0.0
                 it = QTableWidgetItem(cm.format_number(v))
                 it.setTextAlignment(Qt.AlignCenter)
                 it.setFont(font)
@@ -99,7 +104,8 @@ class GridView(QTableWidget):
                     f = QFont(font)
                     f.setItalic(True)
                     it.setFont(f)
-                    it.setToolTip("padding: a zero added around the input")
+                    it.setToolTip("cropped: the padding P cuts this row/column off" if inside
+                                  else "padding: a zero added around the input")
                 it.setFlags(flags)
                 self.setItem(r, c, it)
         for c in range(cols):
@@ -111,7 +117,7 @@ class GridView(QTableWidget):
 
     def apply_scale(self):
         """Presentation mode changed: cells and numbers follow the new scale."""
-        self.set_grid(self.values, self.pad, self.unused)
+        self.set_grid(self.values, self.pad, self.unused, self.crop)
 
     def texts(self):
         """The displayed text of every cell (padded), as a list of rows."""

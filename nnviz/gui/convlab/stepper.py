@@ -3,12 +3,11 @@ cell, each output written out as a dot product, and the output-size formula."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QGridLayout,
-    QHBoxLayout,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -16,11 +15,24 @@ from PySide6.QtWidgets import (
 
 from nnviz.engine import convmath as cm
 
-from .common import CELL, CUSTOM, KERNEL_PRESETS, WINDOW, WORKED_INPUT, caption, label, spin
+from .common import (
+    CELL,
+    CUSTOM,
+    KERNEL_PRESETS,
+    WINDOW,
+    WORKED_INPUT,
+    boxed,
+    caption,
+    control_row,
+    label,
+    spin,
+    warning_box,
+)
 from .grid import GridView
+from .steps import StepBar, Stepped
 
 
-class ConvolutionPanel(QWidget):
+class ConvolutionPanel(Stepped, QWidget):
     """See the module docstring. ``changed`` fires when input, kernel or geometry change;
     ``message`` carries a status line."""
 
@@ -32,11 +44,7 @@ class ConvolutionPanel(QWidget):
         self._rng = np.random.default_rng(0)
         self._kernel = np.array(KERNEL_PRESETS["vertical edge"], dtype=np.float64)
         self._output = None
-        self._pos = 0
         self._updating = False
-        self._timer = QTimer(self)
-        self._timer.setInterval(650)
-        self._timer.timeout.connect(self._tick)
         self._build()
         self.input_grid.set_grid(WORKED_INPUT)
         self._set_kernel(self._kernel)
@@ -67,13 +75,7 @@ class ConvolutionPanel(QWidget):
                  ("Padding P", self.padding), ("Stride S", self.stride)),
                 ((None, self.flip_check),))
         for row in rows:
-            bar = QHBoxLayout()
-            for text, w in row:
-                if text:
-                    bar.addWidget(label(text))
-                bar.addWidget(w)
-            bar.addStretch(1)
-            left.addLayout(bar)
+            left.addLayout(control_row(row))
 
         grids = QGridLayout()
         grids.setHorizontalSpacing(16)
@@ -101,29 +103,19 @@ class ConvolutionPanel(QWidget):
         grids.setColumnStretch(3, 1)
         left.addLayout(grids)
 
-        steps = QHBoxLayout()
-        self.back_button = QPushButton("\u25c0 Back")
+        self.steps = StepBar()
+        self.back_button, self.step_button = self.steps.back_button, self.steps.step_button
+        self.play_button, self.reset_button = self.steps.play_button, self.steps.reset_button
         self.back_button.setToolTip("Previous window position (PageUp)")
-        self.step_button = QPushButton("Step \u25b6")
         self.step_button.setToolTip("Next window position (PageDown)")
-        self.play_button = QPushButton("Play")
-        self.reset_button = QPushButton("Reset")
-        for b in (self.back_button, self.step_button, self.play_button, self.reset_button):
-            steps.addWidget(b)
-        steps.addStretch(1)
-        left.addLayout(steps)
+        left.addWidget(self.steps)
         self.position_label = label("", 12, wrap=True)
         left.addWidget(self.position_label)
-        self.dot_label = label("", 14, wrap=True)
-        self.dot_label.setStyleSheet("QLabel { background: #f4f7fb; border: 1px solid #c9d3e0;"
-                                     " padding: 6px; }")
+        self.dot_label = boxed(14)
         left.addWidget(self.dot_label)
         self.formula_label = label("", 14, bold=True, wrap=True)
         left.addWidget(self.formula_label)
-        self.warning_label = label("", 12, wrap=True)
-        self.warning_label.setStyleSheet("QLabel { color: #8a3b00; background: #fff1d6; "
-                                         "border: 1px solid #e0a040; padding: 5px; }")
-        self.warning_label.hide()
+        self.warning_label = warning_box()
         left.addWidget(self.warning_label)
         left.addStretch(1)
 
@@ -141,10 +133,7 @@ class ConvolutionPanel(QWidget):
             g.rejected.connect(self._rejected)
         self.kernel_grid.edited.connect(self._kernel_edited)
         self.output_grid.cellClicked.connect(self._output_clicked)
-        self.back_button.clicked.connect(self.back)
-        self.step_button.clicked.connect(self.step)
-        self.play_button.clicked.connect(self.start_pause)
-        self.reset_button.clicked.connect(self.reset)
+        self.steps.moved.connect(lambda _: self._show_position())
 
     def _rejected(self, why):
         self.warning_label.setText(why)
@@ -292,22 +281,18 @@ class ConvolutionPanel(QWidget):
         if self._output is None:
             self.output_grid.set_grid(np.zeros((0, 0)))
             self.output_caption.setText("Output: none")
-            self._pos = 0
+            self.steps.set_count(0)
         else:
             oh, ow = self._output.shape
             self.output_grid.set_grid(self._output)
             self.output_caption.setText(f"Output {oh}\u00d7{ow}")
-            if not keep_pos or self._pos >= oh * ow:
-                self._pos = 0
-        self._show_position()
+            self.steps.set_count(oh * ow, self.steps.pos if keep_pos and self.steps.pos < oh * ow else 0)
         self.changed.emit()
 
     def current_cell(self):
-        return None if self._output is None else divmod(self._pos, self._output.shape[1])
+        return None if self._output is None else divmod(self.steps.pos, self._output.shape[1])
 
     def _show_position(self):
-        for b in (self.back_button, self.step_button, self.play_button):
-            b.setEnabled(self._output is not None)
         if self._output is None:
             self.input_grid.clear_frame()
             self.output_grid.clear_frame()
@@ -324,7 +309,7 @@ class ConvolutionPanel(QWidget):
         engine = float(self._output[r, c])
         self.dot_label.setText(f"Output[{r}, {c}] = {cm.format_dot(terms, engine)}")
         oh, ow = self._output.shape
-        self.position_label.setText(f"Window {self._pos + 1} of {oh * ow}: rows {r * s}\u2013"
+        self.position_label.setText(f"Window {self.steps.pos + 1} of {oh * ow}: rows {r * s}\u2013"
                                     f"{r * s + f - 1}, columns {c * s}\u2013{c * s + f - 1} "
                                     f"of the padded input")
         self.message.emit(f"Convolution lab: output[{r}, {c}] = {cm.format_number(engine)}")
@@ -334,52 +319,8 @@ class ConvolutionPanel(QWidget):
             return
         oh, ow = self._output.shape
         if 0 <= r < oh and 0 <= c < ow:
-            self._pos = r * ow + c
-            self._show_position()
+            self.steps.go(r * ow + c)
 
     def _output_clicked(self, r, c):
         self.stop()
         self.set_cell(r, c)
-
-    # ------------------------------------------------------- animation --
-    def step(self):
-        """Move the window to the next output cell (wraps to the first)."""
-        if self._output is not None:
-            self._pos = (self._pos + 1) % self._output.size
-            self._show_position()
-
-    def back(self):
-        if self._output is not None:
-            self._pos = (self._pos - 1) % self._output.size
-            self._show_position()
-
-    def _tick(self):
-        if self._output is None or self._pos + 1 >= self._output.size:
-            self.stop()
-            return
-        self.step()
-
-    def is_playing(self):
-        return self._timer.isActive()
-
-    def start_pause(self):
-        if self._timer.isActive():
-            self.stop()
-            return
-        if self._output is None:
-            return
-        if self._pos + 1 >= self._output.size:
-            self._pos = 0
-            self._show_position()
-        self._timer.start()
-        self.play_button.setText("Pause")
-
-    def stop(self):
-        self._timer.stop()
-        self.play_button.setText("Play")
-
-    def reset(self):
-        self.stop()
-        self._pos = 0
-        if self._output is not None:
-            self._show_position()

@@ -1,24 +1,28 @@
-"""The convolution lab workspace: five panels (convolution, pooling, parameters, a real
-image, a trained first layer) in a layout that reflows to fit the window's width."""
+"""The convolution lab workspace: seven panels (convolution, pooling, parameters, a real
+image, a trained first layer, transposed convolution, connectivity) in a layout that reflows
+to fit the window's width."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QFrame, QGridLayout, QScrollArea, QVBoxLayout, QWidget
 
 from ..workspace import Workspace
+from .connectivity import ConnectivityPanel
 from .image import ImagePanel
 from .params import ParamsPanel
 from .pooling import PoolingPanel
 from .stepper import ConvolutionPanel
 from .trained import TrainedPanel
+from .transposed import TransposedPanel
 
 WIDE_PX = 1300     # at least this wide: pooling and parameters sit right of the grids
-_PANELS = ("conv", "pool", "params", "image", "trained")
+_PANELS = ("conv", "pool", "params", "image", "trained", "tconv", "conn", "stepping")
 
 
 class ConvLabWorkspace(Workspace):
     """See the module docstring; the panels are attributes (conv, pool, params, image,
-    trained)."""
+    trained, tconv, conn). ``stepping`` is the panel that Step / Play / PageDown move: the
+    one whose step buttons were used last, or that a lesson shows."""
 
     title = "Convolution lab"
 
@@ -51,11 +55,17 @@ class ConvLabWorkspace(Workspace):
         self.params = ParamsPanel()
         self.image = ImagePanel()
         self.trained = TrainedPanel()
+        self.tconv = TransposedPanel()
+        self.conn = ConnectivityPanel()
+        self.stepping = self.conv
+        self.conv.steps.used.connect(lambda: self.set_stepping(self.conv))
+        self.tconv.steps.used.connect(lambda: self.set_stepping(self.tconv))
         self.conv.changed.connect(self._conv_changed)
-        self.conv.message.connect(lambda m: self.status.emit({"message": m}))
+        for panel in (self.conv, self.tconv):
+            panel.message.connect(lambda m: self.status.emit({"message": m}))
         self.image.image_changed.connect(self.trained.show_on)
         self._place(wide=self.width() >= WIDE_PX)
-        for w in (self.conv, self.pool, self.params, self.image, self.trained):
+        for w in self._panels():
             w.show()         # added to a shown parent: Qt would only show them later
         self._conv_changed()
 
@@ -77,7 +87,7 @@ class ConvLabWorkspace(Workspace):
             return
         self._wide = wide
         g = self.grid
-        for w in (self.conv, self.pool, self.params, self.image, self.trained):
+        for w in self._panels():
             g.removeWidget(w)
         if wide:
             g.addWidget(self.conv, 0, 0, 2, 1)
@@ -92,9 +102,29 @@ class ConvLabWorkspace(Workspace):
             g.addWidget(self.image, 2, 0)
             g.addWidget(self.trained, 2, 1)
             g.setRowStretch(1, 0)
+        g.addWidget(self.tconv, 3, 0, 1, 2)
+        g.addWidget(self.conn, 4, 0, 1, 2)
         for c in range(2):
             g.setColumnStretch(c, 1)
-        g.setRowStretch(2, 1)
+        g.setRowStretch(4, 1)
+
+    def _panels(self):
+        return (self.conv, self.pool, self.params, self.image, self.trained, self.tconv, self.conn)
+
+    def set_stepping(self, panel):
+        """Step / Play / PageDown now move `panel` (conv or tconv); the other one stops."""
+        if panel is not self.stepping:
+            self.stepping.stop()
+        self.stepping = panel
+
+    def show_panel(self, panel):
+        """Scroll so that `panel`'s top is at the top of the view (its controls and title
+        show), now and once the layout has placed it (a lesson opened at start-up applies
+        its state before the first layout)."""
+        def top():
+            self.scroll.verticalScrollBar().setValue(max(0, panel.y() - 4))
+        top()
+        QTimer.singleShot(0, top)
 
     def resizeEvent(self, ev):
         if self._built:
@@ -122,24 +152,25 @@ class ConvLabWorkspace(Workspace):
                 return
 
     def start_pause(self):
-        self.conv.start_pause()
+        self.stepping.start_pause()
 
     def pause(self):
-        self.conv.stop()
+        self.stepping.stop()
 
     def step(self):
-        self.conv.step()
+        self.stepping.step()
 
     def step_back(self):
-        self.conv.back()
+        self.stepping.back()
         return True
 
     def reset(self):
-        self.conv.reset()
+        self.stepping.reset()
 
     def shutdown(self):
         if self._built:
             self.conv.stop()
+            self.tconv.stop()
         return True
 
     def prepare_screenshot(self):
