@@ -97,13 +97,17 @@ def test_playground_draws_the_boundary_first_then_neurons_and_curves(qtbot):
         ws.shutdown()
 
 
+def _shown(qtbot, widget, w, h):
+    qtbot.addWidget(widget)
+    widget.resize(w, h)
+    widget.show()
+    qtbot.waitExposed(widget)
+    return widget
+
+
 def test_curves_draw_about_one_point_per_pixel_and_keep_the_peaks(qtbot):
     from nnviz.gui.curves import CurvesWidget
-    w = CurvesWidget()
-    qtbot.addWidget(w)
-    w.resize(800, 300)
-    w.show()
-    qtbot.waitExposed(w)
+    w = _shown(qtbot, CurvesWidget(), 800, 300)
     n = 20000
     x = np.arange(1, n + 1, dtype=float)
     y = np.linspace(1.0, 0.1, n)
@@ -186,11 +190,7 @@ def test_network_lines_follow_the_weights_in_shared_quantised_pens(qtbot):
 
 def test_network_thumbnails_are_drawn_one_to_one(qtbot):
     from nnviz.gui.playground.network import NetworkView
-    nv = NetworkView()
-    qtbot.addWidget(nv)
-    nv.resize(500, 300)
-    nv.show()
-    qtbot.waitExposed(nv)
+    nv = _shown(qtbot, NetworkView(), 500, 300)
     img = np.zeros((2, 8, 8), np.float32)
     img[0, :, 4:] = 1.0                                          # right half positive
     nv.setup(["x1", "x2"], [2], img)
