@@ -16,6 +16,11 @@ SHOTS = [  # (file name, lesson title, step index)
     ("lesson-transposed.png", "Transposed convolution", 1),
     ("lesson-connectivity.png", "Connectivity", 0),
     ("lesson-lab7.png", "LeNet-5 and the Lab-7 CNN", 0),
+    ("lesson-vanishing.png", "Vanishing gradients and skip connections", 0),
+    ("lesson-translation.png", "Translation", 0),
+    ("lesson-batchnorm.png", "Batch normalisation", 1),
+    ("lesson-dropout-units.png", "Dropout", 0),
+    ("lesson-dropout.png", "Dropout", 1),
 ]
 
 

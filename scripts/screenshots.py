@@ -74,7 +74,7 @@ def main(argv=None):
                 print(f"{ws.title}: prepare_screenshot failed: {exc}", file=sys.stderr)
         spin(1.0)
         name = {"CNN inspector": "inspector.png", "Convolution lab": "convlab.png",
-                "Backprop lab": "backprop.png"}.get(
+                "Backprop lab": "backprop.png", "Experiments": "experiments.png"}.get(
             getattr(ws, "title", ""), type(ws).__name__.lower() + ".png")
         shot(name)
     w.shutdown()

@@ -149,6 +149,9 @@ def window_problems(window, qtbot):
         p = problems(window)
         if window.width() > SIZE[0] or window.height() > SIZE[1]:
             p.insert(0, f"window is {window.width()}x{window.height()}")
+        need, room = window.tabs.minimumSizeHint(), window.tab_scroll.viewport().size()
+        if need.width() > room.width() or need.height() > room.height():
+            p.insert(0, f"the tabs need {need.width()}x{need.height()}, have {room.width()}x{room.height()}")
         if p:
             out[ws.title] = p
     return out
@@ -241,3 +244,44 @@ def test_activation_page_fits_1024x768(small_window, qtbot):
         assert [p for p in problems(w) if "px" in p and "cut" not in p] == []
     finally:
         w.set_scale(1.0)
+
+
+def test_a_lesson_keeps_the_window_on_a_1024x768_screen(small_window, qtbot):
+    """The banner takes room from the tabs, which scroll, instead of growing the window."""
+    from nnviz.lessons import builtin_lessons
+    w = small_window
+    lesson = next(x for x in builtin_lessons() if x.title == "Pooling")
+    w.lessons.open(lesson)
+    qtbot.wait(200)
+    assert w.lesson_banner.isVisible()
+    assert (w.width(), w.height()) == SIZE
+    assert w.statusBar().geometry().bottom() < SIZE[1]
+    w.lessons.close()
+
+
+def test_experiments_tab_fits_1024x768_with_its_plots_and_samples(small_window, qtbot):
+    w = small_window
+    ws = w.workspace("Experiments")
+    w.tabs.setCurrentWidget(ws)
+    for name in ("vanishing", "translation"):
+        ws.load(name)
+        ws.train_sync(30)
+        qtbot.waitUntil(lambda: ws.last_snapshot is not None and ws.last_snapshot.status.steps == 30,
+                        timeout=60000)
+        qtbot.wait(150)
+        assert problems(w) == [], name
+
+
+def test_batchnorm_view_fits_1024x768(small_window, qtbot):
+    w = small_window
+    ins = w.workspace("CNN inspector")
+    w.tabs.setCurrentWidget(ins)
+    ins.select_model("lenet5-bn")
+    ins.train_sync(2)
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view))
+    qtbot.wait(150)
+    assert ins.bn_view.stats is not None
+    assert problems(w) == []
+    ins.show_live_view(ins.live_tabs.indexOf(ins.bn_view), enlarge=True)     # as a lesson shows it
+    qtbot.wait(150)
+    assert problems(w) == [] and (w.width(), w.height()) == SIZE

@@ -150,6 +150,47 @@ def test_logits_lesson_reaches_100_percent_and_keeps_growing(window, errors):
     assert errors == []
 
 
+def test_dropout_lesson_greys_units_and_shows_overfitting_without_dropout(window, errors, qtbot):
+    lesson = _lesson("Dropout")
+    window.lessons.open(lesson)
+    ws = window.current
+    step = lesson.steps[0]
+    assert ws.trainer.steps == step.state["train_steps"] and ws.run.dropout == step.state["dropout"]
+    assert ws.trainer.optimizer.config()["type"].lower() == "adam" and ws.settings.noise == step.state["noise"]
+    drops = [l for l in ws.current_model().layers if l.type == "Dropout"]
+    want = [(np.asarray(l.last_mask)[0] == 0).tolist() for l in drops]
+    qtbot.waitUntil(lambda: ws.network.dropped_units() == want, timeout=10000)   # the view greys that mask
+    assert sum(map(sum, want)) == step.expect["greyed_units"]
+    window.page_down()
+    assert ws.in_compare and ws.compare_variant == "dropout" and not ws.compare.running   # paused: the scene stays
+    plain, dropped = ws.group.runs
+    assert plain.trainer.steps == dropped.trainer.steps == lesson.steps[1].state["train_steps"]
+    got = {"test_loss_no_dropout": plain.trainer.evaluate("test")[0],
+           "test_loss_dropout": dropped.trainer.evaluate("test")[0],
+           "test_loss_no_dropout_min": float(np.min(plain.trainer.history.epochs["test_loss"]))}
+    for key, v in got.items():      # the caption's numbers (training runs 2000 steps: some slack)
+        assert abs(v - lesson.steps[1].expect[key]) <= 0.02, (key, v)
+    assert got["test_loss_no_dropout"] > 3 * got["test_loss_dropout"]
+    assert ADAPTERS["playground"].capture(ws)["compare"] == "dropout"
+    assert errors == []
+
+
+def test_playground_lessons_set_every_control_and_compare_with_their_own_settings(window, errors):
+    """A lesson's settings reach the controls (which the Playground reads back), and a
+    comparison uses them, not Compare's first-use defaults, and opens paused."""
+    ws = next(w for w in window.workspaces if workspace_key(w) == "playground")
+    window.tabs.setCurrentWidget(ws)
+    state = dict(_lesson("Logits keep growing").steps[0].state, train_steps=0)
+    ADAPTERS["playground"].apply(ws, state)
+    assert type(ws.trainer.optimizer).__name__ == "SGD" and ws.trainer.lr == state["lr"]
+    got = ADAPTERS["playground"].capture(ws)
+    assert all(got[k] == v for k, v in state.items()), got
+    state = dict(_lesson("Depth and decision boundaries").steps[0].state, train_steps=0)
+    ADAPTERS["playground"].apply(ws, state)
+    assert [r.hidden for r in ws.group.runs] == [[], [8], [8, 8]] and not ws.compare.running
+    assert errors == []
+
+
 def test_save_lesson_and_open_it_again(window, errors, tmp_path):
     window.tabs.setCurrentWidget(next(w for w in window.workspaces if workspace_key(w) == "convlab"))
     ws = window.current
@@ -222,9 +263,45 @@ def test_bad_convlab_state_names_the_field(window, errors, tmp_path, state, fiel
 
 @pytest.mark.parametrize("state, field", [({"dataset": "mnist"}, "state.dataset"), ({"lr": -1}, "state.lr"),
                                           ({"hidden": [3, 99]}, "state.hidden"),
-                                          ({"activation": "Swish"}, "state.activation")])
+                                          ({"activation": "Swish"}, "state.activation"),
+                                          ({"dropout": 1.5}, "state.dropout"),
+                                          ({"compare": "width"}, "state.compare")])
 def test_bad_playground_state_names_the_field(window, errors, tmp_path, state, field):
     p = tmp_path / "bad.json"
     p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "playground", "state": state}]}))
+    assert not window.open_lesson(str(p))
+    assert len(errors) == 1 and field in errors[0]
+
+
+def test_batchnorm_lesson_shows_the_view_and_reproduces_its_numbers(window, errors):
+    lesson = _lesson("Batch normalisation")
+    window.lessons.open(lesson)
+    ws = window.current
+    assert workspace_key(ws) == "inspector" and ws.bn_view.isVisible()
+    assert ws.live_tabs.currentWidget() is ws.bn_view and ws.bn_view.current_layer() == 1
+    s = ws.bn_view.stats
+    assert s is not None and s.per_channel == 64 * 28 * 28 and "50,176 values" in ws.bn_view.info.text()
+    assert s.running_mean.tolist() == [0.0] * 6 and s.running_var.tolist() == [1.0] * 6
+    assert ws.current_model().param_count() == lesson.steps[0].expect["param_count"]
+    saved = ADAPTERS["inspector"].capture(ws)             # File > Save lesson keeps the view
+    assert (saved["model"], saved["view"], saved["bn_layer"]) == ("lenet5-bn", "batch norm", 1)
+    for i in (1, 2):
+        assert window.lessons.next()
+        step = lesson.steps[i]
+        assert ws.trainer.steps == step.state["train_steps"] == 100
+        loss, acc = ws.trainer.evaluate("test")
+        assert (round(acc, 4), round(loss, 3)) == (step.expect["test_accuracy"], step.expect["test_loss"])
+        pct = f"{acc * 100:.2f}".rstrip("0").rstrip(".")
+        assert f"test accuracy {pct} %, test loss {loss:.3f}" in step.caption     # 95.6 %, 80.55 %
+    assert ws.bn_view.layer_indices() == [] and ws.live_tabs.currentWidget() is ws.curves
+    assert errors == []
+
+
+@pytest.mark.parametrize("state, field", [({"view": "histograms"}, "state.view"),
+                                          ({"model": "lenet5-bn", "bn_layer": 0}, "state.bn_layer"),
+                                          ({"model": "lenet5", "bn_layer": 1}, "state.bn_layer")])
+def test_bad_inspector_view_state_names_the_field(window, errors, tmp_path, state, field):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps({"nnviz_lesson": 1, "steps": [{"workspace": "inspector", "state": state}]}))
     assert not window.open_lesson(str(p))
     assert len(errors) == 1 and field in errors[0]

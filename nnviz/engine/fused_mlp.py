@@ -13,12 +13,15 @@ import numpy as np
 FORWARD_MIN_ROWS = 2048   # below this the layer-by-layer path is as fast
 
 
-def layout(model: Any) -> list[list] | None:
-    """[[dense layer, activation code]] or None when the model is not a plain MLP."""
+def layout(model: Any, eval_only: bool = False) -> list[list] | None:
+    """[[dense layer, activation code]] or None when the model is not a plain MLP.
+    eval_only: Dropout layers (the identity when evaluating) are passed over."""
     codes = model.B.MLP_ACT_CODES
     out: list[list] = []
     for layer in model.layers:
         t = layer.type
+        if eval_only and t == "Dropout":
+            continue
         if t == "Dense":
             if "bias" not in layer.params or getattr(layer, "children", None):
                 return None
@@ -61,7 +64,7 @@ def forward(model: Any, x: np.ndarray) -> np.ndarray | None:
     if plan is False:
         return None
     if plan is None or any(l.params[k] is not a for l, k, a in plan.arrays):
-        lay = layout(model)      # first call, or a parameter array was replaced
+        lay = layout(model, eval_only=True)      # first call, or a parameter array was replaced
         plan = _ForwardPlan(lay) if lay is not None else None
         model._mlp_fwd = plan if plan is not None else False
         if plan is None:

@@ -31,6 +31,7 @@ from nnviz.lessons.examples import grid_of, kernel_of
 
 from . import style
 from .backprop.lesson import BackpropAdapter
+from .experiments.lesson import ExperimentsAdapter
 
 log = logging.getLogger("nnviz")
 MAX_PRETRAIN_STEPS = 20000      # a lesson's train_steps: enough for any picture, bounded
@@ -172,10 +173,20 @@ class InspectorAdapter:
         from nnviz.engine import preset_names
         name = ws.model_combo.currentText()
         model = {"model": name} if name in preset_names() else {"spec": ws.editor.spec()}
-        return {**model, "dataset": ws.dataset.name,
-                "lr": ws.lr_spin.value(), "batch_size": ws.batch_spin.value(),
-                "optimizer": ws.opt_combo.currentText(),
-                "train_steps": int(ws.trainer.steps) if ws.trainer is not None else 0}
+        out = {**model, "dataset": ws.dataset.name,
+               "lr": ws.lr_spin.value(), "batch_size": ws.batch_spin.value(),
+               "optimizer": ws.opt_combo.currentText(),
+               "train_steps": int(ws.trainer.steps) if ws.trainer is not None else 0,
+               "view": self.views(ws)[ws.live_tabs.currentIndex()]}
+        if ws.bn_view.current_layer() is not None:
+            out["bn_layer"] = ws.bn_view.current_layer()
+        return out
+
+    @staticmethod
+    def views(ws) -> list[str]:
+        """The live views' names as a lesson writes them: "curves", "batch norm", ..."""
+        tabs = ws.live_tabs
+        return [tabs.tabText(i).replace("&&", "&").lower() for i in range(tabs.count())]
 
     def apply(self, ws, state: dict) -> None:
         from nnviz.engine import preset_names
@@ -207,26 +218,40 @@ class InspectorAdapter:
         n = _int(state, "train_steps", 0, MAX_PRETRAIN_STEPS, 0)
         if n:
             ws.train_sync(n)
+        if "bn_layer" in state:
+            have = ws.bn_view.layer_indices()
+            v = state["bn_layer"]
+            if isinstance(v, bool) or not isinstance(v, int) or not ws.bn_view.select_layer(v):
+                raise LessonError(f"state.bn_layer: expected the index of a BatchNorm layer of this "
+                                  f"model ({', '.join(map(str, have)) or 'it has none'}), got {v!r}")
+        if "view" in state:
+            views = self.views(ws)
+            if state["view"] not in views:
+                raise LessonError(f"state.view: expected one of {', '.join(views)}, got {state['view']!r}")
+            ws.show_live_view(views.index(state["view"]), enlarge=True)
 
 
 class PlaygroundAdapter:
     workspace = "playground"
     FIELDS = ("dataset", "noise", "n_points", "test_fraction", "classes", "seed", "hidden", "activation",
-              "features", "lr", "batch_size", "optimizer", "reg", "reg_rate")
+              "features", "lr", "batch_size", "optimizer", "reg", "reg_rate", "dropout")
+    COMPARE = ("depths", "dropout")     # state.compare: false, true (= "depths") or one of these
 
     def capture(self, ws) -> dict:
         s = ws.settings
         out = {k: getattr(s, k) for k in self.FIELDS}
         out["hidden"] = list(out["hidden"])
         out["features"] = list(out["features"])
-        out["compare"] = bool(ws.in_compare)
+        out["compare"] = (ws.compare_variant if ws.compare_variant == "dropout" else True) \
+            if ws.in_compare else False
         tr = ws.trainer
         out["train_steps"] = int(tr.steps) if tr is not None and not ws.in_compare else 0
         return out
 
     def _check(self, state):
         from nnviz.data.toy import TOY_NAMES
-        num = {"noise": (0.0, 2.0), "test_fraction": (0.0, 0.9), "lr": (1e-9, 100.0), "reg_rate": (0.0, 10.0)}
+        num = {"noise": (0.0, 2.0), "test_fraction": (0.0, 0.9), "lr": (1e-9, 100.0), "reg_rate": (0.0, 10.0),
+               "dropout": (0.0, 0.9)}
         for k, (lo, hi) in num.items():
             v = state.get(k)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi):
@@ -238,6 +263,9 @@ class PlaygroundAdapter:
         for k, allowed in (("dataset", TOY_NAMES), ("optimizer", ("sgd", "adam"))):
             if k in state and state[k] not in allowed:
                 raise LessonError(f"state.{k}: expected one of {', '.join(allowed)}, got {state[k]!r}")
+        c = state.get("compare", False)
+        if not (isinstance(c, bool) or (isinstance(c, str) and c in self.COMPARE)):
+            raise LessonError(f"state.compare: expected true, false, 'depths' or 'dropout', got {state['compare']!r}")
 
     def apply(self, ws, state: dict) -> None:
         from nnviz.gui.playground.session import ACTIVATIONS, Settings
@@ -249,8 +277,8 @@ class PlaygroundAdapter:
         if s.activation not in ACTIVATIONS:
             raise LessonError(f"state.activation: expected one of {', '.join(ACTIVATIONS)}, got {s.activation!r}")
         if not isinstance(s.hidden, list) or len(s.hidden) > 6 or not all(
-                isinstance(h, int) and 1 <= h <= 8 for h in s.hidden):
-            raise LessonError(f"state.hidden: expected up to 6 layer widths from 1 to 8, got {s.hidden!r}")
+                isinstance(h, int) and 1 <= h <= 16 for h in s.hidden):
+            raise LessonError(f"state.hidden: expected up to 6 layer widths from 1 to 16, got {s.hidden!r}")
         if ws.in_compare:
             ws.leave_compare()
         ws.single.stop(1000)
@@ -263,18 +291,22 @@ class PlaygroundAdapter:
         ws.rebuild()
         n = _int(state, "train_steps", 0, MAX_PRETRAIN_STEPS, 0)
         if state.get("compare"):
-            ws.start_compare()
+            # the lesson's own settings, not Compare's first-use defaults, and paused until
+            # train_steps are done: the same scene every time
+            ws.start_compare(lecture_defaults=False, autostart=False,
+                             variant="dropout" if state["compare"] == "dropout" else "depths")
         if n:
             pretrain(ws.controller, n)
             ws.controller.refresh()
 
 
 ADAPTERS = {a.workspace: a for a in (ConvlabAdapter(), InspectorAdapter(), PlaygroundAdapter(),
-                                     BackpropAdapter())}
+                                     BackpropAdapter(), ExperimentsAdapter())}
 
 
 _KEYS = {"PlaygroundWorkspace": "playground", "InspectorWorkspace": "inspector",
-         "ConvLabWorkspace": "convlab", "BackpropWorkspace": "backprop"}
+         "ConvLabWorkspace": "convlab", "BackpropWorkspace": "backprop",
+         "ExperimentsWorkspace": "experiments"}
 
 
 def workspace_key(ws) -> str | None:
@@ -308,24 +340,28 @@ class LessonBanner(QFrame):
         self.setObjectName("lessonBanner")
         self.setFrameShape(QFrame.StyledPanel)
         self.setStyleSheet("#lessonBanner { background: #fff6d5; border: 1px solid #d9b84a; }")
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 6, 10, 6)
-        text = QVBoxLayout()
+        # title and buttons share the top row, so the caption gets the whole width (fewer lines)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 4, 10, 6)
+        lay.setSpacing(2)
+        top = QHBoxLayout()
         self.title = QLabel()
         self.caption = QLabel()
         self.question = QLabel()
         for w in (self.title, self.caption, self.question):
             w.setWordWrap(True)
             w.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            text.addWidget(w)
-        lay.addLayout(text, 1)
+        top.addWidget(self.title, 1)
         self.back_btn = QPushButton("\u25c0 Back")
         self.next_btn = QPushButton("Next \u25b6")
         self.close_btn = QPushButton("Close")
         for b, sig in ((self.back_btn, self.back), (self.next_btn, self.next), (self.close_btn, self.closed)):
             b.setFocusPolicy(Qt.NoFocus)     # PageDown / PageUp stay with the window
             b.clicked.connect(sig.emit)
-            lay.addWidget(b, 0, Qt.AlignVCenter)
+            top.addWidget(b, 0, Qt.AlignVCenter)
+        lay.addLayout(top)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.question)
         self.hide()
 
     def show_step(self, lesson: Lesson, i: int) -> None:

@@ -10,11 +10,13 @@ from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QFileDialog,
+    QFrame,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
+    QScrollArea,
     QTabWidget,
     QTextEdit,
     QVBoxLayout,
@@ -68,7 +70,13 @@ class MainWindow(QMainWindow):
         col.setSpacing(0)
         self.lesson_banner = LessonBanner()
         col.addWidget(self.lesson_banner)
-        col.addWidget(self.tabs, 1)
+        # The tabs scroll rather than grow the window past the screen: a lesson banner or
+        # presentation mode on a 1024x768 projector must not push the status bar off it.
+        self.tab_scroll = QScrollArea()
+        self.tab_scroll.setWidgetResizable(True)
+        self.tab_scroll.setFrameShape(QFrame.NoFrame)
+        self.tab_scroll.setWidget(self.tabs)
+        col.addWidget(self.tab_scroll, 1)
         self.setCentralWidget(central)
         self.lessons = LessonPlayer(self, self.lesson_banner)
         self.workspaces: list[Workspace] = []

@@ -7,8 +7,12 @@ functions of the workspaces fill in the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nnviz.explain.batchnorm import BatchNormStats
 
 
 @dataclass
@@ -90,6 +94,8 @@ class RunSnapshot:
     neuron_rgb: list[np.ndarray] = field(default_factory=list)   # per hidden layer (n, r, r, 3)
     output_rgb: np.ndarray | None = None
     weights: list[np.ndarray] = field(default_factory=list)
+    # per Dropout layer: units dropped in the last training step (first example), None before one
+    dropped: list[np.ndarray | None] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -139,3 +145,5 @@ class InspectorSnapshot(Snapshot):
     history: HistoryCopy
     inspect: Inspection | None = None
     confusion: Confusion | None = None
+    batchnorm: BatchNormStats | None = None   # only while the Batch norm view is shown
+    batchnorm_error: str = ""

@@ -22,6 +22,7 @@ WORKSPACES = [
     "nnviz.gui.inspector:InspectorWorkspace",
     "nnviz.gui.convlab:ConvLabWorkspace",
     "nnviz.gui.backprop:BackpropWorkspace",
+    "nnviz.gui.experiments:ExperimentsWorkspace",
 ]
 
 

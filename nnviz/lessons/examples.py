@@ -112,7 +112,27 @@ def _inspector(state: dict[str, Any]) -> dict[str, Any]:
     model = model_from_spec(spec, seed=int(state.get("seed", 0)))
     shapes = [list(model.input_shape)] + [list(l.output_shape) for l in model.layers
                                           if l.type not in ("ReLU", "Tanh", "Sigmoid", "LeakyReLU", "Abs")]
-    return {"shapes": shapes, "param_count": int(model.param_count())}
+    out = {"shapes": shapes, "param_count": int(model.param_count())}
+    n = int(state.get("train_steps", 0))
+    if n:
+        out.update(trained_numbers(model, state, n))
+    return out
+
+
+def trained_numbers(model: Sequential, state: dict[str, Any], n: int) -> dict[str, Any]:
+    """Test accuracy and loss after n steps, trained as the CNN inspector trains (SGD with
+    momentum 0.9 or Adam, the inspector's seed 0): the numbers a lesson's caption states."""
+    from nnviz.data import load_dataset
+    from nnviz.train import Trainer
+    ds = load_dataset(str(state.get("dataset", "shapes")))
+    opt = str(state.get("optimizer", "sgd"))
+    tr = Trainer(model, ds, loss="softmax_xent", optimizer=opt, lr=float(state.get("lr", 0.05)),
+                 momentum=0.9, batch_size=min(int(state.get("batch_size", 64)), len(ds.y_train)),
+                 seed=0)
+    for _ in range(n):
+        tr.step()
+    loss, acc = tr.evaluate("test")
+    return {"test_accuracy": round(float(acc), 4), "test_loss": round(float(loss), 3)}
 
 
 _FORMULAS = {"dense_params": dense_params, "conv_params": cm.param_count, "conv_size": conv_size,
@@ -133,6 +153,12 @@ def evaluate(step: LessonStep) -> dict[str, Any]:
             got = evaluate_scene(state)
         except LabError as e:
             raise LessonError(str(e)) from None
+    elif step.workspace == "experiments":
+        from nnviz.experiments import ExperimentError, evaluate_state
+        try:
+            got = evaluate_state(state)
+        except ExperimentError as e:
+            raise LessonError(f"state.{e}") from None
     else:
         got = {}
     for key, args in (state.get("formulas") or {}).items():

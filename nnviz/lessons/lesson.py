@@ -17,7 +17,7 @@ from typing import Any
 from nnviz.io.atomic import atomic_path
 
 FORMAT = 1
-WORKSPACES = ("playground", "inspector", "convlab", "backprop")
+WORKSPACES = ("playground", "inspector", "convlab", "backprop", "experiments")
 MAX_BYTES = 1 << 20      # a lesson is a page of text; refuse anything far larger
 MAX_STEPS = 200
 

@@ -136,6 +136,10 @@ class Trainer:
         idx = self._perm[self.pos:self.pos + self.batch_size]
         return self.dataset.x_train[idx], self.dataset.y_train[idx]
 
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the batch the next step trains on; nothing moves (views look at it)."""
+        return self._next_batch()
+
     def step(self) -> tuple[float, float]:
         """One batch: forward, loss, backward, update. Returns (loss, accuracy)."""
         t0 = time.perf_counter()

@@ -29,6 +29,7 @@ class Dropout(Layer):
             raise LayerError(f"Dropout: p must be in [0, 1), got {p!r}")
         self.p = float(p)
         self.rng = None  # set by Sequential
+        self.last_mask = None  # the last training step's mask: eval passes keep it (the Playground shows it)
 
     def config(self) -> dict:
         return {"type": "Dropout", "p": self.p}
@@ -37,7 +38,7 @@ class Dropout(Layer):
         if not train or self.p == 0:
             self._mask = None
             return x
-        self._mask = self.B.dropout_mask(self.rng, x.shape, self.p, x.dtype)
+        self._mask = self.last_mask = self.B.dropout_mask(self.rng, x.shape, self.p, x.dtype)
         return self.B.mul(x, self._mask)
 
     def backward(self, gy: Any, need_gx: bool = True) -> Any:

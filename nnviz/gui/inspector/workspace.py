@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from nnviz.engine import LayerError, SpecError, model_from_spec, read_spec
+from nnviz.explain.batchnorm import batchnorm_layers
 from nnviz.train import Trainer
 
 from .. import kernels
@@ -32,6 +33,7 @@ from ..style import FONT_PT, ui_font
 from ..worker import TrainingController
 from ..workspace import Workspace
 from .arch import DEFAULT_SPEC
+from .batchnorm_view import BatchNormView
 from .compute import SnapshotMaker, canvas_to_input, image_for_display, inspect_input, synthetic_dataset
 from .editor import ArchitectureEditor
 from .explain_panel import ExplainPanel
@@ -262,6 +264,9 @@ class InspectorWorkspace(Workspace):
         self.live_tabs.addTab(self.gradflow, "Gradient flow")
         self.explain = ExplainPanel(self)
         self.live_tabs.addTab(self.explain.distributions, "Weights && gradients")
+        self.bn_view = BatchNormView()
+        self.bn_view.wanted.connect(self._on_bn_wanted)
+        self.live_tabs.addTab(self.bn_view, "Batch norm")
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(self.filters)
         bottom.addWidget(self.live_tabs)
@@ -270,6 +275,7 @@ class InspectorWorkspace(Workspace):
         center.addWidget(self.features)
         center.addWidget(bottom)
         center.setSizes([400, 400])
+        self._center_split, self._bottom_split = center, bottom
         inspect = QSplitter(Qt.Horizontal)
         inspect.addWidget(left)
         inspect.addWidget(center)
@@ -287,6 +293,22 @@ class InspectorWorkspace(Workspace):
         lay.addLayout(bar)
         lay.addWidget(self.banner)
         lay.addWidget(self.tabs, 1)
+
+    def show_live_view(self, index, enlarge=False):
+        """Bring live view `index` (Curves, ..., Batch norm) to the front; `enlarge` gives
+        it most of the Train and inspect tab (a lesson showing it on a small screen)."""
+        self.tabs.setCurrentIndex(1)
+        self.live_tabs.setCurrentIndex(index)
+        if enlarge:
+            for split, share in ((self._center_split, 0.65), (self._bottom_split, 0.75)):
+                total = sum(split.sizes())
+                first = total - int(total * share)
+                if split is self._center_split:
+                    need = split.widget(0).minimumSizeHint().height()
+                    # the feature maps at their smallest, or collapsed when the view would
+                    # be left under 320 px (a small screen)
+                    first = max(first, need) if total - need >= 320 else 0
+                split.setSizes([first, total - first])
 
     def _banner(self, text):
         self.banner.setText(text)
@@ -455,6 +477,8 @@ class InspectorWorkspace(Workspace):
         self._clean_steps = trainer.steps
         self._confusion = None
         self.gradflow.clear_series()
+        self.bn_view.set_layers(batchnorm_layers(trainer.model))
+        self._on_bn_wanted(refresh=False)     # refresh_all below computes them
         self.explain.model_changed()
         self.curves.clear()
         self._update_buttons()
@@ -463,6 +487,17 @@ class InspectorWorkspace(Workspace):
             kernels.when_ready("cnn", self.refresh_all)
         else:
             self.refresh_all()
+
+    def _on_bn_wanted(self, refresh=True):
+        """The Batch norm view shows (or not) or its layer changed: tell the worker's
+        snapshots, and compute the statistics once now (between two steps)."""
+        if self.maker is None:
+            return
+        idx = self.maker.bn_layer = self.bn_view.requested()
+        if refresh and idx is not None and self.trainer is not None:
+            maker = self.maker
+            self.bn_view.set_stats(*self.controller.run_locked(lambda tr: maker.batchnorm(tr, idx)),
+                                   force=True)
 
     def refresh_all(self):
         """A full snapshot now (between steps when training runs), applied at once."""
@@ -522,6 +557,8 @@ class InspectorWorkspace(Workspace):
         self.filters.set_filters(snap.filters)
         self.gradflow.set_series(snap.grad_steps, snap.grad_norms)
         self.curves.update_history(snap.history)
+        if snap.batchnorm is not None or snap.batchnorm_error:
+            self.bn_view.set_stats(snap.batchnorm, snap.batchnorm_error)
         if snap.confusion is not None:
             self._apply_confusion(snap.confusion)
         st = snap.status
@@ -591,6 +628,8 @@ class InspectorWorkspace(Workspace):
         running = state == "running"
         self.play_btn.setChecked(running)
         self.play_btn.setText("❚❚ Pause" if running else "▶ Train")
+        if state == "paused":        # (a stopped worker takes no more requests)
+            self._on_bn_wanted()     # live snapshots skip some steps: show where it stopped
 
     def start_pause(self):
         if self.trainer is None and (not self._trainable or not self.rebuild_now()):

@@ -36,6 +36,14 @@ class _Node(QGraphicsPixmapItem):
         self.view.node_clicked.emit(self.layer, self.index)
         ev.accept()
 
+    dropped = False      # dropped by the last training step (dropout): drawn greyed
+    DROPPED = QColor(120, 120, 120, 205)
+
+    def paint(self, painter, option, widget=None):
+        super().paint(painter, option, widget)
+        if self.dropped:     # over whatever pixmap the node holds, at whatever size
+            painter.fillRect(self.boundingRect(), self.DROPPED)
+
 
 class NetworkView(QGraphicsView):
     node_clicked = Signal(int, int)   # layer (-1 = inputs, len(hidden) = output), neuron
@@ -163,6 +171,7 @@ class NetworkView(QGraphicsView):
         self.pixmaps[(col - 1, i)] = rgb
 
     def update_snapshot(self, run_snap):
+        self.set_dropped(run_snap.dropped)
         neurons = run_snap.neuron_rgb     # coloured in the worker thread
         for l, rgbs in enumerate(neurons):
             if l + 1 >= len(self.nodes) - 1:
@@ -211,6 +220,42 @@ class NetworkView(QGraphicsView):
             col.setAlpha(int(60 + 195 * r))
             pen = cache[key] = QPen(col, px(0.5 + 6.0 * r))
         return pen
+
+    def set_dropped(self, dropped):
+        """Grey the hidden units the last training step dropped, and fade their weights (the
+        thinned net of the notes' figure): one bool array per hidden layer (RunSnapshot.dropped;
+        None before a step)."""
+        off = []
+        for c in range(1, len(self.nodes) - 1):
+            mask = dropped[c - 1] if c - 1 < len(dropped) else None
+            n = len(self.nodes[c])
+            off.append(np.zeros(n, bool) if mask is None or len(mask) != n else np.asarray(mask, bool))
+        dropping = any(m.any() for m in off)
+        if not off or not (dropping or getattr(self, "_faded", False)):
+            return                       # no dropout: nothing to do at each frame
+        self._faded = dropping
+        self._fade_lines(off)
+        for c, mask in enumerate(off, start=1):
+            for node, on in zip(self.nodes[c], mask.tolist()):
+                if node.dropped != on:
+                    node.dropped = on
+                    node.update()
+
+    def _fade_lines(self, off):
+        """Lines into and out of a dropped unit drawn faint (only those that change)."""
+        cols = [np.zeros(len(self.nodes[0]), bool)] + off + [np.zeros(len(self.nodes[-1]), bool)]
+        for gap, grid in enumerate(self.lines):
+            faint = cols[gap + 1][:, None] | cols[gap][None, :]      # (out, in), as the grid
+            if faint.shape != grid.shape:
+                continue
+            for (j, i), f in np.ndenumerate(faint):
+                o = 0.12 if f else 1.0
+                if grid[j, i].opacity() != o:
+                    grid[j, i].setOpacity(o)
+
+    def dropped_units(self):
+        """Which hidden units are greyed now: one bool list per hidden layer."""
+        return [[n.dropped for n in col] for col in self.nodes[1:-1]]
 
     def node_rgb(self, layer, index):
         return self.pixmaps.get((layer, index))

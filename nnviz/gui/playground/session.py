@@ -3,16 +3,17 @@
 Snapshot functions run in the worker thread: they evaluate the model on a
 precomputed grid of feature-mapped points and return copies only.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from nnviz.data.dataset import Dataset
-from nnviz.engine import model_from_spec, softmax
+from nnviz.engine import softmax
 from nnviz.train import Trainer
 
 from ..snapshots import CompareSnapshot, HistoryCopier, PlaygroundSnapshot, RunSnapshot
 from ..style import CLASS_COLORS
+from .dropout import DEFAULT_RATE, compare_labels, dropped_units, seeded_model, with_dropout
 from .features import feature_map, ordered
 
 ACTIVATIONS = {"ReLU": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "LeakyReLU": "LeakyReLU",
@@ -39,6 +40,7 @@ class Settings:
     optimizer: str = "adam"
     reg: str = "None"
     reg_rate: float = 0.001
+    dropout: float = 0.0      # rate of the Dropout after each hidden layer (0: none, fused training)
 
 
 def build_spec(n_in, hidden, activation, classes, name=None):
@@ -99,9 +101,11 @@ class Run:
         self.hidden = list(hidden)
         self.label = label or f"{len(hidden)} hidden"
         classes = raw.num_classes
-        self.spec = build_spec(len(self.features), self.hidden, settings.activation, classes)
+        self.dropout = float(getattr(settings, "dropout", 0.0))
+        self.spec = with_dropout(build_spec(len(self.features), self.hidden, settings.activation,
+                                            classes), self.dropout)
         self.neuron_layers = hidden_output_layers(self.spec)
-        self.model = model_from_spec(self.spec, seed=seed)
+        self.model = seeded_model(self.spec, seed)
         f = lambda x: feature_map(x, self.features)
         self.data = Dataset(name=raw.name, x_train=f(raw.x_train), y_train=raw.y_train,
                             x_test=f(raw.x_test), y_test=raw.y_test,
@@ -150,6 +154,14 @@ class GroupTrainer:
 
     def restore_last_good(self):
         return [t.restore_last_good() for t in self.trainers][0]
+
+
+def dropout_runs(raw, settings, res):
+    """Compare dropout: the net of `settings` without dropout and with its rate (DEFAULT_RATE
+    when that is 0). Same seed: same data order and starting weights."""
+    p = settings.dropout if settings.dropout > 0 else DEFAULT_RATE
+    return [Run(raw, replace(settings, dropout=rate), settings.hidden, seed=settings.seed,
+                label=label, res=res) for rate, label in zip((0.0, p), compare_labels(p))]
 
 
 def trainers_of(tr):
@@ -255,7 +267,7 @@ class RunSnapshotter:
             contour=(contour_segments(probs[..., 1], 0.5, run.extent)
                      if probs.shape[-1] == 2 else None),
             history=self.history.copy(tr.history), train_loss=tl, train_acc=ta,
-            test_loss=el, test_acc=ea)
+            test_loss=el, test_acc=ea, dropped=dropped_units(model))
         if neurons:
             acts = model.activations(run.grid_small)
             n = NEURON_RES

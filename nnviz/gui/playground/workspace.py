@@ -27,6 +27,7 @@ from ..snapshots import CompareSnapshot, PlaygroundSnapshot
 from ..style import DEPTH_COLORS
 from ..worker import TrainingController
 from ..workspace import Workspace
+from . import dropout as drop
 from .boundary import BoundaryPlot
 from .features import FEATURES, feature_map
 from .network import NetworkView
@@ -37,6 +38,7 @@ from .session import (
     GroupTrainer,
     Run,
     Settings,
+    dropout_runs,
     grid_points,
     make_group_snapshot_fn,
     make_snapshot_fn,
@@ -74,6 +76,8 @@ class PlaygroundWorkspace(Workspace):
         self.selected = (None, None)
         self._clean_steps = 0
         self._compared = False
+        self._compared_dropout = False
+        self.compare_variant = "depths"    # or "dropout": the same net with and without it
         self._building = False
         self._slow_t = 0.0
         self.single = TrainingController(self, max_fps=25)
@@ -144,7 +148,8 @@ class PlaygroundWorkspace(Workspace):
         if model is None or len(model.input_shape) != 1:
             return False
         types = [l.type for l in model.layers]
-        if any(t not in ("Dense",) + tuple(a for a in ACTIVATIONS.values() if a) for t in types):
+        if any(t not in ("Dense", "Dropout") + tuple(a for a in ACTIVATIONS.values() if a)
+               for t in types):
             return False
         n_in = model.input_shape[0]
         keys = {2: ["x1", "x2"], 7: [k for k, _ in FEATURES]}.get(n_in)
@@ -152,8 +157,12 @@ class PlaygroundWorkspace(Workspace):
             return False
         meta = getattr(loaded, "meta", {}) or {}
         ds = (meta.get("dataset") or {}).get("name")
-        acts = [t for t in types if t != "Dense"]
+        acts = [t for t in types if t not in ("Dense", "Dropout")]
+        rates = [l.p for l in model.layers if l.type == "Dropout"]
+        if not drop.playground_layout(types, rates):
+            return False
         s = self.settings
+        s.dropout = rates[0] if rates else 0.0
         s.features = keys
         s.hidden = [l.out_features for l in model.layers if l.type == "Dense"][:-1]
         s.activation = acts[0] if acts else "Linear"
@@ -188,7 +197,11 @@ class PlaygroundWorkspace(Workspace):
         self.speed_label.setToolTip("training steps per second (while training)")
         self.compare_button = QPushButton(COMPARE_TEXT)
         self.compare_button.setToolTip("Train 0, 1 and 2 hidden layers side by side")
-        self.compare_button.clicked.connect(lambda: self.start_compare())
+        self.compare_button.clicked.connect(
+            lambda: self.start_compare(variant=None if self.in_compare else "depths"))
+        self.dropout_button = QPushButton("Compare dropout")
+        self.dropout_button.setToolTip("Train the same net with and without dropout side by side")
+        self.dropout_button.clicked.connect(lambda: self.start_compare(variant="dropout"))
         self.back_button = QPushButton("◀  One network")
         self.back_button.setToolTip("Back to the single network")
         self.back_button.clicked.connect(self.leave_compare)
@@ -204,6 +217,7 @@ class PlaygroundWorkspace(Workspace):
         top.addStretch(1)
         self._reserve_speed_width()
         top.addWidget(self.compare_button)
+        top.addWidget(self.dropout_button)
         top.addWidget(self.back_button)
         root.addLayout(top)
         self.banner = ErrorBanner(self)
@@ -240,6 +254,13 @@ class PlaygroundWorkspace(Workspace):
         self.network = NetworkView()
         self.network.node_clicked.connect(self._node_clicked)
         nl.addWidget(self.network, 1)
+        self.dropout_hint = QLabel("Grey: units dropped in the last training step")
+        self.dropout_hint.setToolTip("for the first example of that step's batch (each example "
+                                     "draws its own units); evaluation uses every unit")
+        self.dropout_hint.setWordWrap(True)
+        self.dropout_hint.setStyleSheet("color:#555")
+        self.dropout_hint.hide()
+        nl.addWidget(self.dropout_hint)
         zoom = QHBoxLayout()
         self.zoom_image = QLabel()
         self.zoom_image.setFixedSize(96, 96)
@@ -401,6 +422,13 @@ class PlaygroundWorkspace(Workspace):
         f.addRow("Optimizer", self.opt_combo)
         f.addRow("Regularizer", self.reg_combo)
         f.addRow("Reg. rate", self.reg_rate_combo)
+        self.dropout_combo = QComboBox()
+        self.dropout_combo.addItems(drop.RATES)
+        self.dropout_combo.setCurrentText(f"{self.settings.dropout:g}")
+        self.dropout_combo.setToolTip("share of each hidden layer's units switched off at each "
+                                      "training step (never when evaluating)")
+        self.dropout_combo.currentTextChanged.connect(self._arch_changed)
+        f.addRow("Dropout", self.dropout_combo)
         return g
 
     def _view_group(self):
@@ -423,16 +451,31 @@ class PlaygroundWorkspace(Workspace):
         self._building = True
         try:
             self.dataset_combo.setCurrentText(s.dataset)
+            self.noise_spin.setValue(s.noise)
+            self.points_spin.setValue(s.n_points)
+            self.ratio_spin.setValue(int(round(100 * (1 - s.test_fraction))))
+            self.lr_combo.setValue(s.lr)
+            self.batch_spin.setValue(s.batch_size)
+            self.opt_combo.setCurrentText("Adam" if s.optimizer == "adam" else "SGD")
+            self.reg_combo.setCurrentText(s.reg)
+            self.reg_rate_combo.setCurrentText(f"{s.reg_rate:g}")
             self.classes_spin.setValue(s.classes)
             self.layers_spin.setValue(len(s.hidden))
             for sp, n in zip(self.neuron_spins, s.hidden):
                 sp.setValue(n)
             self.act_combo.setCurrentText(s.activation)
+            self._show_dropout_rate(s.dropout)
             for k, cb in self.feature_boxes.items():
                 cb.setChecked(k in s.features)
         finally:
             self._building = False
         self._update_neuron_spins()
+
+    def _show_dropout_rate(self, p):
+        text = f"{float(p):g}"
+        if self.dropout_combo.findText(text) < 0:      # a lesson's own rate
+            self.dropout_combo.addItem(text)
+        self.dropout_combo.setCurrentText(text)
 
     def _reserve_speed_width(self):
         """Room for the longest read-out, so the unit is never cut."""
@@ -474,6 +517,7 @@ class PlaygroundWorkspace(Workspace):
         except ValueError:
             pass
         s.batch_size = self.batch_spin.value()
+        s.dropout = float(self.dropout_combo.currentText())
         self.classes_spin.setEnabled(s.dataset in MULTICLASS)
         return s
 
@@ -538,6 +582,7 @@ class PlaygroundWorkspace(Workspace):
         self.zoom_image.clear()
         self.zoom_caption.setText("Click a neuron to enlarge it")
         self.curves.clear()
+        self.dropout_hint.setVisible(run.dropout > 0)
         self._update_labels(0, 0, 0.0, 0.0)
         self.single.refresh()
 
@@ -715,24 +760,45 @@ class PlaygroundWorkspace(Workspace):
         self.raw = self._make_raw()
         self.rebuild()
 
-    def start_compare(self, lecture_defaults=None):
-        """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings.
+    def _apply_dropout_defaults(self):
+        """The settings where the net without dropout overfits (drop.LECTURE)."""
+        d = drop.LECTURE
+        s = self._read_settings()
+        s.dataset, s.noise, s.n_points, s.activation = d["dataset"], d["noise"], d["n_points"], d["activation"]
+        s.hidden, s.lr, s.dropout = list(d["hidden"]), d["lr"], d["dropout"]
+        self._sync_controls()
+        self.raw = self._make_raw()
+        self.rebuild()
+
+    def start_compare(self, lecture_defaults=None, variant=None, autostart=True):
+        """Train 0-, 1- and 2-hidden-layer nets side by side with the same settings, or
+        (variant "dropout") the same net without and with dropout; None: the variant shown.
 
         The first time (or with lecture_defaults=True) the settings switch to LECTURE:
-        a straight line, a convex polygon, then a combination of such regions."""
+        a straight line, a convex polygon, then a combination of such regions (dropout:
+        drop.LECTURE, where the net without dropout overfits). autostart=False: built, paused."""
+        variant = variant or self.compare_variant
+        self.compare_variant = variant
+        dropout = variant == "dropout"
         if lecture_defaults is None:
-            lecture_defaults = not self._compared
-        self._compared = True
+            lecture_defaults = not (self._compared_dropout if dropout else self._compared)
+        if dropout:
+            self._compared_dropout = True
+        else:
+            self._compared = True
         self.single.pause()
-        if lecture_defaults:
+        if lecture_defaults and dropout:
+            self._apply_dropout_defaults()
+        elif lecture_defaults:
             self._apply_lecture_defaults()
         s = self._read_settings()
         if self.raw is None:
             self.raw = self._make_raw()
         n = s.hidden[0] if s.hidden else self.neuron_spins[0].value()
         try:
-            runs = [Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden", res=COMPARE_RES)
-                    for k in (0, 1, 2)]
+            runs = dropout_runs(self.raw, s, COMPARE_RES) if dropout else [
+                Run(self.raw, s, [n] * k, seed=s.seed, label=f"{k} hidden", res=COMPARE_RES)
+                for k in (0, 1, 2)]
         except Exception as exc:
             self.banner.show_message(f"Cannot build the comparison: {exc}")
             return
@@ -740,22 +806,38 @@ class PlaygroundWorkspace(Workspace):
         self.last_compare = None
         self._slow_t = 0.0            # draw the first curves at once
         self.compare.set_trainer(self.group, make_group_snapshot_fn(self.group, self.opts))
+        for k, bp in enumerate(self.compare_plots):
+            bp.setVisible(k < len(runs))
+            if k >= len(runs):
+                continue
+            title = runs[k].label if dropout else f"{k} hidden layer{'s' if k != 1 else ''}"
+            if bp.title != title:
+                bp.title = title
+                bp._style_title(force=True)
         for bp, r in zip(self.compare_plots, runs):
             bp.set_points(self.raw, r.extent)
         self.compare_curves.clear()
         self._compare_width = n
+        self._compare_rate = runs[-1].dropout
         self._compare_caption()
         self.stack.setCurrentIndex(1)
         self.back_button.show()
+        self.dropout_button.hide()
         self.compare_button.setText("Restart")
-        self.compare.start()
-        self.play_button.setChecked(True)
+        if autostart:
+            self.compare.start()
+            self.play_button.setChecked(True)
+        else:
+            self.compare.refresh()
 
     def _compare_caption(self):
         """What is compared (with the settings in use now) and what to look for."""
         if not hasattr(self, "compare_info"):
             return
         s, n = self.settings, getattr(self, "_compare_width", 4)
+        if self.compare_variant == "dropout":
+            self.compare_info.setText(drop.compare_caption(s, getattr(self, "_compare_rate", 0.5)))
+            return
         relu = s.activation == "ReLU"
         look = ("<b>Look for:</b> 0 hidden layers draw one straight line; 1 hidden layer "
                 + (f"draws a convex polygon with at most {n} edges (one per neuron)"
@@ -770,6 +852,7 @@ class PlaygroundWorkspace(Workspace):
         self.compare.pause()
         self.stack.setCurrentIndex(0)
         self.back_button.hide()
+        self.dropout_button.show()
         self.compare_button.setText(COMPARE_TEXT)
         self._on_state("paused")
         tr = self.run.trainer if self.run is not None else None
@@ -799,7 +882,7 @@ class PlaygroundWorkspace(Workspace):
         by_epoch = cw.x_mode == "epochs"
         for k, rs in enumerate(snap.runs):
             h, col = rs.history, DEPTH_COLORS[k]
-            name = f"{k} hidden"
+            name = rs.label
             e = h.epochs
             if by_epoch:
                 cw.set_curve("loss", name, e["epoch"], e["train_loss"], col)
