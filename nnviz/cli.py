@@ -129,7 +129,9 @@ def build_parser():
     _add_data_args(t)
     t.add_argument("--epochs", type=_positive(int), default=2)
     t.add_argument("--batch-size", type=_positive(int), default=None)
-    t.add_argument("--lr", type=_positive(float), default=None)
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate (default: 0.01 for 2-D points; for images 0.05, or the "
+                        "data set's own, e.g. 0.02 for color-shapes)")
     t.add_argument("--optimizer", choices=["sgd", "adam"], default=None)
     t.add_argument("--momentum", type=_momentum, default=None)
     t.add_argument("--nesterov", action="store_true")
@@ -272,6 +274,9 @@ def cmd_train(args):
     hp = dict(_DEFAULTS[kind])
     if kind == "image" and data.input_shape[0] == 3:
         hp["lr"] = 0.01   # the ReLU colour net is unstable at 0.05 with momentum 0.9
+    if kind == "image":
+        from .data import default_lr
+        hp["lr"] = default_lr(data.name, hp["lr"])
     for k in ("batch_size", "lr", "optimizer", "momentum"):
         if getattr(args, k) is not None:
             hp[k] = getattr(args, k)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QScrollArea,
+    QSizePolicy,
     QTabWidget,
     QTextEdit,
     QVBoxLayout,
@@ -373,6 +374,12 @@ class MainWindow(QMainWindow):
 
     def _tab_changed(self, _):
         ws = self.current
+        # Only the shown tab's minimum size counts (QStackedWidget takes the largest of all
+        # pages): a compact tab then fits under a lesson banner on a 768 px screen.
+        for other in self.workspaces:
+            p = QSizePolicy.Preferred if other is ws else QSizePolicy.Ignored
+            other.setSizePolicy(p, p)
+        self.tabs.updateGeometry()
         self._show_status(self._last_status.get(id(ws), {}))
         if ws is not None:
             ws.activated(list(self.workspaces))

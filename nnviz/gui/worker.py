@@ -189,6 +189,25 @@ class TrainingWorker(QObject):
             if rec is not None:
                 rec()
 
+    def _burst(self):
+        """Step until a snapshot is due (or SLICE_S passed, or a command waits). The GIL is
+        offered to the UI every YIELD_S, not after every step (tiny steps: that was most of
+        it). The checks per step are local look-ups: a Playground step is ~13 us, and the
+        calls they replace cost ~1 us of it."""
+        t0 = time.perf_counter()
+        t_end, t_yield = t0 + self.SLICE_S, t0 + self.YIELD_S
+        due = self._burst_start + max(self.min_interval - self._frame_cost,
+                                      self.burst_factor * self._frame_cost)
+        clock, step, queue, most = time.perf_counter, self._one_step, self._queue, self.MAX_INFLIGHT
+        while self._running and not self._stop:
+            step()
+            now = clock()
+            if queue or now >= t_end or (now >= due and self._inflight < most):
+                break
+            if now >= t_yield:
+                time.sleep(0)
+                t_yield = now + self.YIELD_S
+
     def _pause_after_error(self, signal, msg):
         with self._cond:
             self._running = False
@@ -245,20 +264,7 @@ class TrainingWorker(QObject):
                 continue
             try:
                 if running:
-                    # a burst: step until a snapshot is due. The GIL is offered to the UI
-                    # every YIELD_S, not after every step (tiny steps: that was most of it)
-                    t0 = time.perf_counter()
-                    t_end, t_yield = t0 + self.SLICE_S, t0 + self.YIELD_S
-                    while self._running and not self._stop:
-                        self._one_step()
-                        if self._queue or self._snapshot_due():
-                            break
-                        now = time.perf_counter()
-                        if now >= t_end:
-                            break
-                        if now >= t_yield:
-                            time.sleep(0)
-                            t_yield = now + self.YIELD_S
+                    self._burst()
                     now = time.perf_counter()
                     self._rate.append((now, self._steps()))
                     before = self._inflight
@@ -307,6 +313,17 @@ def collect_garbage_in_ui_thread():
     return _gc_guard
 
 
+def _paint_now():
+    """Paint what the views changed now, while the worker waits: painting later, during a
+    burst, would wait for the GIL at every Python paint method (pyqtgraph has dozens). Two
+    rounds: a graphics scene posts its update (a queued call), which posts the repaint.
+    Only these types: never deferred deletes, which event type 0 would run here when no
+    event loop is running (tests)."""
+    for _ in range(2):
+        for kind in _PAINT_EVENTS:
+            QCoreApplication.sendPostedEvents(None, kind)
+
+
 class _WorkerThread(QThread):
     """A QThread whose run() is the worker's loop (no event loop needed)."""
 
@@ -341,6 +358,14 @@ class TrainingController(QObject):
         super().__init__(parent)
         self._relay.connect(self._deliver, Qt.QueuedConnection)
         self._delivering = False
+        self._parts = []           # deferred parts of the refresh being delivered
+        self._batches = collections.deque()     # (worker, parts) whose parts are to run
+        # A zero-interval timer, not a posted call, runs the next part: Qt runs posted calls
+        # back to back, before the timers and input that the parts are spread out for.
+        self._part_timer = QTimer(self)
+        self._part_timer.setSingleShot(True)
+        self._part_timer.setInterval(0)
+        self._part_timer.timeout.connect(self._next_part)
         collect_garbage_in_ui_thread()
         self.max_fps = max_fps
         self.train_share = train_share
@@ -407,19 +432,47 @@ class TrainingController(QObject):
             return
         self._delivering = True
         self.last_snapshot = snap
+        parts = self._parts = []
         try:
             self.snapshot.emit(snap)
-            # Paint now, while the worker waits: painting later, during a burst, would
-            # wait for the GIL at every Python paint method (pyqtgraph has dozens).
-            # Two rounds: a graphics scene posts its update (a queued call), which posts
-            # the repaint. Only these types: never deferred deletes, which event type 0
-            # would run here when no event loop is running (tests).
-            for _ in range(2):
-                for kind in _PAINT_EVENTS:
-                    QCoreApplication.sendPostedEvents(None, kind)
+            _paint_now()
         finally:
             self._delivering = False
-            w.consumed()
+            if parts:
+                self._batches.append((w, parts))
+                if not self._part_timer.isActive():
+                    self._part_timer.start()
+            else:
+                w.consumed()
+
+    def defer(self, fn):
+        """For a snapshot slot: run fn (a view's update) in a later turn of the event loop
+        and paint it there, so that one refresh is spread over several short turns (the
+        UI answers between them); the worker waits for the last part. Outside a delivery
+        fn runs at once."""
+        if self._delivering:
+            self._parts.append(fn)
+        else:
+            fn()
+
+    def _next_part(self):
+        if not self._batches:
+            return
+        w, parts = self._batches[0]
+        try:
+            if w is self._worker and parts:
+                parts.pop(0)()
+                _paint_now()
+        except Exception:
+            log.exception("a view's update failed")
+            parts.clear()
+        finally:
+            if not (w is self._worker and parts):
+                parts.clear()
+                self._batches.popleft()
+                w.consumed()
+            if self._batches:
+                self._part_timer.start()
 
     def _on_diverged(self, w, msg):
         if w is not self._worker:

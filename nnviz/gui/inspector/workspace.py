@@ -185,7 +185,7 @@ class InspectorWorkspace(Workspace):
         self.lr_spin.setDecimals(4)
         self.lr_spin.setRange(1e-4, 2.0)
         self.lr_spin.setSingleStep(0.005)
-        self.lr_spin.setValue(0.05)
+        self.lr_spin.setValue(self.LR)
         self.lr_spin.valueChanged.connect(self._on_lr)
         self.batch_spin = NumberSpin()
         self.batch_spin.setRange(1, 1024)
@@ -355,6 +355,7 @@ class InspectorWorkspace(Workspace):
                              "the CNN inspector needs images (C, H, W)")
         self.controller.stop(1000)
         self.dataset = ds
+        self._set_default_lr(ds.name)
         self._select_combo(self.data_combo, ds.name)
         self._banner("")
         grey = ds.input_shape[0] == 1
@@ -377,6 +378,17 @@ class InspectorWorkspace(Workspace):
         elif rebuild:
             self.editor.set_input(ds.input_shape, ds.num_classes)
             self.rebuild_now()
+
+    LR = 0.05      # SGD's learning rate for the image sets without one of their own
+
+    def _set_default_lr(self, name):
+        """The data set's own learning rate (nnviz.data.default_lr), unless the user chose
+        one: the spin box still shows the default of the set before."""
+        from nnviz.data import default_lr
+        before = getattr(self, "_default_lr", self.LR)
+        self._default_lr = default_lr(name, self.LR)
+        if self.lr_spin.value() == before and self.opt_combo.currentText() == "sgd":
+            self.lr_spin.setValue(self._default_lr)
 
     def _new_trainer(self, model):
         return Trainer(model, self.dataset, optimizer=self.opt_combo.currentText(),

@@ -1,4 +1,6 @@
 """Decision-boundary plot: class-probability image, 0.5 contour, train/test points."""
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF
@@ -78,10 +80,19 @@ class BoundaryPlot(pg.PlotWidget):
     _contour = None
     _image_extent = None
 
-    def set_snapshot(self, run_snap):
-        """Show a RunSnapshot: boundary image, 0.5 contour, losses (in the title)."""
+    TITLE_EVERY_S = 0.25   # numbers that change 25 times a second cannot be read anyway
+    _title_t = -1.0
+
+    def set_snapshot(self, run_snap, final=True):
+        """Show a RunSnapshot: boundary image, 0.5 contour, losses (in the title). While
+        training (`final` False) the title's numbers are laid out again 4 times a second,
+        not with every frame (a third of a Compare boundary's frame)."""
         self._contour = run_snap.contour
         self.set_image(run_snap.rgb, run_snap.probs)
+        now = time.perf_counter()
+        if not final and now - self._title_t < self.TITLE_EVERY_S:
+            return
+        self._title_t = now
         tl, ta, rl = run_snap.test_loss, run_snap.test_acc, run_snap.train_loss
         # above the plot, never over the data
         if self.title:       # two short lines: three plots share a 1024 px screen

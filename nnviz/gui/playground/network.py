@@ -12,10 +12,15 @@ from .session import diverging
 THUMB = 48
 
 
-def rgb_to_pixmap(rgb):
+def rgb_to_pixmap(rgb, size=None):
+    """A (h, w, 3) image as a pixmap, `size` x `size` pixels when given (scaled smoothly)."""
     rgb = np.ascontiguousarray(rgb[::-1])     # row 0 is the bottom of the plane
     h, w, _ = rgb.shape
-    img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+    img = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888)
+    if size is None:
+        img = img.copy()
+    else:
+        img = img.scaled(size, size, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
     return QPixmap.fromImage(img)
 
 
@@ -64,6 +69,7 @@ class NetworkView(QGraphicsView):
         self.features, self.hidden = list(features), list(hidden)
         self.sizes = sizes = [len(features)] + list(hidden) + [1]
         self.nodes, self.lines, self.pixmaps = [], [], {}
+        self._pen_keys = None
         self.labels, self.heads = [], []
         for c, n in enumerate(sizes):
             col = []
@@ -116,7 +122,7 @@ class NetworkView(QGraphicsView):
         left = max(fm.horizontalAdvance(t.text()) for t in self.labels) + 10 if self.labels else 0
         top = 2 * fm.height() + 6
         thumb = min(72.0, (vh - top - 4) / (tallest * 1.25), (vw - left) / (n * 1.6))
-        thumb = max(thumb, 12.0)
+        thumb = float(max(int(thumb), 12))     # whole pixels: thumbnails drawn 1:1
         gap_x = (vw - left - thumb - 4) / max(n - 1, 1)
         gap_y = min(thumb * 1.6, (vh - top - thumb - 4) / max(tallest - 1, 1))
         self.thumb = thumb
@@ -124,10 +130,10 @@ class NetworkView(QGraphicsView):
             x = left + c * gap_x
             y0 = top + (tallest - len(col)) * gap_y / 2
             for i, node in enumerate(col):
-                node.setPos(x, y0 + i * gap_y)
-                pm = node.pixmap()
-                if not pm.isNull():
-                    node.setScale(thumb / pm.width())
+                node.setPos(round(x), round(y0 + i * gap_y))     # on whole pixels too
+                rgb = self.pixmaps.get((c - 1, i))
+                if rgb is not None:
+                    self._set_node(c, i, rgb)       # at the new size
             h = self.heads[c]
             h.setFont(font)
             if c == 0:
@@ -155,10 +161,13 @@ class NetworkView(QGraphicsView):
         self.scene().setSceneRect(0, 0, vw, vh)
 
     def _set_node(self, col, i, rgb):
-        pm = rgb_to_pixmap(rgb)
+        # scaled once here: a pixmap drawn scaled in the antialiased view cost ~3x as much
+        # to paint, every frame, as one drawn 1:1
+        size = max(1, int(round(self.thumb)))
+        pm = rgb_to_pixmap(rgb, size)
         node = self.nodes[col][i]
         node.setPixmap(pm)
-        node.setScale(self.thumb / pm.width())
+        node.setScale(self.thumb / size)
         self.pixmaps[(col - 1, i)] = rgb
 
     def update_snapshot(self, run_snap):
@@ -172,7 +181,18 @@ class NetworkView(QGraphicsView):
         out = run_snap.output_rgb
         if out is not None and self.nodes:
             self._set_node(len(self.nodes) - 1, 0, out)
-        ws = run_snap.weights
+        self.set_weights(run_snap.weights)
+
+    PEN_LEVELS = 16     # |w| / max |w| in 16 steps: a line looks the same within one
+
+    def set_weights(self, ws):
+        """Line width and opacity from |w|, colour from the sign. The pens are quantised
+        and shared: a line whose pen did not change is not repainted (antialiased thick
+        lines were most of this view's paint)."""
+        self._weights = ws
+        keys = getattr(self, "_pen_keys", None)
+        if keys is None or len(keys) != len(self.lines):
+            keys = self._pen_keys = [None] * len(self.lines)
         for gap, W in enumerate(ws):
             if gap >= len(self.lines):
                 break
@@ -183,12 +203,23 @@ class NetworkView(QGraphicsView):
             if W.shape != grid.shape:
                 continue
             m = float(np.abs(W).max()) or 1.0
-            for j in range(W.shape[0]):
-                for i in range(W.shape[1]):
-                    w = W[j, i]
-                    col = QColor(*CLASS_COLORS[1 if w >= 0 else 0])
-                    col.setAlpha(int(60 + 195 * min(1.0, abs(w) / m)))
-                    grid[j, i].setPen(QPen(col, px(0.5 + 6.0 * abs(w) / m)))
+            level = np.rint(np.minimum(np.abs(W) / m, 1.0) * self.PEN_LEVELS).astype(np.int64)
+            key = np.where(W >= 0, level + 1, -level - 1)      # sign and level in one
+            old = keys[gap]
+            todo = np.argwhere(key != old) if old is not None else np.argwhere(key == key)
+            for j, i in todo:
+                grid[j, i].setPen(self._pen(int(key[j, i])))
+            keys[gap] = key
+
+    def _pen(self, key):
+        cache = self.__dict__.setdefault("_pens", {})
+        pen = cache.get(key)
+        if pen is None:
+            r = (abs(key) - 1) / self.PEN_LEVELS
+            col = QColor(*CLASS_COLORS[1 if key > 0 else 0])
+            col.setAlpha(int(60 + 195 * r))
+            pen = cache[key] = QPen(col, px(0.5 + 6.0 * r))
+        return pen
 
     def set_dropped(self, dropped):
         """Grey the hidden units the last training step dropped, and fade their weights (the
@@ -230,6 +261,8 @@ class NetworkView(QGraphicsView):
         return self.pixmaps.get((layer, index))
 
     def apply_scale(self):
+        self._pens, self._pen_keys = {}, None      # widths in the new scale's pixels
+        self.set_weights(getattr(self, "_weights", []))
         self._layout()
 
     def resizeEvent(self, ev):

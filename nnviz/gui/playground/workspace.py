@@ -699,16 +699,20 @@ class PlaygroundWorkspace(Workspace):
             return
         run_snap = snap.run
         self.last_snapshot = run_snap
-        self.boundary.set_snapshot(run_snap)
+        self.boundary.set_snapshot(run_snap, final=not snap.status.running)
         now = time.perf_counter()
         if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
-            self.network.update_snapshot(run_snap)
-            self._redraw_curves()
-            self._refresh_zoom()
+            # each in its own turn of the event loop, painted there (short turns)
+            self.single.defer(lambda: self._show_neurons(run_snap))
+            self.single.defer(self._redraw_curves)
         if not self.in_compare:
             st = snap.status
             self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed, st.running)
+
+    def _show_neurons(self, run_snap):
+        self.network.update_snapshot(run_snap)
+        self._refresh_zoom()
 
     def _redraw_curves(self):
         if self.last_snapshot is not None:
@@ -861,11 +865,11 @@ class PlaygroundWorkspace(Workspace):
             return
         self.last_compare = snap
         for bp, rs in zip(self.compare_plots, snap.runs):
-            bp.set_snapshot(rs)
+            bp.set_snapshot(rs, final=not snap.status.running)
         now = time.perf_counter()
         if now - self._slow_t > self.CURVES_EVERY_S or not snap.status.running:
             self._slow_t = now
-            self._redraw_compare_curves()
+            self.compare.defer(self._redraw_compare_curves)     # in a turn of its own
         if self.in_compare:
             st = snap.status
             self._update_labels(st.epoch, st.steps, st.steps_per_s, st.elapsed, st.running)
