@@ -67,8 +67,12 @@ def test_bench_grid_each_engine_in_its_own_process(capsys):
         assert procs["torch"] not in (None, os.getpid(), procs["nnviz"])
         m = result["machine"]
         assert m["torch_threads"] == m["numba_threads"]
+        assert m["torch_cpu_capability"]        # e.g. AVX2 or AVX512
     else:
         assert row["pytorch"] is None
+    # what Numba compiled for, and the CPU's extensions (what decides the kernels' speed)
+    assert result["machine"]["numba_target"]
+    assert isinstance(result["machine"]["vector_extensions"], list)
     # the driver itself never loads torch, and both workers have exited (no zombies)
     assert ("torch" in sys.modules) == torch_before
     assert all(_gone(p) for p in (procs["nnviz"], procs["torch"]) if p)
@@ -112,6 +116,37 @@ def test_bench_table_states_isolation():
     assert "each engine in its own process" in text
     assert text.splitlines()[-1] == ("processes: nnviz in pid 2 (torch not loaded), "
                                      "PyTorch in pid 3 (numba not loaded)")
+
+
+def test_bench_table_names_the_vector_extensions():
+    result = {"machine": {"cpu": "x", "cores": 2, "numpy": "1", "numba": "1",
+                          "vector_extensions": ["avx", "avx2", "fma"],
+                          "numba_target": "haswell (avx, avx2, fma)",
+                          "torch_cpu_capability": "AVX2"},
+              "repeats": 3, "results": [], "extra": {}}
+    assert report.table(result).splitlines()[1] == (
+        "vector extensions: CPU avx, avx2, fma; Numba compiles for haswell (avx, avx2, fma); "
+        "PyTorch kernels AVX2")
+
+
+def test_cpu_flags_and_numba_target(tmp_path, monkeypatch):
+    from numba.core import config
+
+    from nnviz.engine.backend import cpu_target
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx avx2 fma avx512f bmi2\n")
+    assert cpu_target.cpu_flags(str(info)) == ["sse4_2", "avx", "avx2", "fma", "avx512f"]
+    assert cpu_target.cpu_flags(str(tmp_path / "missing")) == []
+    # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES (AVX2 code on an AVX-512 host) are what is reported
+    monkeypatch.setattr(config, "CPU_NAME", "haswell")
+    monkeypatch.setattr(config, "CPU_FEATURES", "+64bit,+avx,+avx2,+fma,-avx512f")
+    cpu_target.numba_target.cache_clear()
+    try:
+        assert cpu_target.numba_target() == ("haswell", ("avx", "avx2", "fma"))
+        monkeypatch.delenv("NNVIZ_VECTOR_BITS", raising=False)
+        assert cpu_target.vector_bits() == 256
+    finally:
+        cpu_target.numba_target.cache_clear()
 
 
 def test_bench_unknown_name(capsys):

@@ -44,7 +44,7 @@ def _mlp(acts, dims=(3, 7, 5, 4), seed=0):
 @pytest.mark.parametrize("acts", [["Tanh", "Tanh"], ["ReLU", "Sigmoid"], ["Sigmoid", "ReLU"]])
 def test_large_batch_forward_matches_layer_path(acts):
     # odd widths (7, 5: not multiples of 4; 3 inputs: fewer than 4) and a row count that is
-    # not a multiple of the 256-row block exercise every remainder loop of the kernel
+    # not a multiple of the 1536-row block exercise every remainder loop of the kernel
     model = _mlp(acts)
     x = np.random.default_rng(1).standard_normal((5003, 3)).astype(np.float32) * 3
     fused = model.forward(x)

@@ -110,9 +110,14 @@ MNIST = Path(os.environ.get("NNVIZ_SHARED_MNIST",
                             Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
 # One whole epoch (938 steps). From the same weights the two runs part ways within ten
 # steps (float32 sums in another order, then ReLU and max-pool choices flip), so a shorter
-# run compares two random draws: 20,000 images gave 94.7% and 96.5%. After the epoch both
-# have settled: 97.71% and 97.76% (measured); 10 s for both on a lightly loaded 2-core VM.
+# run compares two random draws: 20,000 images gave 94.7% and 96.5%. Even after the epoch
+# one pair is a draw: over initial seeds 0, 1, 2 nnviz's im2col kernels were 0.05, 0.23
+# and 0.44 points from PyTorch, its direct convolution 0.36, 0.39 and 0.48 (97.40 / 97.76,
+# 96.83 / 96.44, 97.71 / 97.23), so the means over three seeds are compared (0.17 points
+# apart; 0.04 with AVX2 code on both sides, 96.74 / 96.78); about 7 s a seed for both
+# engines on a lightly loaded 2-core VM.
 N_TRAIN = None
+SEEDS = (0, 1, 2)
 
 
 def _torch_lenet(model):
@@ -136,12 +141,24 @@ def test_course_recipe_matches_torch():
     import tempfile
 
     from nnviz.data import load_dataset
-    from nnviz.engine import load_preset
-    from nnviz.train import Trainer
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "mnist").symlink_to(MNIST)
         data = load_dataset("mnist", data_dir=d).subset(n_train=N_TRAIN)
-    model = load_preset("lenet5-relu", seed=0)
+    ours, theirs = [], []
+    for seed in SEEDS:
+        a, b = _one_epoch_both(data, seed)
+        ours.append(a)
+        theirs.append(b)
+    print(f"\nLeNet-5 (ReLU), one MNIST epoch, seeds {SEEDS}: nnviz {ours}, torch {theirs}")
+    assert min(ours) > 0.95 and min(theirs) > 0.95   # both learn (one epoch: 95.6-97.8%)
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.003
+
+
+def _one_epoch_both(data, seed):
+    """Test accuracies of nnviz and PyTorch after one epoch from the same weights, same batches."""
+    from nnviz.engine import load_preset
+    from nnviz.train import Trainer
+    model = load_preset("lenet5-relu", seed=seed)
     tm = _torch_lenet(model)
     tr = Trainer(model, data, optimizer="sgd", lr=0.05, momentum=0.9, batch_size=64, seed=0)
     # torch sees the batches in the trainer's order
@@ -160,8 +177,4 @@ def test_course_recipe_matches_torch():
     with torch.no_grad():
         pred = torch.cat([tm(torch.from_numpy(data.x_test[i:i + 1000])).argmax(1)
                           for i in range(0, len(data.y_test), 1000)]).numpy()
-    torch_acc = float((pred == data.y_test).mean())
-    ours = row["test_accuracy"]
-    print(f"\nLeNet-5 (ReLU), one MNIST epoch: nnviz {ours:.4f}, torch {torch_acc:.4f}")
-    assert ours > 0.97 and torch_acc > 0.97
-    assert abs(ours - torch_acc) <= 0.003
+    return row["test_accuracy"], float((pred == data.y_test).mean())

@@ -19,9 +19,11 @@ class NnvizSide:
         import numba
 
         from ..engine import backend
+        from ..engine.backend.cpu_target import numba_target
         backend.use(msg.get("backend") or "cpu")
+        cpu_name, feats = numba_target()
         return {"numba": numba.__version__, "numba_threads": numba.config.NUMBA_NUM_THREADS,
-                "backend": backend.get().name}
+                "backend": backend.get().name, "numba_target": f"{cpu_name} ({', '.join(feats)})"}
 
     def build(self, fig):
         from ..engine import model_from_spec, read_spec

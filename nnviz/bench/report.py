@@ -22,6 +22,8 @@ def machine_info(nnviz_info=None, torch_info=None):
                 info["cpu"] = line.split(":", 1)[1].strip()
     except OSError:
         pass
+    from ..engine.backend.cpu_target import cpu_flags
+    info["vector_extensions"] = cpu_flags()
     for k, v in (nnviz_info or {}).items():
         if k != "backend":
             info[k] = v
@@ -77,11 +79,22 @@ def _isolation_text(result):
             f"({'WITH numba loaded' if has_numba else 'numba not loaded'})")
 
 
+def _vector_text(m):
+    """The CPU's vector extensions and what each engine's kernels were built or chosen for:
+    the ratios differ between AVX2 and AVX-512 machines."""
+    ext = ", ".join(m.get("vector_extensions") or []) or "unknown"
+    out = f"vector extensions: CPU {ext}; Numba compiles for {m.get('numba_target') or '?'}"
+    if m.get("torch_cpu_capability"):
+        out += f"; PyTorch kernels {m['torch_cpu_capability']}"
+    return out
+
+
 def table(result):
     m = result["machine"]
     head = (f"nnviz bench on {m['cpu']} ({m['cores']} cores), numpy {m['numpy']}, numba "
             f"{m.get('numba', '?')}, torch {m.get('torch', 'not used')}; median of "
             f"{result['repeats']} interleaved repeats, each engine in its own process")
+    head += "\n" + _vector_text(m)
     cols = ["benchmark", "unit", "nnviz", "PyTorch", "ratio", "target", "met?"]
     lines = []
     for r in result["rows"] if "rows" in result else result["results"]:

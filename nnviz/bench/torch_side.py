@@ -23,7 +23,12 @@ class TorchSide:
         if self.torch is None:
             return {"torch": None, "missing": self.missing}
         self.torch.set_num_threads(int(msg["threads"]))
-        return {"torch": self.torch.__version__, "torch_threads": self.torch.get_num_threads()}
+        try:   # the vector kernels ATen dispatches to (ATEN_CPU_CAPABILITY lowers it)
+            cap = self.torch.backends.cpu.get_cpu_capability()
+        except AttributeError:
+            cap = None
+        return {"torch": self.torch.__version__, "torch_threads": self.torch.get_num_threads(),
+                "torch_cpu_capability": cap}
 
     def build(self, fig):
         torch = self.torch

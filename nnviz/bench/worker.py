@@ -186,7 +186,7 @@ class Workers:
 
     def _init_nnviz(self):
         r = self._nnviz.call(cmd="init", backend=self.backend)
-        self.nnviz_info = {k: r[k] for k in ("numba", "numba_threads", "backend")}
+        self.nnviz_info = {k: r.get(k) for k in ("numba", "numba_threads", "backend", "numba_target")}
 
     def _init_torch(self):
         try:
@@ -199,7 +199,8 @@ class Workers:
             self._torch.close()
             self._torch, self.want_torch = None, False
         else:
-            self.torch_info = {"torch": r["torch"], "torch_threads": r["torch_threads"]}
+            self.torch_info = {k: r.get(k) for k in ("torch", "torch_threads",
+                                                      "torch_cpu_capability")}
 
     def nnviz(self):
         if not self._nnviz.alive():

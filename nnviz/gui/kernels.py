@@ -27,7 +27,9 @@ GROUPS = {
                    {"type": "Dense", "out_features": 2}]}),
     "cnn": ("convolutions", {
         "name": "warm-cnn", "input_shape": [1, 12, 12],
-        "layers": [{"type": "Conv2D", "out_channels": 2, "kernel_size": 3, "padding": 1},
+        # 1 -> 18 channels takes the direct convolution, 18 -> 2 (162 inputs per output)
+        # im2col + GEMM: both CPU paths compile here
+        "layers": [{"type": "Conv2D", "out_channels": 18, "kernel_size": 3, "padding": 1},
                    {"type": "ReLU"}, {"type": "MaxPool2D", "kernel_size": 2},
                    {"type": "Conv2D", "out_channels": 2, "kernel_size": 3}, {"type": "Tanh"},
                    {"type": "AvgPool2D", "kernel_size": 2},

@@ -408,6 +408,277 @@ def _conv_bwd_wide_impl(w2, gy, c_, h_, w_, kh, kw, ph, pw, oh, ow, nch, cols, g
 conv_bwd_wide_s, conv_bwd_wide_p = _serial_and_parallel(_conv_bwd_wide_impl)
 
 
+# ---- direct stride-1 convolution on the wide planes, without im2col ---------------------------
+# For few input channels (a network's first layers: c*kh*kw of 25-75) the im2col + GEMM
+# path spends most of its time copying columns, and BLAS runs a 6-row GEMM at a third of its
+# speed. Here every kernel row updates a whole wide output plane in one vectorised pass:
+#   out[co, p] += sum_j w[co, ci, i, j] * inp[ci, i*Wp + j + p],  p over oh*Wp,
+# with the padded input planes flattened as in the wide path. The input gradient is the same
+# correlation of the wide output gradient (zero in its Wp-ow extra columns, with a zero margin
+# of (kh-1)*Wp + kw-1 in front) with the flipped, transposed kernel.
+
+@njit(**_opts)
+def _row5(acc, x, s, w):
+    w0, w1, w2, w3, w4 = w[0], w[1], w[2], w[3], w[4]
+    n = acc.shape[0]
+    # slices, not x[s + p + j]: an index LLVM cannot prove non-negative keeps Numba's
+    # wraparound test in the loop, and the loop then does not vectorise
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
+    for p in range(n):
+        acc[p] += w0 * x0[p] + w1 * x1[p] + w2 * x2[p] + w3 * x3[p] + w4 * x4[p]
+
+
+@njit(**_opts)
+def _rows5x2(acc, co, x, s, w, ci, i):
+    """_row5 for output channels co and co+1 at once: each input load feeds both, and one
+    call does two rows' work (per-call costs weigh on LeNet's 10x10 planes). Four channels
+    at once were no faster with AVX-512 and spilled registers with AVX2."""
+    n = acc.shape[1]
+    a0, a1 = acc[co], acc[co + 1]
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
+    u00, u01, u02, u03, u04 = w[co, ci, i, 0], w[co, ci, i, 1], w[co, ci, i, 2], w[co, ci, i, 3], w[co, ci, i, 4]
+    c1 = co + 1
+    u10, u11, u12, u13, u14 = w[c1, ci, i, 0], w[c1, ci, i, 1], w[c1, ci, i, 2], w[c1, ci, i, 3], w[c1, ci, i, 4]
+    for p in range(n):
+        v0, v1, v2, v3, v4 = x0[p], x1[p], x2[p], x3[p], x4[p]
+        a0[p] += u00 * v0 + u01 * v1 + u02 * v2 + u03 * v3 + u04 * v4
+        a1[p] += u10 * v0 + u11 * v1 + u12 * v2 + u13 * v3 + u14 * v4
+
+
+@njit(**_opts)
+def _row3(acc, x, s, w):
+    w0, w1, w2 = w[0], w[1], w[2]
+    n = acc.shape[0]
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    for p in range(n):
+        acc[p] += w0 * x0[p] + w1 * x1[p] + w2 * x2[p]
+
+
+@njit(**_opts)
+def _axpy(acc, x, s, a):
+    n = acc.shape[0]
+    xs = x[s:s + n]
+    for p in range(n):
+        acc[p] += a * xs[p]
+
+
+@njit(**_opts)
+def _corr(inp, w, wp, acc):
+    """acc[co, :] += sum over ci, i, j of w[co, ci, i, j] * inp[ci, i*wp + j:][:len];
+    5-wide kernels two output channels at a time."""
+    co_, ci_, kh, kw = w.shape
+    cob = co_ - co_ % 2 if kw == 5 else 0
+    for co in range(0, cob, 2):
+        for ci in range(ci_):
+            x = inp[ci]
+            for i in range(kh):
+                _rows5x2(acc, co, x, i * wp, w, ci, i)
+    for co in range(cob, co_):
+        a = acc[co]
+        for ci in range(ci_):
+            x = inp[ci]
+            for i in range(kh):
+                wr = w[co, ci, i]
+                if kw == 5:
+                    _row5(a, x, i * wp, wr)
+                elif kw == 3:
+                    _row3(a, x, i * wp, wr)
+                else:
+                    for j in range(kw):
+                        _axpy(a, x, i * wp + j, wr[j])
+
+
+# reassoc: the dot products vectorise (their sum order then follows the vector width)
+@njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
+def _dot5(g, x, s, out):
+    n = g.shape[0]
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
+    z = g.dtype.type(0)
+    a0, a1, a2, a3, a4 = z, z, z, z, z
+    for p in range(n):
+        gv = g[p]
+        a0 += gv * x0[p]
+        a1 += gv * x1[p]
+        a2 += gv * x2[p]
+        a3 += gv * x3[p]
+        a4 += gv * x4[p]
+    out[0] += a0
+    out[1] += a1
+    out[2] += a2
+    out[3] += a3
+    out[4] += a4
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
+def _dots5x2(g, goff, co, x, s, n, gw, ci, i):
+    """_dot5 for output channels co and co+1 at once: each input load feeds both."""
+    ga, gb = g[co][goff:goff + n], g[co + 1][goff:goff + n]
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    x3, x4 = x[s + 3:s + 3 + n], x[s + 4:s + 4 + n]
+    z = g.dtype.type(0)
+    a0, a1, a2, a3, a4 = z, z, z, z, z
+    b0, b1, b2, b3, b4 = z, z, z, z, z
+    for p in range(n):
+        v0, v1, v2, v3, v4 = x0[p], x1[p], x2[p], x3[p], x4[p]
+        u = ga[p]
+        a0 += u * v0
+        a1 += u * v1
+        a2 += u * v2
+        a3 += u * v3
+        a4 += u * v4
+        u = gb[p]
+        b0 += u * v0
+        b1 += u * v1
+        b2 += u * v2
+        b3 += u * v3
+        b4 += u * v4
+    gw[co, ci, i, 0] += a0
+    gw[co, ci, i, 1] += a1
+    gw[co, ci, i, 2] += a2
+    gw[co, ci, i, 3] += a3
+    gw[co, ci, i, 4] += a4
+    gw[co + 1, ci, i, 0] += b0
+    gw[co + 1, ci, i, 1] += b1
+    gw[co + 1, ci, i, 2] += b2
+    gw[co + 1, ci, i, 3] += b3
+    gw[co + 1, ci, i, 4] += b4
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
+def _dot3(g, x, s, out):
+    n = g.shape[0]
+    x0, x1, x2 = x[s:s + n], x[s + 1:s + 1 + n], x[s + 2:s + 2 + n]
+    z = g.dtype.type(0)
+    a0, a1, a2 = z, z, z
+    for p in range(n):
+        gv = g[p]
+        a0 += gv * x0[p]
+        a1 += gv * x1[p]
+        a2 += gv * x2[p]
+    out[0] += a0
+    out[1] += a1
+    out[2] += a2
+
+
+@njit(fastmath={"reassoc", "nsz", "contract"}, **_opts)
+def _dot(g, x, s):
+    n = g.shape[0]
+    xs = x[s:s + n]
+    a = g.dtype.type(0)
+    for p in range(n):
+        a += g[p] * xs[p]
+    return a
+
+
+@njit(**_opts)
+def _wgrad(g, goff, seg, inp, wp, gw):
+    """gw[co, ci, i, j] += g[co, goff:goff+seg] . inp[ci, i*wp + j:][:seg]; 5-wide kernels
+    two output channels at a time."""
+    co_, ci_, kh, kw = gw.shape
+    cob = co_ - co_ % 2 if kw == 5 else 0
+    for co in range(0, cob, 2):
+        for ci in range(ci_):
+            x = inp[ci]
+            for i in range(kh):
+                _dots5x2(g, goff, co, x, i * wp, seg, gw, ci, i)
+    for co in range(cob, co_):
+        gr = g[co][goff:goff + seg]
+        for ci in range(ci_):
+            x = inp[ci]
+            for i in range(kh):
+                for j in range(kw):
+                    gw[co, ci, i, j] += _dot(gr, x, i * wp + j)
+
+
+@njit(**_opts)
+def _pad_planes(x, n, ph, pw, wp, xp):
+    for c in range(x.shape[1]):
+        _pad_plane(x, n, c, ph, pw, wp, xp[c])
+
+
+@njit(**_opts)
+def _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, y):
+    c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
+    o_, kw = w.shape[0], w.shape[3]
+    hp, wp = h_ + 2 * ph, w_ + 2 * pw
+    seg = oh * wp
+    xp = np.empty((c_, hp * wp + kw), x.dtype)
+    acc = np.empty((o_, seg), x.dtype)
+    hasb = b.shape[0] == o_
+    for n in range(n0, n1):
+        _pad_planes(x, n, ph, pw, wp, xp)
+        _fill0(acc.reshape(-1))
+        _corr(xp, w, wp, acc)
+        for o in range(o_):
+            bo = b[o] if hasb else x.dtype.type(0)
+            for yy in range(oh):
+                _copy_add(y[n, o, yy], acc[o, yy * wp:yy * wp + ow], bo, relu)
+
+
+def _conv_fwd_direct_impl(x, w, b, ph, pw, oh, ow, nch, relu, y):
+    n = x.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_fwd_direct_chunk(x, w, b, ph, pw, oh, ow, n0, n1, relu, y)
+
+
+conv_fwd_direct_s, conv_fwd_direct_p = _serial_and_parallel(_conv_fwd_direct_impl)
+
+
+@njit(**_opts)
+def _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, gwp, gbp, gx):
+    c_, h_, w_ = x.shape[1], x.shape[2], x.shape[3]
+    o_, kh, kw = gy.shape[1], wf.shape[2], wf.shape[3]
+    oh, ow = gy.shape[2], gy.shape[3]
+    hp, wp = h_ + 2 * ph, w_ + 2 * pw
+    seg = oh * wp
+    m = (kh - 1) * wp + kw - 1
+    xp = np.empty((c_, hp * wp + kw), x.dtype)
+    gext = np.zeros((o_, hp * wp + m + kw), x.dtype)   # only the valid columns are written
+    gacc = np.empty((c_, hp * wp), x.dtype)
+    _fill0(gwp.reshape(-1))
+    for o in range(o_):
+        gbp[o] = 0.0
+    for n in range(n0, n1):
+        _pad_planes(x, n, ph, pw, wp, xp)
+        for o in range(o_):
+            s = 0.0
+            for yy in range(oh):
+                base = m + yy * wp
+                s += _copy_sum(gext[o, base:base + ow], gy[n, o, yy])
+            gbp[o] += s
+        _wgrad(gext, m, seg, xp, wp, gwp)
+        if need_gx:
+            _fill0(gacc.reshape(-1))
+            _corr(gext, wf, wp, gacc)
+            for c in range(c_):
+                for yy in range(h_):
+                    base = (yy + ph) * wp + pw
+                    _copy(gx[n, c, yy], gacc[c, base:base + w_])
+
+
+def _conv_bwd_direct_impl(x, wf, gy, ph, pw, nch, need_gx, gwp, gbp, gx, gw, gb):
+    n = x.shape[0]
+    for t in prange(nch):
+        n0, n1 = _chunk_bounds(n, nch, t)
+        _conv_bwd_direct_chunk(x, wf, gy, ph, pw, n0, n1, need_gx, gwp[t], gbp[t], gx)
+    # per-chunk gradients summed in chunk order: deterministic
+    gw[:] = gwp[0].reshape(gw.shape)
+    for t in range(1, nch):
+        gw += gwp[t].reshape(gw.shape)
+    for o in range(gb.shape[0]):
+        s = 0.0
+        for t in range(nch):
+            s += gbp[t, o]
+        gb[o] = s
+
+
+conv_bwd_direct_s, conv_bwd_direct_p = _serial_and_parallel(_conv_bwd_direct_impl)
+
+
 # ---- pooling with any window and stride ---------------------------------------------------
 def _maxpool_fwd_impl(x, kh, kw, sh, sw, out, argmax):
     n_, c_, h_, w_ = x.shape

@@ -214,7 +214,10 @@ def mlp_step(X, Y, perm, pos, b, P, G, S1, S2, lay, acts, opt_kind, lr, mom, nes
 
 
 # ---- fused inference forward for plain MLPs (decision-boundary grids, predict) --------------
-_BLOCK = 256   # rows per block: the block's activations stay in L1, inner loops run over rows
+# Rows per block, feature-major, inner loops over rows. 256 rows (L1-sized) left the loops
+# too short: 1536 (two 16-feature scratch blocks of 96 KiB, in L2) made the 200x200 grid
+# 0.69 -> 0.43 ms on one AVX-512 core and 0.87 -> 0.64 ms with AVX2 code.
+_BLOCK = 1536
 
 
 @njit(fastmath={"contract"}, **_fast)
