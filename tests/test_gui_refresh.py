@@ -85,12 +85,20 @@ def test_playground_draws_the_boundary_first_then_neurons_and_curves(qtbot):
         qtbot.waitUntil(lambda: ws.single.worker._inflight == 0, timeout=10000)
         rs = _run_snapshot(seed=3)
         w = ws.single.worker
-        w._inflight = 1
+        # the worker's own snapshots (a late start-up refresh on a busy machine) must not
+        # overwrite the injected one: disconnect them, and count the release ourselves
+        w.snapshot.disconnect()
+        qtbot.wait(100)                        # ... those already posted arrive now
+        qtbot.waitUntil(lambda: not ws.single._batches, timeout=5000)
+        released = []
+        w.consumed = lambda: released.append(1)
+        ws._slow_t = float("-inf")     # a start-up snapshot just before must not throttle this one
         ws.single._deliver(w, PlaygroundSnapshot(run=rs, status=Status(steps=7, running=True)))
         np.testing.assert_array_equal(ws.boundary.image_array(), rs.rgb)
         assert ws.step_label.text() == "Step 7"
         assert not np.array_equal(ws.network.node_rgb(0, 0), rs.neuron_rgb[0][0])   # not yet
-        qtbot.waitUntil(lambda: w._inflight == 0, timeout=5000)
+        assert not released                    # the worker waits for the last part
+        qtbot.waitUntil(lambda: released == [1], timeout=5000)
         np.testing.assert_array_equal(ws.network.node_rgb(0, 0), rs.neuron_rgb[0][0])
         np.testing.assert_array_equal(ws.curves.curve_data("loss", "test")[1], [0.6, 0.4])
     finally:
