@@ -354,3 +354,18 @@ def test_activation_page_follows_the_function_and_x(lab, qtbot):
     assert page.regions == []                        # a slope of 0.3 is no small gradient
     page.chain.setValue(3)
     assert page.shown["chain_df"] == pytest.approx(0.3 ** 3) and "= <b>0.027</b>" in page.chain_label.text()
+
+
+def test_the_worked_example_loads_when_the_tab_is_first_shown(qtbot):
+    """Start-up builds the tab without running the engine (its compile waited for the
+    Playground's at start-up); showing it loads the 2-2-2 example."""
+    w = BackpropWorkspace(parent=None)
+    qtbot.addWidget(w)
+    try:
+        assert w.steps == [] and w.rec is None
+        w.show()
+        qtbot.waitExposed(w)
+        assert w.steps and w.rec is not None
+        assert w.lr == 0.5 and len(w.X) == 1
+    finally:
+        w.shutdown()

@@ -20,6 +20,7 @@ class BackpropAdapter:
     workspace = "backprop"
 
     def capture(self, ws) -> dict:
+        ws.ensure_loaded()
         state = scene_state(ws.net, ws.X, ws.T, ws.lr)
         cur = ws.current_step()
         state.update(step=cur.title if cur is not None else 0, page=PAGES[ws.pages.currentIndex()],
@@ -28,6 +29,7 @@ class BackpropAdapter:
         return state
 
     def apply(self, ws, state: dict) -> None:
+        ws.ensure_loaded()
         try:
             scene = scene_from_state(state)
             shown = ws.activations.state()

@@ -49,7 +49,18 @@ class BackpropWorkspace(LabControls, Workspace):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._build_ui()
-        self.load_tutorial()
+        # The worked example runs the engine (a float64 SGD step), so it is loaded when the
+        # tab is first shown: at start-up that compile waited ~4 s for the Playground
+        # worker's first compile (Numba compiles one function at a time) before the window showed.
+        self._loaded = False
+
+    def showEvent(self, ev):
+        self.ensure_loaded()
+        super().showEvent(ev)
+
+    def ensure_loaded(self):
+        if not self._loaded:
+            self.load_tutorial()
 
     # ---- workspace protocol (nothing is trained in the background, nothing is saved) ---------
     def shutdown(self):
@@ -107,6 +118,7 @@ class BackpropWorkspace(LabControls, Workspace):
 
     def load_scene(self, net, X, T, lr, example=0, detailed=None):
         """Show `net` (a LabNet) with examples X, targets T (classes 0-based for xent) and η."""
+        self._loaded = True
         self.stop()
         self._set_controls(net.sizes, net.hidden, net.output, net.loss_name)
         self.net = net
