@@ -30,8 +30,9 @@ def numba_target() -> tuple[str, tuple[str, ...]]:
     NUMBA_CPU_NAME / NUMBA_CPU_FEATURES say otherwise (e.g. haswell to test AVX2 code)."""
     import llvmlite.binding as ll
     from numba.core import config
-    name = config.CPU_NAME or ll.get_host_cpu_name()
-    feats = config.CPU_FEATURES
+    # set by numba from the environment at import; getattr: not declared for type checkers
+    name = getattr(config, "CPU_NAME", None) or ll.get_host_cpu_name()
+    feats = getattr(config, "CPU_FEATURES", None)
     if feats is None:
         feats = ll.get_host_cpu_features().flatten()
     on = {f[1:] for f in feats.split(",") if f.startswith("+")}
