@@ -7,8 +7,8 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
+# _window sets the offscreen platform before anything imports Qt
+from _window import open_window
 
 
 def main(argv=None):
@@ -17,19 +17,8 @@ def main(argv=None):
     ap.add_argument("--size", default="1024x768")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    width, height = (int(v) for v in args.size.split("x"))
-    from PySide6.QtWidgets import QApplication
-
-    import nnviz.gui  # noqa: F401
-    from nnviz.gui.mainwindow import MainWindow
-    from nnviz.gui.style import apply_style
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_style(app)
-    w = MainWindow()
-    w.confirm_close = False
+    app, w = open_window(args.size)
     lab = w.workspace("Backprop lab")
-    w.resize(width, height)
-    w.show()
     w.tabs.setCurrentWidget(lab)
     lab.load_tutorial()
     titles = [s.title for s in lab.steps]

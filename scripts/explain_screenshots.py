@@ -13,8 +13,8 @@ import os
 import sys
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")     # no "restore the last session?" dialog
+# _window sets the offscreen platform before anything imports Qt
+from _window import open_window, spin
 
 
 def main(argv=None):
@@ -28,30 +28,13 @@ def main(argv=None):
         import tempfile
         os.environ["NNVIZ_AUTOSAVE_DIR"] = tempfile.mkdtemp(prefix="nnviz-shots-")
     os.makedirs(args.out, exist_ok=True)
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from nnviz.gui.mainwindow import MainWindow
-    from nnviz.gui.style import apply_style
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_style(app)
-    w, h = (int(v) for v in args.size.split("x"))
-
-    def spin(seconds):
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
-
     def wait(cond, limit=120):
         t0 = time.monotonic()
         while not cond() and time.monotonic() - t0 < limit:
             spin(0.1)
         spin(0.4)
 
-    win = MainWindow()
-    win.confirm_close = False
-    win.resize(w, h)
-    win.show()
+    _, win = open_window(args.size)
     ws = next(x for x in win.workspaces if x.title == "CNN inspector")
     win.tabs.setCurrentWidget(ws)
 

@@ -1,10 +1,9 @@
 """Screenshots of built-in lessons at 1024x768: python scripts/lesson_screenshots.py --out docs/images"""
 import argparse
 import os
-import sys
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
+# _window sets the offscreen platform before anything imports Qt
+from _window import open_window, spin
 
 SHOTS = [  # (file name, lesson title, step index)
     ("lesson-depth.png", "Depth and decision boundaries", 0),
@@ -29,26 +28,9 @@ def main(argv=None):
     ap.add_argument("--out", default="screenshots")
     ap.add_argument("--size", default="1024x768")
     args = ap.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
     os.makedirs(args.out, exist_ok=True)
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from nnviz.gui.mainwindow import MainWindow
-    from nnviz.gui.style import apply_style
     from nnviz.lessons import builtin_lessons
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_style(app)
-
-    def spin(seconds):
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
-
-    w = MainWindow()
-    w.confirm_close = False
-    w.resize(width, height)
-    w.show()
+    _, w = open_window(args.size)
     spin(0.5)
     lessons = {l.title: l for l in builtin_lessons()}
     for name, title, index in SHOTS:

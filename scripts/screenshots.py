@@ -3,8 +3,8 @@ import argparse
 import os
 import sys
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NNVIZ_NO_RESTORE_PROMPT", "1")
+# _window sets the offscreen platform before anything imports Qt
+from _window import open_window, spin
 
 
 def main(argv=None):
@@ -16,27 +16,8 @@ def main(argv=None):
     ap.add_argument("--suffix", default="", help="added to each file name, e.g. -1024x768")
     ap.add_argument("--scale", type=float, default=1.0, help="presentation scale (1 to 2)")
     args = ap.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
     os.makedirs(args.out, exist_ok=True)
-    from PySide6.QtCore import QEventLoop, QTimer
-    from PySide6.QtWidgets import QApplication
-
-    import nnviz.gui  # noqa: F401
-    from nnviz.gui.mainwindow import MainWindow
-    from nnviz.gui.style import apply_style
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    apply_style(app)
-
-    def spin(seconds):
-        loop = QEventLoop()
-        QTimer.singleShot(int(seconds * 1000), loop.quit)
-        loop.exec()
-
-    w = MainWindow()
-    w.confirm_close = False
-    w.set_scale(args.scale, remember=False)
-    w.resize(width, height)
-    w.show()
+    _, w = open_window(args.size, scale=args.scale)
     spin(0.5)
     pg = w.playground
     pg.dataset_combo.setCurrentText("spiral")
